@@ -1,0 +1,100 @@
+"""`cellucid-desktop serve`: serve datasets headless, the way `cellucid serve` does."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+import threading
+import webbrowser
+
+from cellucid_desktop.cli.output import banner, error
+
+HELP = "serve .h5ad files on a local port (no window), like `cellucid serve`"
+DESCRIPTION = """\
+Serve one or more .h5ad files over HTTP, answering the Cellucid protocol exactly as
+`cellucid serve` 0.9.5 does, plus the built-in viewer at /. Useful on a cluster node
+(reach it from your laptop with `cellucid-desktop connect`) or for scripts.
+
+The server binds 127.0.0.1 by default and refuses requests whose Host header does not
+name it (DNS-rebinding defence). Stop it with Ctrl+C."""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help=HELP, description=DESCRIPTION,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("files", nargs="*", metavar="FILE.h5ad", help="datasets to serve")
+    p.add_argument("--demo", action="store_true",
+                   help="serve the built-in demo dataset (generated on first use)")
+    p.add_argument("--port", "-p", type=int, default=8765,
+                   help="port to listen on (default 8765; 0 = any free port)")
+    p.add_argument("--host", "-H", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1; anything else is reachable "
+                        "from other machines)")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="HOST",
+                   help="also accept this Host name on any port (repeatable), e.g. behind "
+                        "a proxy or a tunnel with a different local port")
+    p.add_argument("--dataset-id", help="id to publish (default: uns['cellucid'] or file name)")
+    p.add_argument("--dataset-name", help="display name (default: uns['cellucid'] or file name)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a web browser")
+    p.add_argument("--quiet", "-q", action="store_true", help="print nothing, not even the banner")
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"
+
+
+def run(args: argparse.Namespace) -> int:
+    from cellucid_desktop.data.errors import DatasetError
+    from cellucid_desktop.server.registry import DatasetRegistry
+    from cellucid_desktop.server.runner import ServerThread
+
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+    if not 0 <= args.port <= 65535:
+        return error(f"--port must be between 0 and 65535, not {args.port}")
+    paths = list(args.files)
+    if args.demo:
+        from cellucid_desktop.data.demo import demo_path
+        say("Preparing the demo dataset...")
+        paths.insert(0, str(demo_path()))
+    if not paths:
+        return error("give a .h5ad file to serve, or --demo for the built-in demo dataset")
+    if (args.dataset_id or args.dataset_name) and len(paths) > 1:
+        return error("--dataset-id and --dataset-name apply to a single file")
+
+    registry = DatasetRegistry()
+    for path in paths:
+        try:
+            dataset = registry.add(path, dataset_id=args.dataset_id, name=args.dataset_name)
+        except DatasetError as exc:
+            return error(str(exc))
+        meta = dataset.meta
+        say(f"  Dataset:      {dataset.name} ({dataset.id}): {meta.n_cells:,} cells, "
+            f"{meta.n_genes:,} genes, embeddings: {', '.join(meta.obsm) or 'none'}")
+    if not _is_loopback(args.host) and not args.quiet:
+        print(f"Warning: binding {args.host} makes the data reachable from other machines; "
+              "prefer the default 127.0.0.1 with an SSH tunnel", file=sys.stderr)
+    try:
+        server = ServerThread(registry, host=args.host, port=args.port,
+                              allowed_hosts=args.allowed_host).start()
+    except ValueError as exc:  # a bad --allowed-host
+        return error(str(exc))
+    except OSError as exc:
+        return error(exc.strerror or str(exc))
+    first = registry.all()[0]
+    viewer_url = f"{server.url}/?dataset={first.id}"
+    say(banner("CELLUCID SERVER RUNNING", [("Local URL", server.url), ("Viewer URL", viewer_url)]))
+    if not args.no_browser:
+        threading.Thread(target=webbrowser.open, args=(viewer_url,), daemon=True).start()
+    stop = threading.Event()
+    try:
+        while not stop.wait(3600):
+            pass
+    except KeyboardInterrupt:
+        say("\nStopping...")
+        server.stop()
+        raise
+    return 0

@@ -1,0 +1,1 @@
+"""The loopback HTTP server: Cellucid protocol, data API and viewer assets."""

@@ -1,0 +1,63 @@
+"""The Flask app factory: one WSGI app per server, wrapped in the Host/CORS guard."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from flask import Flask, Response, request
+
+from cellucid_desktop.server import protocol
+from cellucid_desktop.server.context import ServerContext
+from cellucid_desktop.server.registry import DatasetRegistry
+from cellucid_desktop.server.security import HostGuard
+from cellucid_desktop.server.store import text_response
+
+POST_REFUSAL = ("This server answers GET and HEAD; the viewer talks to it on its "
+                "channel (/_cellucid/ws)")
+
+
+def create_flask_app(context: ServerContext) -> Flask:
+    """The bare Flask app (no guard): what tests use with Flask's test client."""
+    app = Flask(__name__, static_folder=None)
+    app.extensions["cellucid"] = context
+    app.url_map.strict_slashes = False
+    app.register_blueprint(protocol.bp)
+    for register in context.extras.get("blueprints", ()):  # type: ignore[union-attr]
+        register(app)
+    _register_error_pages(app)
+    return app
+
+
+def _register_error_pages(app: Flask) -> None:
+    """Plain-text errors in cellucid's words, never an HTML or traceback page."""
+
+    @app.errorhandler(404)
+    def not_found(_err: Exception) -> Response:
+        if request.method not in ("GET", "HEAD"):
+            return text_response(405, POST_REFUSAL)
+        return text_response(404, f"Not found: {request.path.lstrip('/')}")
+
+    @app.errorhandler(405)
+    def not_allowed(_err: Exception) -> Response:
+        return text_response(405, POST_REFUSAL)
+
+    @app.errorhandler(500)
+    def internal(_err: Exception) -> Response:
+        return text_response(500, "Internal server error")
+
+
+def create_app(registry: DatasetRegistry, *, bind_host: str = "127.0.0.1",
+               port: Callable[[], int] = lambda: 0, allowed_hosts: Iterable[str] = (),
+               blueprints: Iterable[Callable[[Flask], None]] = ()) -> HostGuard:
+    """The guarded WSGI app the runner serves.
+
+    ``blueprints`` are callables that add routes (viewer assets, data API, desktop
+    control routes), so layers above the server plug in without the server
+    importing them.
+    """
+    context = ServerContext(registry=registry, bind_host=bind_host, port=port,
+                            allowed_hosts=tuple(allowed_hosts),
+                            extras={"blueprints": tuple(blueprints)})
+    flask_app = create_flask_app(context)
+    return HostGuard(flask_app, bind_host=bind_host, port=port,
+                     allowed_hosts=context.allowed_hosts)

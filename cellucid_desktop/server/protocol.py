@@ -1,0 +1,97 @@
+"""The Cellucid protocol, 0.9.5 generation: identity routes and the raw store.
+
+Answers match `cellucid serve` 0.9.5 byte for byte where a client can tell (JSON keys,
+separators, content types, statuses); docs/protocol.md lists what we do differently
+on purpose (several datasets, version string, no viewer WebSocket).
+"""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response
+
+from cellucid_desktop import __version__
+from cellucid_desktop.server.context import server_context
+from cellucid_desktop.server.registry import Dataset
+from cellucid_desktop.server.store import send_store_file, text_response
+
+bp = Blueprint("cellucid_protocol", __name__)
+
+ANNDATA_PREFIX = "_cellucid/anndata/"
+
+# The viewer-channel capability list, as cellucid 0.9.5 publishes it.
+PROTOCOL_DOCUMENT = {
+    "channel": "_cellucid/ws",
+    "commands": ["clearHighlights", "debug_snapshot", "freeze", "highlight", "ping",
+                 "requestSessionBundle", "resetCamera", "setColorBy", "setDataMapping",
+                 "setVisibility"],
+    "binaryCommands": ["highlight", "setVisibility"],
+    "events": ["click", "command_error", "data_mapping", "debug_snapshot", "hover", "pong",
+               "ready", "selection", "session_bundle"],
+}
+
+
+def json_response(document: dict) -> Response:
+    """JSON exactly as cellucid writes it: json.dumps defaults, no charset."""
+    return Response(json.dumps(document), content_type="application/json")
+
+
+def _counts() -> tuple[int | None, int | None]:
+    datasets = server_context().registry.all()
+    if not datasets:
+        return None, None
+    return datasets[0].meta.n_cells, datasets[0].meta.n_genes
+
+
+@bp.get("/_cellucid/health")
+def health() -> Response:
+    n_cells, n_genes = _counts()
+    return json_response({"status": "ok", "type": "anndata", "version": __version__,
+                          "format": "h5ad", "n_cells": n_cells, "n_genes": n_genes})
+
+
+@bp.get("/_cellucid/info")
+def info() -> Response:
+    ctx = server_context()
+    n_cells, n_genes = _counts()
+    return json_response({"version": __version__, "type": "anndata", "format": "h5ad",
+                          "host": ctx.bind_host, "port": ctx.port(), "n_cells": n_cells,
+                          "n_genes": n_genes, "runtime": ctx.runtime})
+
+
+def dataset_entry(dataset: Dataset) -> dict:
+    """One `/_cellucid/datasets` entry; the URL names the id, never the local file."""
+    try:
+        size = dataset.path.stat().st_size
+    except OSError:
+        size = 0
+    return {"id": dataset.id, "name": dataset.name,
+            "anndata": {"file": {"url": ANNDATA_PREFIX + dataset.route_name, "kind": "h5ad",
+                                 "layout": "file", "size": size},
+                        "defaults": {}}}
+
+
+@bp.get("/_cellucid/datasets")
+def datasets() -> Response:
+    return json_response({"datasets": [dataset_entry(d) for d in server_context().registry.all()]})
+
+
+@bp.get("/_cellucid/protocol")
+def protocol() -> Response:
+    return json_response(PROTOCOL_DOCUMENT)
+
+
+@bp.get("/_cellucid/ws")
+def viewer_channel() -> Response:
+    # The WebSocket viewer channel is not served (waitress speaks plain HTTP);
+    # without an upgrade cellucid answers 426 too.
+    return text_response(426, "The viewer channel is a WebSocket: open it with new WebSocket(...)")
+
+
+@bp.get("/_cellucid/anndata/<path:route>")
+def store(route: str) -> Response:
+    dataset = server_context().registry.by_route_name(route)
+    if dataset is None:
+        return text_response(404, f"Not found: {ANNDATA_PREFIX}{route}")
+    return send_store_file(dataset.path)

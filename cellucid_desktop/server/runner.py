@@ -1,0 +1,97 @@
+"""Run the WSGI app with waitress in a background thread: start, port, clean stop."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import threading
+from collections.abc import Callable, Iterable
+
+from flask import Flask
+from waitress.server import create_server
+from waitress import wasyncore
+
+from cellucid_desktop import __version__
+from cellucid_desktop.server.app import create_app
+from cellucid_desktop.server.registry import DatasetRegistry
+
+log = logging.getLogger(__name__)
+
+# Eight concurrent range readers (a browser opens six connections per origin, the
+# desktop app several windows) each get a worker.
+DEFAULT_THREADS = 12
+
+
+class PortInUseError(OSError):
+    """The requested port is taken; the message says what to do."""
+
+
+class ServerThread:
+    """waitress serving the guarded app on one socket, in a daemon thread.
+
+    ``port=0`` asks the OS for any free port; ``port`` is the bound one after start().
+    """
+
+    def __init__(self, registry: DatasetRegistry, *, host: str = "127.0.0.1", port: int = 0,
+                 allowed_hosts: Iterable[str] = (),
+                 blueprints: Iterable[Callable[[Flask], None]] = (),
+                 threads: int = DEFAULT_THREADS) -> None:
+        self.registry = registry
+        self.host = host
+        self.requested_port = port
+        self.port = 0
+        self.app = create_app(registry, bind_host=host, port=lambda: self.port,
+                              allowed_hosts=allowed_hosts, blueprints=blueprints)
+        self._threads = threads
+        self._server = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> ServerThread:
+        """Bind and start serving; raises PortInUseError or OSError with a clear message."""
+        try:
+            self._server = create_server(
+                self.app, host=self.host, port=self.requested_port, threads=self._threads,
+                ident=f"cellucid-desktop/{__version__}", clear_untrusted_proxy_headers=True,
+                channel_timeout=120, connection_limit=200,
+            )
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUseError(
+                    exc.errno,
+                    f"Port {self.requested_port} is already in use on {self.host}; "
+                    "try --port 9000 or --port 0 (any free port)",
+                ) from None
+            if exc.errno == errno.EACCES:
+                raise PortInUseError(
+                    exc.errno, f"Not allowed to use port {self.requested_port} on {self.host}; "
+                    "try a port above 1024 or --port 0") from None
+            raise OSError(exc.errno, f"Cannot listen on {self.host}:{self.requested_port}: "
+                          f"{exc.strerror}") from None
+        self.port = int(self._server.effective_port)
+        self._thread = threading.Thread(target=self._server.run, name="cellucid-server",
+                                        daemon=True)
+        self._thread.start()
+        log.info("Server listening on %s", self.url)
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close every connection from the server's own loop, then its workers."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        if self._thread is not None:
+            self._thread.join(timeout)
+        server.task_dispatcher.shutdown(timeout=timeout)
+        log.info("Server stopped")
+
+    def __enter__(self) -> ServerThread:
+        return self.start() if self._server is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
