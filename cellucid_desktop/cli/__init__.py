@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from cellucid_desktop import __version__
 
 # Subcommand modules under cellucid_desktop.cli, in the order --help lists them.
-COMMANDS = ["serve"]
+COMMANDS = ["app", "open", "connect", "quit", "serve", "integrate", "webapp"]
 
 DESCRIPTION = """\
 Cellucid Desktop: look at single-cell data (AnnData .h5ad) on your laptop, from local
@@ -24,6 +24,10 @@ Run with no command to start the app, or with one of the commands below."""
 
 EPILOG = """\
 examples:
+  cellucid-desktop                            start the app (tray + home window)
+  cellucid-desktop a.h5ad b.h5ad              open files (in the running app, if any)
+  cellucid-desktop --demo                     start the app on the demo dataset
+  cellucid-desktop quit                       quit the running app
   cellucid-desktop serve --demo               serve the built-in demo dataset
   cellucid-desktop serve data.h5ad --port 0   serve a file on any free port
   cellucid-desktop <command> --help           help on one command

@@ -89,12 +89,10 @@ def run(args: argparse.Namespace) -> int:
     say(banner("CELLUCID SERVER RUNNING", [("Local URL", server.url), ("Viewer URL", viewer_url)]))
     if not args.no_browser:
         threading.Thread(target=webbrowser.open, args=(viewer_url,), daemon=True).start()
-    stop = threading.Event()
     try:
-        while not stop.wait(3600):
-            pass
+        threading.Event().wait()  # until Ctrl+C
     except KeyboardInterrupt:
         say("\nStopping...")
+    finally:
         server.stop()
-        raise
-    return 0
+    return 130

@@ -3,8 +3,8 @@
 AnnData has written `.h5ad` in three generations of encodings, all handled here:
 
 * 0.6-era: ``obs``/``var`` as compound datasets, categories in ``uns/<col>_categories``,
-  ``obsm`` as one compound dataset with a field per key, sparse X tagged
-  ``h5sparse_format``;
+  ``obsm`` as one compound dataset with a field per key (a group by 0.6.22), sparse X
+  tagged ``h5sparse_format``, raw as top-level ``raw.X``/``raw.var``;
 * 0.7-era: ``obs`` a group with ``_index``/``column-order`` attributes, categorical codes
   whose ``categories`` attribute is an HDF5 object reference;
 * 0.8+ (through 0.12): every element carries ``encoding-type``: ``dataframe``,
@@ -272,6 +272,14 @@ def _uns_text(h5: h5py.File, path: str) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
+def _raw_elements(h5: h5py.File) -> tuple[h5py.HLObject | None, h5py.HLObject | None]:
+    """raw's X and var: a ``raw`` group (0.7+) or top-level ``raw.X``/``raw.var`` (0.6)."""
+    raw = h5.get("raw")
+    if isinstance(raw, h5py.Group) and "X" in raw:
+        return raw["X"], raw.get("var")
+    return h5.get("raw.X"), h5.get("raw.var")
+
+
 def read_metadata(h5: h5py.File) -> AnnDataMeta:
     """Describe an open `.h5ad`: counts, columns, embeddings, layers and identity."""
     obs, var = h5["obs"], h5["var"]
@@ -289,9 +297,9 @@ def read_metadata(h5: h5py.File) -> AnnDataMeta:
             if info is not None:
                 layers[key] = info
     raw_x = n_raw = None
-    if isinstance(h5.get("raw"), h5py.Group) and "X" in h5["raw"]:
-        raw_x = matrix_info(h5["raw/X"])
-        raw_var = h5["raw"].get("var")
+    raw_x_element, raw_var = _raw_elements(h5)
+    if raw_x_element is not None:
+        raw_x = matrix_info(raw_x_element)
         n_raw = _frame_length(raw_var) if raw_var is not None else None
         n_raw = n_raw or (raw_x.shape[1] if raw_x else None)
     columns = tuple(column_info(obs, name, h5) for name in _dataframe_columns(obs))

@@ -6,22 +6,34 @@ from collections.abc import Callable, Iterable
 
 from flask import Flask, Response, request
 
-from cellucid_desktop.server import protocol
+from cellucid_desktop.server import data_api, protocol, viewer_assets
 from cellucid_desktop.server.context import ServerContext
 from cellucid_desktop.server.registry import DatasetRegistry
 from cellucid_desktop.server.security import HostGuard
-from cellucid_desktop.server.store import text_response
+from cellucid_desktop.server.store import StoreRoutes, text_response
 
 POST_REFUSAL = ("This server answers GET and HEAD; the viewer talks to it on its "
                 "channel (/_cellucid/ws)")
 
+# Which viewer an origin serves at `/`: our built-in one, or the official Cellucid web
+# app (server/webapp_assets.py, on its own origin, added through `blueprints`).
+UI_CHOICES = ("builtin", "webapp")
+
+
+def serves_builtin_viewer(context: ServerContext) -> bool:
+    """Whether the built-in viewer's routes belong on this origin (not on the web app's)."""
+    return context.extras.get("ui", "builtin") == "builtin"
+
 
 def create_flask_app(context: ServerContext) -> Flask:
-    """The bare Flask app (no guard): what tests use with Flask's test client."""
+    """The bare Flask app: no Host guard and no store route (see create_app)."""
     app = Flask(__name__, static_folder=None)
     app.extensions["cellucid"] = context
     app.url_map.strict_slashes = False
     app.register_blueprint(protocol.bp)
+    if serves_builtin_viewer(context):
+        app.register_blueprint(viewer_assets.bp)
+        data_api.register(app)
     for register in context.extras.get("blueprints", ()):  # type: ignore[union-attr]
         register(app)
     _register_error_pages(app)
@@ -48,16 +60,19 @@ def _register_error_pages(app: Flask) -> None:
 
 def create_app(registry: DatasetRegistry, *, bind_host: str = "127.0.0.1",
                port: Callable[[], int] = lambda: 0, allowed_hosts: Iterable[str] = (),
-               blueprints: Iterable[Callable[[Flask], None]] = ()) -> HostGuard:
+               blueprints: Iterable[Callable[[Flask], None]] = (),
+               ui: str = "builtin") -> HostGuard:
     """The guarded WSGI app the runner serves.
 
     ``blueprints`` are callables that add routes (viewer assets, data API, desktop
     control routes), so layers above the server plug in without the server
-    importing them.
+    importing them. ``ui`` is one of UI_CHOICES.
     """
+    if ui not in UI_CHOICES:
+        raise ValueError(f"ui must be one of {UI_CHOICES}, not {ui!r}")
     context = ServerContext(registry=registry, bind_host=bind_host, port=port,
                             allowed_hosts=tuple(allowed_hosts),
-                            extras={"blueprints": tuple(blueprints)})
+                            extras={"blueprints": tuple(blueprints), "ui": ui})
     flask_app = create_flask_app(context)
-    return HostGuard(flask_app, bind_host=bind_host, port=port,
+    return HostGuard(StoreRoutes(flask_app, registry), bind_host=bind_host, port=port,
                      allowed_hosts=context.allowed_hosts)

@@ -1,4 +1,5 @@
-"""The Cellucid protocol, 0.9.5 generation: identity routes and the raw store.
+"""The Cellucid protocol, 0.9.5 generation: the identity routes (the raw store is
+answered before Flask by server/store.py).
 
 Answers match `cellucid serve` 0.9.5 byte for byte where a client can tell (JSON keys,
 separators, content types, statuses); docs/protocol.md lists what we do differently
@@ -9,16 +10,17 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 
 from cellucid_desktop import __version__
 from cellucid_desktop.server.context import server_context
 from cellucid_desktop.server.registry import Dataset
-from cellucid_desktop.server.store import send_store_file, text_response
+from cellucid_desktop.server.store import ANNDATA_PREFIX, text_response
 
 bp = Blueprint("cellucid_protocol", __name__)
 
-ANNDATA_PREFIX = "_cellucid/anndata/"
+# cellucid matches paths exactly: no trailing-slash leniency, no merging of "//".
+EXACT = {"strict_slashes": True, "merge_slashes": False}
 
 # The viewer-channel capability list, as cellucid 0.9.5 publishes it.
 PROTOCOL_DOCUMENT = {
@@ -44,14 +46,14 @@ def _counts() -> tuple[int | None, int | None]:
     return datasets[0].meta.n_cells, datasets[0].meta.n_genes
 
 
-@bp.get("/_cellucid/health")
+@bp.get("/_cellucid/health", **EXACT)
 def health() -> Response:
     n_cells, n_genes = _counts()
     return json_response({"status": "ok", "type": "anndata", "version": __version__,
                           "format": "h5ad", "n_cells": n_cells, "n_genes": n_genes})
 
 
-@bp.get("/_cellucid/info")
+@bp.get("/_cellucid/info", **EXACT)
 def info() -> Response:
     ctx = server_context()
     n_cells, n_genes = _counts()
@@ -72,26 +74,21 @@ def dataset_entry(dataset: Dataset) -> dict:
                         "defaults": {}}}
 
 
-@bp.get("/_cellucid/datasets")
+@bp.get("/_cellucid/datasets", **EXACT)
 def datasets() -> Response:
     return json_response({"datasets": [dataset_entry(d) for d in server_context().registry.all()]})
 
 
-@bp.get("/_cellucid/protocol")
+@bp.get("/_cellucid/protocol", **EXACT)
 def protocol() -> Response:
     return json_response(PROTOCOL_DOCUMENT)
 
 
-@bp.get("/_cellucid/ws")
+@bp.get("/_cellucid/ws", **EXACT)
+@bp.get("/_cellucid/ws", websocket=True, **EXACT)
 def viewer_channel() -> Response:
-    # The WebSocket viewer channel is not served (waitress speaks plain HTTP);
-    # without an upgrade cellucid answers 426 too.
+    """A plain GET gets cellucid's 426; an upgrade attempt learns the channel is absent
+    (waitress speaks plain HTTP; docs/protocol.md lists this difference)."""
+    if request.environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+        return text_response(501, "This server has no viewer channel (cellucid-desktop serve)")
     return text_response(426, "The viewer channel is a WebSocket: open it with new WebSocket(...)")
-
-
-@bp.get("/_cellucid/anndata/<path:route>")
-def store(route: str) -> Response:
-    dataset = server_context().registry.by_route_name(route)
-    if dataset is None:
-        return text_response(404, f"Not found: {ANNDATA_PREFIX}{route}")
-    return send_store_file(dataset.path)

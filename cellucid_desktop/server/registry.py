@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,7 @@ class DatasetRegistry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_id: dict[str, Dataset] = {}
+        self._remove_hooks: list[Callable[[Dataset], None]] = []
 
     def add(self, path: str | os.PathLike[str], *, dataset_id: str | None = None,
             name: str | None = None) -> Dataset:
@@ -61,7 +63,16 @@ class DatasetRegistry:
     def remove(self, dataset_id: str) -> bool:
         """Forget a dataset (its window closed); True if it was registered."""
         with self._lock:
-            return self._by_id.pop(dataset_id, None) is not None
+            entry = self._by_id.pop(dataset_id, None)
+            hooks = list(self._remove_hooks)
+        for hook in hooks if entry is not None else ():
+            hook(entry)
+        return entry is not None
+
+    def on_remove(self, hook: Callable[[Dataset], None]) -> None:
+        """Call ``hook(dataset)`` after a dataset is removed (readers close its file)."""
+        with self._lock:
+            self._remove_hooks.append(hook)
 
     def get(self, dataset_id: str) -> Dataset | None:
         with self._lock:

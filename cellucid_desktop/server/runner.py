@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import errno
+import ipaddress
 import logging
+import socket
 import threading
 from collections.abc import Callable, Iterable
 
@@ -14,12 +16,31 @@ from waitress import wasyncore
 from cellucid_desktop import __version__
 from cellucid_desktop.server.app import create_app
 from cellucid_desktop.server.registry import DatasetRegistry
+from cellucid_desktop.server.sendfile import SendfileChannel, mark_environ
 
 log = logging.getLogger(__name__)
 
 # Eight concurrent range readers (a browser opens six connections per origin, the
 # desktop app several windows) each get a worker.
 DEFAULT_THREADS = 12
+
+
+def ipv4_address(host: str) -> str:
+    """An IP literal as is; a name resolved to its IPv4 address, as cellucid binds it.
+
+    waitress would bind every address a name resolves to (``localhost`` is both
+    127.0.0.1 and ::1), each on its own port when asked for port 0.
+    """
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    try:
+        return socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+    except (OSError, IndexError):
+        raise OSError(errno.EADDRNOTAVAIL,
+                      f"{host} is not an address this machine can serve from") from None
 
 
 class PortInUseError(OSError):
@@ -35,13 +56,13 @@ class ServerThread:
     def __init__(self, registry: DatasetRegistry, *, host: str = "127.0.0.1", port: int = 0,
                  allowed_hosts: Iterable[str] = (),
                  blueprints: Iterable[Callable[[Flask], None]] = (),
-                 threads: int = DEFAULT_THREADS) -> None:
+                 threads: int = DEFAULT_THREADS, ui: str = "builtin") -> None:
         self.registry = registry
         self.host = host
         self.requested_port = port
         self.port = 0
         self.app = create_app(registry, bind_host=host, port=lambda: self.port,
-                              allowed_hosts=allowed_hosts, blueprints=blueprints)
+                              allowed_hosts=allowed_hosts, blueprints=blueprints, ui=ui)
         self._threads = threads
         self._server = None
         self._thread: threading.Thread | None = None
@@ -55,7 +76,8 @@ class ServerThread:
         """Bind and start serving; raises PortInUseError or OSError with a clear message."""
         try:
             self._server = create_server(
-                self.app, host=self.host, port=self.requested_port, threads=self._threads,
+                mark_environ(self.app), host=ipv4_address(self.host), port=self.requested_port,
+                threads=self._threads,
                 ident=f"cellucid-desktop/{__version__}", clear_untrusted_proxy_headers=True,
                 channel_timeout=120, connection_limit=200,
             )
@@ -72,6 +94,7 @@ class ServerThread:
                     "try a port above 1024 or --port 0") from None
             raise OSError(exc.errno, f"Cannot listen on {self.host}:{self.requested_port}: "
                           f"{exc.strerror}") from None
+        self._server.channel_class = SendfileChannel
         self.port = int(self._server.effective_port)
         self._thread = threading.Thread(target=self._server.run, name="cellucid-server",
                                         daemon=True)

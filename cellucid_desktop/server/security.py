@@ -15,9 +15,12 @@ answers from us:
 
 from __future__ import annotations
 
+import html
+import http.server
 import ipaddress
 import logging
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,6 +36,8 @@ CORS_HEADERS = [
         "Accept-Ranges, Content-Encoding, Content-Length, Content-Range, ETag",
     ),
 ]
+# Methods routed to the app; OPTIONS is answered here, anything else gets 501.
+ANSWERED_METHODS = frozenset({"GET", "HEAD", "POST"})
 _LDH = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 
 
@@ -185,18 +190,46 @@ class HostGuard:
                 ("Content-Type", "text/plain"), ("Content-Length", str(len(body))),
                 *extra, ("Cache-Control", "no-cache")])
             return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
-        if environ.get("REQUEST_METHOD") == "OPTIONS":
+        method = environ.get("REQUEST_METHOD", "")
+        if method == "OPTIONS":
             start_response("204 No Content", [*extra, ("Cache-Control", "no-cache")])
             return []
+        if method not in ANSWERED_METHODS:
+            return _unsupported_method(method, extra, start_response)
 
         def guarded_start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             names = {name.lower() for name, _ in headers}
             added = [h for h in extra if h[0].lower() not in names]
             if "cache-control" not in names:
                 added.append(("Cache-Control", "no-cache"))
-            return start_response(status, headers + added, exc_info)
+            return start_response(standard_status(status), headers + added, exc_info)
 
         return self.app(environ, guarded_start)
+
+
+def _unsupported_method(method: str, extra: list[tuple[str, str]],
+                        start_response: Callable[..., Any]) -> list[bytes]:
+    """501 with the standard library's HTML error page, as cellucid's base handler sends
+    for a method it has no handler for (PUT, DELETE, ...)."""
+    message = f"Unsupported method ({method!r})"
+    body = (http.server.DEFAULT_ERROR_MESSAGE % {
+        "code": 501, "message": html.escape(message, quote=False),
+        "explain": http.server.BaseHTTPRequestHandler.responses[HTTPStatus.NOT_IMPLEMENTED][1],
+    }).encode("utf-8", "replace")
+    start_response(f"501 {message}", [
+        ("Content-Type", http.server.DEFAULT_ERROR_CONTENT_TYPE),
+        ("Content-Length", str(len(body))), *extra, ("Cache-Control", "no-cache")])
+    return [body]
+
+
+def standard_status(status: str) -> str:
+    """The status line with the RFC reason phrase ("206 Partial Content"), as cellucid
+    sends it; Werkzeug would write "206 PARTIAL CONTENT"."""
+    code = status.partition(" ")[0]
+    try:
+        return f"{code} {HTTPStatus(int(code)).phrase}"
+    except ValueError:
+        return status
 
 
 def _host_values(environ: dict[str, Any]) -> list[str]:

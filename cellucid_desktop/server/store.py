@@ -1,19 +1,33 @@
 """Raw store bytes with cellucid 0.9.5's HTTP semantics: one Range, strong ETag, 304.
 
-The body is handed to waitress as a file wrapper positioned at the range start, so a
-range of any size is streamed from the page cache without being read into memory.
+The store route is the hot path (a viewer reads a file with thousands of Range
+requests), so it is answered by a lean WSGI app in front of Flask: no routing table,
+no request object. Under our runner the body goes from the page cache to the socket
+with ``sendfile`` (server/sendfile.py); elsewhere it is the WSGI file wrapper.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Iterable, Iterator
+from http import HTTPStatus
 from pathlib import Path
+from typing import Any, BinaryIO
 
-from flask import Response, request
+from flask import Response
 
+from cellucid_desktop.server.registry import DatasetRegistry
+from cellucid_desktop.server.sendfile import ENVIRON_KEY as SENDFILE_KEY
+from cellucid_desktop.server.sendfile import SendfileBuffer
+
+ANNDATA_PREFIX = "_cellucid/anndata/"
+_ROUTE_PREFIX = "/" + ANNDATA_PREFIX
 _RANGE = re.compile(r"bytes=(\d{0,20})-(\d{0,20})")
-_BLOCK = 1 << 18
+_BLOCK = 1 << 20
+RANGE_REFUSAL = "Requested byte range is not satisfiable"
+
+StartResponse = Callable[..., Any]
 
 
 def file_etag(status: os.stat_result) -> str:
@@ -38,68 +52,85 @@ def parse_range(value: str, size: int) -> tuple[int, int]:
     return max(0, size - suffix), size - 1
 
 
+def not_modified(if_none_match: str | None, etag: str) -> bool:
+    """``If-None-Match`` names this version: a comma list, ``W/`` ignored, ``*`` matches."""
+    if if_none_match is None:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return etag in tags or "*" in tags
+
+
+def requested_interval(range_value: str | None, if_range: str | None, size: int,
+                       etag: str) -> tuple[int, int] | None:
+    """The interval to send, None for the whole file; ValueError means 416.
+
+    waitress folds repeated ``Range`` headers into one comma-joined value, which
+    fails to parse, so several ranges and several headers are both refused.
+    """
+    if range_value is None:
+        return None
+    if if_range is not None and if_range.strip() != etag:
+        return None  # the client holds another version: send the whole current one
+    return parse_range(range_value, size)
+
+
 def text_response(status: int, message: str, **headers: str) -> Response:
     """A short ``text/plain`` answer, the shape cellucid uses for every error."""
     return Response(message, status=status, content_type="text/plain", headers=headers)
 
 
-def _not_modified(etag: str) -> bool:
-    condition = request.headers.get("If-None-Match")
-    if condition is None:
-        return False
-    tags = {tag.strip().removeprefix("W/") for tag in condition.split(",")}
-    return etag in tags or "*" in tags
+def _status(code: int) -> str:
+    return f"{code} {HTTPStatus(code).phrase}"
 
 
-def _requested_interval(size: int, etag: str) -> tuple[int, int] | None:
-    """The interval to send, None for the whole file; ValueError for a 416."""
-    values = request.headers.getlist("Range")
-    if not values:
-        return None
-    if len(values) > 1:  # (waitress folds repeats into one value, which fails to parse)
-        raise ValueError("several ranges")
-    condition = request.headers.get("If-Range")
-    if condition is not None and condition.strip() != etag:
-        return None
-    return parse_range(values[0], size)
+def _text(start_response: StartResponse, code: int, message: str, head: bool,
+          extra: Iterable[tuple[str, str]] = ()) -> list[bytes]:
+    body = message.encode("utf-8")
+    start_response(_status(code), [("Content-Type", "text/plain"),
+                                   ("Content-Length", str(len(body))), *extra])
+    return [] if head else [body]
 
 
-def send_store_file(path: Path) -> Response:
+def send_file(environ: dict[str, Any], start_response: StartResponse,
+              path: Path) -> Iterable[bytes]:
     """Answer GET/HEAD for one store file, honouring Range, If-Range and If-None-Match."""
+    head = environ["REQUEST_METHOD"] == "HEAD"
     try:
         handle = open(path, "rb", buffering=0)  # noqa: SIM115 - owned by the response
     except OSError:
-        return text_response(404, f"{path.name} is no longer readable")
+        return _text(start_response, 404, f"{path.name} is no longer readable", head)
     status = os.fstat(handle.fileno())
     size, etag = status.st_size, file_etag(status)
-    if _not_modified(etag):
+    if not_modified(environ.get("HTTP_IF_NONE_MATCH"), etag):
         handle.close()
-        return Response(status=304, headers={"ETag": etag})
+        start_response(_status(304), [("ETag", etag)])
+        return []
     try:
-        interval = _requested_interval(size, etag)
+        interval = requested_interval(environ.get("HTTP_RANGE"), environ.get("HTTP_IF_RANGE"),
+                                      size, etag)
     except ValueError:
         handle.close()
-        return text_response(416, "Requested byte range is not satisfiable",
-                             **{"Content-Range": f"bytes */{size}", "Accept-Ranges": "bytes"})
+        return _text(start_response, 416, RANGE_REFUSAL, head,
+                     [("Content-Range", f"bytes */{size}"), ("Accept-Ranges", "bytes")])
     start, end = interval if interval is not None else (0, size - 1)
     length = 0 if size == 0 else end - start + 1
-    headers = {"Content-Length": str(length), "Accept-Ranges": "bytes", "ETag": etag}
+    headers = [("Content-Type", "application/octet-stream"), ("Content-Length", str(length)),
+               ("Accept-Ranges", "bytes"), ("ETag", etag)]
     if interval is not None:
-        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    if request.method == "HEAD" or length == 0:
+        headers.append(("Content-Range", f"bytes {start}-{end}/{size}"))
+    start_response(_status(206 if interval is not None else 200), headers)
+    if head or length == 0:
         handle.close()
-        body: object = b""
-    else:
-        handle.seek(start)
-        wrapper = request.environ.get("wsgi.file_wrapper")
-        body = wrapper(handle, _BLOCK) if wrapper else _read_chunks(handle, length)
-    return Response(body, status=206 if interval is not None else 200,
-                    content_type="application/octet-stream", headers=headers,
-                    direct_passthrough=True)
+        return []
+    handle.seek(start)
+    if environ.get(SENDFILE_KEY):
+        return SendfileBuffer(handle, length)
+    wrapper = environ.get("wsgi.file_wrapper")
+    return wrapper(handle, _BLOCK) if wrapper else _read_chunks(handle, length)
 
 
-def _read_chunks(handle, length: int):
-    """Fallback body iterator for WSGI servers without a file wrapper (test client)."""
+def _read_chunks(handle: BinaryIO, length: int) -> Iterator[bytes]:
+    """Body iterator for WSGI servers without a file wrapper (test clients)."""
     with handle:
         while length > 0:
             chunk = handle.read(min(_BLOCK, length))
@@ -107,3 +138,29 @@ def _read_chunks(handle, length: int):
                 return
             length -= len(chunk)
             yield chunk
+
+
+class StoreRoutes:
+    """WSGI middleware answering GET/HEAD under `/_cellucid/anndata/` before Flask.
+
+    Only a registered dataset's exact route name (``<id>.h5ad``) reaches a file:
+    the route is looked up in the registry, never joined to a folder, so no path
+    a client writes can name another file. Everything else goes to ``app``.
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], registry: DatasetRegistry) -> None:
+        self.app = app
+        self.registry = registry
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD")
+        if not path.startswith(_ROUTE_PREFIX) or method not in ("GET", "HEAD"):
+            return self.app(environ, start_response)
+        route = path[len(_ROUTE_PREFIX):]
+        dataset = self.registry.by_route_name(route)
+        if dataset is None:
+            # PATH_INFO is the percent-decoded path as latin-1 (PEP 3333)
+            shown = (ANNDATA_PREFIX + route).encode("latin-1").decode("utf-8", "replace")
+            return _text(start_response, 404, f"Not found: {shown}", method == "HEAD")
+        return send_file(environ, start_response, dataset.path)

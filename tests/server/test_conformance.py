@@ -124,7 +124,7 @@ RANGES = [
     "bytes=-999999999999", "bytes=00-07", "bytes={last}-", "bytes={last}-{last}",
     # every one of these is refused with 416
     "bytes={size}-", "bytes=9-8", "bytes=-0", "bytes=-", "bytes=0-1,5-6", "bytes= 0-1",
-    "bytes=0-1 ", "items=0-1", "bytes=a-b", "bytes=0x10-", "bytes=123456789012345678901-",
+    "items=0-1", "bytes=a-b", "bytes=0x10-", "bytes=123456789012345678901-",
     "BYTES=0-1", "",
 ]
 
@@ -196,6 +196,7 @@ def test_store_route_names_the_id_never_the_local_file(pair: Pair, conformance_f
     "/_cellucid/anndata/..%2f..%2fetc%2fpasswd", "/_cellucid/anndata/%2Fetc%2Fpasswd",
     "//etc/passwd", "/../../etc/passwd", "/_cellucid/anndata//etc/passwd",
     "/_cellucid/anndata/small.h5ad", f"/_cellucid/anndata/./{DATASET_ID}.h5ad",
+    "/_cellucid/anndata/caf%C3%A9.h5ad", "/_cellucid/anndata/%FF.h5ad",
     "/etc/passwd", "/_cellucid/", "/_cellucid", "/_cellucid/events", "/_cellucid/session_bundle",
     "/points_3d.bin", f"/{DATASET_ID}/points_3d.bin", "/dataset_identity.json",
     "/obs_manifest.json", "/assets/index.js", "/favicon.ico", "/_cellucid/health/",
@@ -217,6 +218,11 @@ def test_viewer_channel_without_upgrade_answers_426_like_cellucid(pair: Pair) ->
 @pytest.mark.parametrize("path", ["/_cellucid/health", STORE, "/nowhere", "/_cellucid/events"])
 def test_post_is_refused_with_405_like_cellucid(pair: Pair, path: str) -> None:
     assert_same(*pair.both("POST", path, [("Content-Type", "application/json")], b'{"a": 1}'))
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "TRACE", "PROPFIND"])
+def test_other_methods_get_cellucid_501(pair: Pair, method: str) -> None:
+    assert_same(*pair.both(method, "/_cellucid/health", [("Origin", "http://localhost:2")], b"x"))
 
 
 @pytest.mark.parametrize("origin", [None, "http://localhost:3000", "http://127.0.0.1:9",

@@ -1,0 +1,180 @@
+"""Range serving: `cellucid-desktop serve` against `cellucid serve --no-web-ui` on a >1 GB file.
+
+Both servers run in the same run on the same cached file. Each is hit by N concurrent
+clients, each holding one keep-alive connection and sending random single-interval
+Range GETs (64 KiB, then 1 MiB) for a fixed number of requests. Reported per server:
+requests/s, MB/s, p50/p95 latency; then ours/theirs, and our peak RSS (VmHWM).
+
+    .venv/bin/python benchmarks/range_serving.py [--clients 8] [--requests 4000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import random
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data" / "range-serving-1gb.h5ad"
+BIN = Path(sys.executable).parent
+LOCAL_URL = re.compile(r"Local URL:\s+http://127\.0\.0\.1:(\d+)")
+SIZES = {"64 KiB": 64 << 10, "1 MiB": 1 << 20}
+
+
+def ensure_data(path: Path = DATA) -> Path:
+    """Make the >1 GB benchmark file once (about 1.2 GB of CSR X); reuse it afterwards."""
+    if path.exists() and path.stat().st_size > 1 << 30:
+        return path
+    from cellucid_desktop.data.synthetic import make_synthetic
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial.h5ad")
+    print(f"making {path} (once)...", flush=True)
+    make_synthetic(partial, 750_000, 20_000, genes_per_cell=190, seed=3,
+                   dataset_id="range-bench", name="Range benchmark")
+    partial.rename(path)
+    return path
+
+
+def warm_page_cache(path: Path) -> None:
+    """Read the whole file once so both servers serve from memory, not from disk."""
+    with open(path, "rb", buffering=0) as fh:
+        while fh.read(8 << 20):
+            pass
+
+
+def start(argv: list[str]) -> tuple[subprocess.Popen, int]:
+    """Start a server command and return it with the port from its banner."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env)
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        match = LOCAL_URL.search(line)
+        if match:
+            threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep draining
+            return proc, int(match.group(1))
+    raise SystemExit(f"{argv[0]} exited before serving:\n{''.join(seen)}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM (peak resident set) of a live process, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def client(port: int, route: str, file_size: int, length: int, count: int, seed: int,
+           latencies: list[float]) -> None:
+    """One keep-alive connection sending ``count`` random Range GETs of ``length`` bytes."""
+    rng = random.Random(seed)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Host": f"127.0.0.1:{port}"}
+    for _ in range(count):
+        start = rng.randrange(0, file_size - length)
+        headers["Range"] = f"bytes={start}-{start + length - 1}"
+        t0 = time.perf_counter()
+        conn.request("GET", route, headers=headers)
+        response = conn.getresponse()
+        body = response.read()
+        latencies.append(time.perf_counter() - t0)
+        if response.status != 206 or len(body) != length:
+            raise RuntimeError(f"bad answer {response.status} with {len(body)} bytes")
+    conn.close()
+
+
+def run_load(port: int, route: str, file_size: int, length: int, clients: int,
+             requests: int) -> dict[str, float]:
+    per_client = max(1, requests // clients)
+    lists: list[list[float]] = [[] for _ in range(clients)]
+    threads = [threading.Thread(target=client, args=(port, route, file_size, length,
+                                                     per_client, i, lists[i]))
+               for i in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    latencies = sorted(x for xs in lists for x in xs)
+    n = len(latencies)
+    if n != per_client * clients:
+        raise RuntimeError("a client failed; see the error above")
+    return {"rps": n / elapsed, "mbps": n * length / elapsed / 1e6,
+            "p50": statistics.median(latencies) * 1e3,
+            "p95": latencies[int(0.95 * (n - 1))] * 1e3}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=4000,
+                        help="requests per server and size (64 KiB); 1 MiB runs a quarter")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="alternating rounds per server (the best round is reported)")
+    args = parser.parse_args()
+
+    path = ensure_data()
+    size = path.stat().st_size
+    print(f"file: {path.name}, {size / 1e9:.2f} GB; warming the page cache...", flush=True)
+    warm_page_cache(path)
+    common = ["--no-browser", "--port", "0", "--dataset-id", "range-bench"]
+    servers = {
+        "cellucid-desktop": start([str(BIN / "cellucid-desktop"), "serve", str(path), *common]),
+        "cellucid 0.9.5": start([str(BIN / "cellucid"), "serve", str(path), "--no-web-ui",
+                                 *common, "--dataset-name", "Range benchmark"]),
+    }
+    route = "/_cellucid/anndata/range-bench.h5ad"
+    results: dict[tuple[str, str], dict[str, float]] = {}
+    try:
+        for label, length in SIZES.items():
+            count = args.requests if length <= 64 << 10 else max(args.clients, args.requests // 4)
+            for _ in range(args.rounds):  # alternate, so drift in machine load hits both
+                for name, (_proc, port) in servers.items():
+                    result = run_load(port, route, size, length, args.clients, count)
+                    best = results.get((name, label))
+                    if best is None or result["rps"] > best["rps"]:
+                        results[(name, label)] = result
+        ours_rss = peak_rss_mb(servers["cellucid-desktop"][0].pid)
+        theirs_rss = peak_rss_mb(servers["cellucid 0.9.5"][0].pid)
+    finally:
+        for proc, _port in servers.values():
+            stop(proc)
+
+    print(f"\n{args.clients} clients, keep-alive, random single-interval Range GETs, "
+          f"best of {args.rounds} rounds\n")
+    print(f"| {'server':<16} | {'size':<6} | {'req/s':>7} | {'MB/s':>7} | {'p50 ms':>6} | {'p95 ms':>6} |")
+    print(f"|{'-' * 18}|{'-' * 8}|{'-' * 9}|{'-' * 9}|{'-' * 8}|{'-' * 8}|")
+    for (name, label), r in results.items():
+        print(f"| {name:<16} | {label:<6} | {r['rps']:>7.0f} | {r['mbps']:>7.1f} | "
+              f"{r['p50']:>6.2f} | {r['p95']:>6.2f} |")
+    print()
+    for label in SIZES:
+        ratio = results[("cellucid-desktop", label)]["rps"] / results[("cellucid 0.9.5", label)]["rps"]
+        print(f"ours/theirs {label}: {ratio:.2f}x (target >= 1.0)")
+    print(f"peak RSS: ours {ours_rss:.0f} MB (target < 100 MB), theirs {theirs_rss:.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,53 @@
+"""`cellucid-desktop [FILES...] [--demo]`: start the desktop app (the default command)."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "start the desktop app (the default when no command is given)"
+DESCRIPTION = """\
+Start Cellucid Desktop: a tray icon, a home window (Open dataset..., drop zone, Recent,
+Connect to remote...) and one viewer window per open dataset.
+
+Only one app runs per user: starting it again (with or without files) hands the files to
+the running app, brings its home window forward, and returns at once.
+
+Home window shortcuts: Ctrl+O open dataset, Ctrl+D demo dataset, Ctrl+K connect to
+remote, Ctrl+, settings. Closing the home window keeps the app in the tray (a setting);
+quit from the tray menu or with `cellucid-desktop quit`."""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("app", help=HELP, description=DESCRIPTION,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_open_arguments(p)
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="also print the log on the terminal")
+
+
+def add_open_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="*", metavar="FILE.h5ad", help="datasets to open")
+    p.add_argument("--demo", action="store_true",
+                   help="also open the built-in demo dataset (generated on first use)")
+
+
+def run(args: argparse.Namespace) -> int:
+    return start_or_forward(list(args.files), args.demo, getattr(args, "verbose", False))
+
+
+def start_or_forward(files: list[str], demo: bool, verbose: bool = False) -> int:
+    """Hand the files to the running app, or become the app."""
+    from cellucid_desktop.desktop.instance import find_running
+    from cellucid_desktop.logs import setup_logging
+
+    setup_logging(verbose)
+    from cellucid_desktop.desktop.app import forward_to_running
+
+    if find_running() is not None:
+        return forward_to_running(files, demo)
+    from cellucid_desktop.desktop import qtenv
+    from cellucid_desktop.desktop.app import DesktopApp
+    from cellucid_desktop.desktop.control import test_token_from_env
+
+    qtenv.configure()
+    return DesktopApp(test_token=test_token_from_env()).run(files, demo)

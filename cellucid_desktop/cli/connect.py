@@ -1,0 +1,114 @@
+"""`cellucid-desktop connect`: view a remote Cellucid server through an SSH tunnel."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import webbrowser
+
+from typing import TYPE_CHECKING
+
+from cellucid_desktop.cli.output import banner, error
+
+if TYPE_CHECKING:
+    from cellucid_desktop.remote.session import RemoteSession
+    from cellucid_desktop.remote.tunnel import TunnelStatus
+
+HELP = "view a remote Cellucid server: build and watch the SSH tunnel, or use a forwarded port"
+DESCRIPTION = """\
+Connect to a `cellucid serve` (or `cellucid-desktop serve`) running on another machine.
+
+  cellucid-desktop connect 8765             a port you already forwarded yourself
+  cellucid-desktop connect user@cluster     run `ssh -N -L` and watch it (reconnects)
+  cellucid-desktop connect login --node c042 --remote-port 9000   server on a compute node
+
+ssh runs with BatchMode (no password prompts): use a key or ssh-agent, or log in once in
+a terminal with the command --print-command shows. The forward binds 127.0.0.1 only.
+With --no-window the tunnel stays up until Ctrl+C and the viewer URL is printed."""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("connect", help=HELP, description=DESCRIPTION,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("target", metavar="TARGET|PORT",
+                   help="user@host or ~/.ssh/config alias, or a local port already forwarded")
+    p.add_argument("--jump", "-J", action="append", default=[], metavar="HOST",
+                   help="jump host(s), as ssh -J (repeatable)")
+    p.add_argument("--node", help="the server runs on this compute node, reached from TARGET")
+    p.add_argument("--remote-port", type=int, default=8765,
+                   help="port of the server on the remote side (default 8765)")
+    p.add_argument("--local-port", type=int,
+                   help="local end of the tunnel (default: the remote port if free)")
+    p.add_argument("--ssh-port", type=int, help="SSH port of TARGET (ssh -p)")
+    p.add_argument("-i", dest="identity", metavar="KEY", help="identity file (ssh -i)")
+    p.add_argument("-o", dest="options", action="append", default=[], metavar="Key=Value",
+                   help="extra ssh option from a safe list (repeatable)")
+    p.add_argument("-F", dest="config", metavar="FILE", help="ssh config file (ssh -F)")
+    p.add_argument("--print-command", action="store_true",
+                   help="print the ssh command and the remote server command, then exit")
+    p.add_argument("--no-window", action="store_true",
+                   help="keep the tunnel up and print the viewer URL; no window")
+
+
+def run(args: argparse.Namespace) -> int:
+    from cellucid_desktop.remote.ports import choose_local_port
+    from cellucid_desktop.remote.session import RemoteError, RemoteSession
+    from cellucid_desktop.remote.ssh_command import (SpecError, TunnelSpec, display_command,
+                                                     server_command)
+
+    if args.target.isdigit():
+        port = int(args.target)
+        if not 1 <= port <= 65535:
+            return error(f"port must be between 1 and 65535, not {port}")
+        session = RemoteSession(port=port, remote_port=args.remote_port)
+        what = f"127.0.0.1:{port}"
+    else:
+        spec = TunnelSpec(args.target, args.remote_port, args.local_port, tuple(args.jump),
+                          args.node, args.ssh_port, args.identity, tuple(args.options),
+                          args.config)
+        try:
+            spec = spec.validated()
+        except SpecError as exc:
+            return error(str(exc))
+        if args.print_command:
+            local = choose_local_port(spec.remote_port, spec.local_port)
+            print(f"  Tunnel:       {display_command(spec, local)}")
+            print(f"  On remote:    {server_command('data.h5ad', spec.remote_port)}")
+            return 0
+        session = RemoteSession(spec, on_status=_print_status)
+        what = spec.target
+    try:
+        view = session.open()
+    except RemoteError as exc:
+        return error(str(exc))
+    lines = [("Remote", f"{what} ({view.probe.message})"), ("Viewer URL", view.url)]
+    if session.tunnel is not None:
+        lines.insert(1, ("Tunnel", session.tunnel.command))
+    print(banner("CELLUCID REMOTE CONNECTED", lines,
+                 [] if view.direct else ["Shown through a local proxy (see docs/remote.md)."]),
+          flush=True)
+    if not args.no_window:
+        threading.Thread(target=webbrowser.open, args=(view.url,), daemon=True).start()
+    try:
+        return _wait(session)
+    finally:
+        session.close()
+
+
+def _wait(session: RemoteSession) -> int:
+    """Until Ctrl+C (KeyboardInterrupt -> exit 130), or the tunnel gives up."""
+    from cellucid_desktop.remote.tunnel import TunnelState
+
+    if session.tunnel is None:
+        threading.Event().wait()
+    while True:
+        status = session.tunnel.wait_until({TunnelState.FAILED, TunnelState.STOPPED}, 3600)
+        if status.state in (TunnelState.FAILED, TunnelState.STOPPED):
+            return error(status.message)
+
+
+def _print_status(status: TunnelStatus) -> None:
+    """Progress on stderr, so stdout carries only the banner scripts parse."""
+    if status.state.value != "connected":
+        print(f"  [{status.state.value}] {status.message}", file=sys.stderr, flush=True)

@@ -1,0 +1,62 @@
+"""`cellucid-desktop integrate`: menu entry, icon and `.h5ad` double-click for this user."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cellucid_desktop.cli.output import error
+
+HELP = "add Cellucid Desktop to the desktop menu and open .h5ad files with it (--remove undoes)"
+DESCRIPTION = """\
+Register this installation of Cellucid Desktop with the desktop, for the current user
+only: a menu entry with its icon, and the AnnData type (*.h5ad) opening in the app on
+double-click and under "Open with".
+
+Linux: writes under $XDG_DATA_HOME (~/.local/share) and runs update-mime-database,
+update-desktop-database and xdg-mime when installed. Windows: writes HKEY_CURRENT_USER
+keys. macOS: nothing to do here; Cellucid Desktop.app declares the type itself."""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("integrate", help=HELP, description=DESCRIPTION,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--remove", action="store_true", help="remove what integrate added")
+    p.add_argument("--no-default", action="store_true",
+                   help="Linux: list the app under \"Open with\" without making it the default")
+
+
+def run(args: argparse.Namespace) -> int:
+    from cellucid_desktop.integration import launch_command
+
+    if sys.platform == "darwin":
+        return error("on macOS the .h5ad association comes with Cellucid Desktop.app; "
+                     "drag the app to Applications instead of running integrate")
+    if sys.platform == "win32":
+        from cellucid_desktop.integration import windows
+        if args.remove:
+            windows.remove()
+            print("Removed the .h5ad association from the registry.")
+        else:
+            windows.install(launch_command())
+            print("Registered .h5ad files to open with Cellucid Desktop.")
+        return 0
+
+    from cellucid_desktop.integration import linux
+    try:
+        report = (linux.remove() if args.remove
+                  else linux.install(launch_command(), make_default=not args.no_default))
+    except (OSError, RuntimeError) as exc:
+        return error(f"could not update the desktop integration ({exc}); "
+                     "check that your home folder is writable")
+    for path in report.files:
+        print(f"  {'removed' if args.remove else 'wrote'}  {path}")
+    for command in report.ran:
+        print(f"  ran      {command}")
+    if report.missing_tools:
+        print(f"Note: {', '.join(report.missing_tools)} not installed; the menu and file type "
+              "may need a new login to appear (install xdg-utils, desktop-file-utils and "
+              "shared-mime-info).")
+    print("Removed Cellucid Desktop from the desktop." if args.remove
+          else "Cellucid Desktop is in the menu and opens .h5ad files.")
+    return 0

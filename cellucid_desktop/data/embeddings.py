@@ -1,0 +1,80 @@
+"""Embeddings (obsm arrays a viewer can draw) in cellucid's order of preference."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import h5py
+import numpy as np
+
+from cellucid_desktop.data.errors import DatasetError
+
+# Earlier tiers are better default views; unknown names sit between diffmap and the
+# latent spaces (PCA, scVI, Harmony...), which are rarely meant to be looked at.
+_TIERS = [r"umap", r"t-?sne", r"draw_graph|force|(^|[^a-z])fa([^a-z]|$)", r"phate",
+          r"pacmap|trimap", r"spatial", r"diffmap", None, r"pca|scvi|latent|harmony"]
+_OTHER = _TIERS.index(None)
+
+
+class UnknownEmbedding(DatasetError):
+    """No drawable obsm array of that name."""
+
+
+@dataclass(frozen=True)
+class Embedding:
+    key: str
+    width: int
+
+    @property
+    def dims(self) -> int:
+        return min(self.width, 3)
+
+    def describe(self) -> dict:
+        return {"key": self.key, "dims": self.dims, "width": self.width}
+
+
+def preference(key: str) -> int:
+    """The tier of an obsm key: lower is a better default view."""
+    lowered = key.lower()
+    for tier, pattern in enumerate(_TIERS):
+        if pattern is not None and re.search(pattern, lowered):
+            return tier
+    return _OTHER
+
+
+def list_embeddings(h5: h5py.File, n_cells: int) -> list[Embedding]:
+    """Dense obsm arrays with one row per cell and at least two columns, best first."""
+    obsm = h5.get("obsm")
+    found: list[Embedding] = []
+    if isinstance(obsm, h5py.Dataset):  # 0.6: one compound dataset, a field per key
+        if obsm.shape[:1] == (n_cells,):
+            for name in obsm.dtype.names or ():
+                shape = obsm.dtype.fields[name][0].shape
+                if len(shape) == 1 and shape[0] >= 2:
+                    found.append(Embedding(name, int(shape[0])))
+    elif isinstance(obsm, h5py.Group):
+        for key, element in obsm.items():
+            if (isinstance(element, h5py.Dataset) and element.ndim == 2
+                    and element.shape[0] == n_cells and element.shape[1] >= 2
+                    and element.dtype.kind in "iuf"):
+                found.append(Embedding(key, int(element.shape[1])))
+    order = {e.key: i for i, e in enumerate(found)}
+    return sorted(found, key=lambda e: (preference(e.key), order[e.key]))
+
+
+def read_embedding(h5: h5py.File, embedding: Embedding) -> np.ndarray:
+    """The first ``dims`` columns as C-ordered float32 [n_cells, dims]."""
+    obsm = h5["obsm"]
+    if isinstance(obsm, h5py.Dataset):
+        values = obsm.fields(embedding.key)[()][:, : embedding.dims]
+    else:
+        values = obsm[embedding.key][:, : embedding.dims]
+    return np.ascontiguousarray(values, dtype=np.float32)
+
+
+def find_embedding(h5: h5py.File, n_cells: int, key: str) -> Embedding:
+    for embedding in list_embeddings(h5, n_cells):
+        if embedding.key == key:
+            return embedding
+    raise UnknownEmbedding(f"This dataset has no embedding named {key!r}")

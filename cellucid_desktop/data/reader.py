@@ -1,0 +1,121 @@
+"""One open `.h5ad` per dataset, shared safely by the server's worker threads.
+
+h5py serialises calls on a handle, but a multi-step read (open a group, look up an
+attribute, slice) must not interleave with another thread's, so every read holds the
+reader's lock. The opener is any callable returning an ``h5py.File``, so the same
+reader works on a local path or on a Python file object (a remote file read through
+HTTP Range requests). When the file is local, it is also memory-mapped so the big
+sparse arrays can be scanned without copies (see flat_array).
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import h5py
+
+from cellucid_desktop.data.errors import DatasetError
+from cellucid_desktop.data.flat_array import FlatArray
+from cellucid_desktop.data.h5ad import AnnDataMeta, read_metadata
+
+
+def stat_identity(st: os.stat_result) -> str:
+    """A file version's identity: size, mtime (ns) and inode, in hex."""
+    return f"{st.st_size:x}-{st.st_mtime_ns:x}-{st.st_ino:x}"
+
+
+def file_identity(path: str | os.PathLike[str]) -> str:
+    """The identity of the file at ``path`` now."""
+    return stat_identity(os.stat(path))
+
+
+class DatasetReader:
+    """A lazily opened handle plus the dataset's metadata, closed by ``close()``.
+
+    ``identity`` names the file version (see file_identity); it keys ETags and the
+    gene-index cache, so it must change whenever the bytes do.
+    """
+
+    def __init__(self, opener: Callable[[], h5py.File], *, identity: str,
+                 local_path: Path | None = None) -> None:
+        self.identity = identity
+        self.local_path = local_path
+        self._opener = opener
+        self._lock = threading.RLock()
+        self._h5: h5py.File | None = None
+        self._meta: AnnDataMeta | None = None
+        self._map: mmap.mmap | None = None
+        self._flat: dict[str, FlatArray] = {}
+        self._closed = False
+
+    def _open(self) -> h5py.File:
+        if self._closed:
+            raise DatasetError("This dataset was closed; open the file again")
+        if self._h5 is None:
+            h5 = self._opener()
+            try:
+                self._meta = read_metadata(h5)
+            except (KeyError, ValueError, TypeError, OSError, IndexError) as exc:
+                h5.close()
+                raise DatasetError(f"The file is not a readable AnnData file: {exc}") from None
+            self._h5 = h5
+            if self.local_path is not None:
+                self._map = _map_file(self.local_path, self.identity)
+        return self._h5
+
+    @contextmanager
+    def file(self) -> Iterator[h5py.File]:
+        """The open file, held exclusively for the duration of the block."""
+        with self._lock:
+            yield self._open()
+
+    @property
+    def meta(self) -> AnnDataMeta:
+        with self._lock:
+            self._open()
+            assert self._meta is not None
+            return self._meta
+
+    def flat(self, name: str) -> FlatArray:
+        """Block/gather access to a 1-D array such as ``X/indices``."""
+        with self._lock:
+            h5 = self._open()
+            array = self._flat.get(name)
+            if array is None:
+                ds = h5[name]
+                if not isinstance(ds, h5py.Dataset) or ds.ndim != 1:
+                    raise DatasetError(f"{name} is not a one-dimensional array")
+                array = self._flat[name] = FlatArray(ds, self._map, self._lock)
+            return array
+
+    def close(self) -> None:
+        """Release the handle and the mapping; later reads raise DatasetError."""
+        with self._lock:
+            self._closed = True
+            self._flat.clear()
+            if self._h5 is not None:
+                self._h5.close()
+                self._h5 = None
+            if self._map is not None:
+                try:
+                    self._map.close()
+                except BufferError:  # a scan in another thread still holds a view
+                    pass
+                self._map = None
+
+
+def _map_file(path: Path, identity: str) -> mmap.mmap | None:
+    """Map the file read-only if it is still the version h5py opened, else None."""
+    try:
+        with open(path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if stat_identity(st) != identity or not st.st_size:
+                return None
+            return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    except OSError:
+        return None

@@ -1,0 +1,457 @@
+"""The desktop app: one process owning the GUI thread, the server in a thread, the tray
+in a child process.
+
+Threading rules (docs/desktop-stack.md §3): ``webview.start()`` runs once, on the main
+thread. Everything that blocks on pywebview (``create_window``, ``create_file_dialog``,
+``evaluate_js``) runs on worker threads: JS-bridge calls, control routes (waitress
+threads), tray commands (one thread each) and the start-up hook. The home window is
+never destroyed before Quit, only hidden, so ``webview.start()`` keeps running while
+the tray lives.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import shutil
+import threading
+import time
+import webbrowser
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cellucid_desktop import __version__, paths
+from cellucid_desktop.data.errors import DatasetError
+from cellucid_desktop.desktop import instance
+from cellucid_desktop.desktop.bridge import PageApi, ViewerApi
+from cellucid_desktop.desktop.control import desktop_routes
+from cellucid_desktop.desktop.system import open_with_system
+from cellucid_desktop.desktop.tray import TrayProcess
+from cellucid_desktop.logs import log_file
+from cellucid_desktop.server.registry import Dataset, DatasetRegistry
+from cellucid_desktop.server.runner import PortInUseError, ServerThread
+from cellucid_desktop.settings import UserState
+
+if TYPE_CHECKING:
+    import webview
+
+log = logging.getLogger(__name__)
+
+FILE_TYPES = ("AnnData files (*.h5ad)", "All files (*.*)")
+# Cache sub-folders the Settings window can clear (under paths.cache_dir()).
+CACHE_FOLDERS = {"genes": "gene-index", "webapp": "webapp", "demo": "demo"}
+# Where each viewer choice lives on our server. The web-app route is served by the
+# web-app layer; see docs/desktop.md.
+VIEWER_PATHS = {"builtin": "/?dataset={id}", "webapp": "/webapp/?dataset={id}"}
+PAGE_SIZES = {"home": (920, 660), "settings": (560, 600), "connect": (560, 420),
+              "about": (480, 360)}
+PAGE_TITLES = {"home": "Cellucid Desktop", "settings": "Settings — Cellucid Desktop",
+               "connect": "Connect to remote — Cellucid Desktop",
+               "about": "About Cellucid Desktop"}
+QUIT_DEADLINE = 20.0  # seconds Quit may take before the process ends regardless
+
+
+class DesktopApp:
+    """State and actions of the running app (the JS bridges, tray and routes call these)."""
+
+    def __init__(self, test_token: str | None = None) -> None:
+        self.user = UserState()
+        self.registry = DatasetRegistry()
+        self.secret = instance.new_secret()
+        self.test_token = test_token
+        self.server: ServerThread | None = None
+        self.tray: TrayProcess | None = None
+        self.me: instance.Instance | None = None
+        self._windows: dict[str, webview.Window] = {}
+        self._loaded_at: dict[str, float] = {}
+        self._hidden: set[str] = set()
+        self._lock = threading.RLock()
+        self._notice_ids = itertools.count(1)
+        self.notices: list[dict[str, Any]] = []
+        self._last_viewer: str | None = None
+        self._quitting = threading.Event()
+        for message in self.user.messages:
+            self.notify(message, "warning")
+
+    # ----- start and stop -------------------------------------------------------------
+
+    def start_server(self) -> ServerThread:
+        """Bind the configured port, or any free one (with a message) if it is busy."""
+        blueprints = [desktop_routes(self, self.secret, self.test_token)]
+        port = self.user.settings.port
+        try:
+            self.server = ServerThread(self.registry, port=port, blueprints=blueprints).start()
+        except PortInUseError:
+            self.server = ServerThread(self.registry, port=0, blueprints=blueprints).start()
+            self.notify(f"Port {port} is in use, so Cellucid Desktop uses port "
+                        f"{self.server.port} this time; choose another port in Settings.",
+                        "warning")
+        return self.server
+
+    def run(self, files: list[str], demo: bool = False) -> int:
+        """Start everything and block until Quit. Returns the exit code."""
+        import webview
+
+        server = self.start_server()
+        self.me = instance.claim(server.port, self.secret)
+        if self.me is None:  # another launch won the race: hand it our files
+            server.stop()
+            return forward_to_running(files, demo)
+        try:
+            self._create_page("home", hidden=False)
+            print(f"Cellucid Desktop is running at {server.url}", flush=True)
+            webview.start(self._after_start, (files, demo), gui="qt", private_mode=True)
+        finally:
+            self._shutdown()
+        return 0
+
+    def _after_start(self, files: list[str], demo: bool) -> None:
+        """Runs in a pywebview worker thread once the GUI loop is up."""
+        self.tray = TrayProcess(self.on_tray_command).start()
+        threading.Thread(target=self._menu_when_tray_ready, daemon=True).start()
+        if files or demo:
+            self.open_paths(files, demo=demo)
+
+    def _menu_when_tray_ready(self) -> None:
+        if self.tray is not None and self.tray.ready.wait(60):
+            self.update_tray_menu()
+
+    def quit(self) -> None:
+        """Close every window; ``webview.start()`` then returns and ``_shutdown`` runs."""
+        if self._quitting.is_set():
+            return
+        self._quitting.set()
+        log.info("Quitting")
+        threading.Thread(target=self._force_exit_after_deadline, daemon=True).start()
+        with self._lock:
+            windows = list(self._windows.values())
+        for window in windows:
+            window.destroy()
+
+    def _force_exit_after_deadline(self) -> None:
+        """If a window refuses to close, still end: nothing is unsaved (state is written
+        on every change), and a stuck GUI must not keep the tray or server alive."""
+        time.sleep(QUIT_DEADLINE)
+        log.error("Windows did not close within %.0f s; exiting", QUIT_DEADLINE)
+        self._shutdown()
+        os._exit(0)
+
+    def _shutdown(self) -> None:
+        if self.tray is not None:
+            self.tray.stop()
+        if self.server is not None:
+            self.server.stop()
+        if self.me is not None:
+            instance.release(self.me)
+        log.info("Stopped")
+
+    # ----- windows --------------------------------------------------------------------
+
+    def _create_page(self, page: str, hidden: bool = False) -> webview.Window:
+        import webview
+
+        assert self.server is not None
+        width, height = PAGE_SIZES[page]
+        window = webview.create_window(
+            PAGE_TITLES[page], f"{self.server.url}/_desktop/pages/{page}.html",
+            js_api=PageApi(self), width=width, height=height, hidden=hidden,
+            min_size=(420, 320), background_color="#14171f")
+        self._track(page, window)
+        if page == "home":
+            window.events.closing += self._on_home_closing
+            window.events.loaded += self._attach_drop_zone
+        return window
+
+    def _track(self, key: str, window: webview.Window) -> None:
+        with self._lock:
+            self._windows[key] = window
+        window.events.loaded += lambda: self._loaded_at.setdefault(key, time.time())
+        window.events.closed += lambda: self._forget(key)
+
+    def _forget(self, key: str) -> None:
+        with self._lock:
+            self._windows.pop(key, None)
+            self._loaded_at.pop(key, None)
+        if key.startswith("viewer:"):
+            dataset_id = key.removeprefix("viewer:")
+            self.registry.remove(dataset_id)
+            log.info("Closed %s", dataset_id)
+            self.update_tray_menu()
+            self.refresh_home()
+
+    def window(self, key: str) -> webview.Window | None:
+        with self._lock:
+            return self._windows.get(key)
+
+    def focus(self, key: str) -> bool:
+        window = self.window(key)
+        if window is None:
+            return False
+        window.show()
+        window.restore()  # raises and activates the window (Qt)
+        self._hidden.discard(key)
+        if key.startswith("viewer:"):
+            self._last_viewer = key
+        return True
+
+    def show_home(self) -> None:
+        self.focus("home")
+        self.refresh_home()
+
+    def _show_page(self, page: str) -> None:
+        with self._lock:
+            if page not in self._windows:
+                self._create_page(page)
+                return
+        self.focus(page)
+
+    def show_settings(self) -> None:
+        self._show_page("settings")
+
+    def show_about(self) -> None:
+        self._show_page("about")
+
+    def open_connect_dialog(self) -> None:
+        """Hook for the remote-connection dialog (docs/desktop.md, "Remote connections")."""
+        self._show_page("connect")
+
+    def _on_home_closing(self) -> bool:
+        """Hide instead of close while the tray lives; without a tray, closing quits."""
+        if self._quitting.is_set():
+            return True
+        tray_alive = self.tray is not None and self.tray.alive
+        if not (self.user.settings.close_to_tray and tray_alive):
+            threading.Thread(target=self.quit, daemon=True).start()
+            return True
+        threading.Thread(target=self._hide_home, daemon=True).start()
+        return False
+
+    def _hide_home(self) -> None:
+        home = self.window("home")
+        if home is not None:
+            home.hide()
+            self._hidden.add("home")
+        if not self.user.settings.tray_hint_shown and self.tray is not None:
+            self.tray.send("notify", "Cellucid Desktop is still running: open it again, "
+                                     "or quit it, from the tray icon.")
+            self.user.update_settings({"tray_hint_shown": True})
+
+    def _attach_drop_zone(self) -> None:
+        """Dropped files' full paths come only through pywebview's DOM events."""
+        from webview.dom import DOMEventHandler
+
+        home = self.window("home")
+        zone = home.dom.get_element("#drop") if home is not None else None
+        if zone is not None:
+            zone.on("drop", DOMEventHandler(self._on_drop, prevent_default=True,
+                                            stop_propagation=True))
+
+    def _on_drop(self, event: dict[str, Any]) -> None:
+        files = event.get("dataTransfer", {}).get("files", [])
+        dropped = [f["pywebviewFullPath"] for f in files if f.get("pywebviewFullPath")]
+        if dropped:
+            self.open_paths(dropped)
+
+    # ----- datasets -------------------------------------------------------------------
+
+    def open_paths(self, files: list[str], demo: bool = False) -> list[dict[str, Any]]:
+        """Register each file and show its viewer; errors go to the home window."""
+        results = [self._open_one(Path(f)) for f in files]
+        if demo:
+            from cellucid_desktop.data.demo import demo_path
+
+            results.append(self._open_one(demo_path(), remember=False))
+        self.refresh_home()
+        return results
+
+    def _open_one(self, path: Path, remember: bool = True) -> dict[str, Any]:
+        try:
+            dataset = self.registry.add(path)
+        except DatasetError as exc:
+            log.warning("Could not open %s: %s", path, exc)
+            self.notify(str(exc), "error")
+            self.show_home()
+            return {"path": str(path), "ok": False, "error": str(exc)}
+        if remember:
+            self.user.add_recent(dataset.path)
+        self.show_viewer(dataset)
+        return {"path": str(path), "ok": True, "id": dataset.id, "name": dataset.name}
+
+    def viewer_url(self, dataset: Dataset) -> str:
+        assert self.server is not None
+        route = VIEWER_PATHS[self.user.settings.default_viewer]
+        return self.server.url + route.format(id=dataset.id)
+
+    def show_viewer(self, dataset: Dataset) -> None:
+        """Open a window on the dataset, or focus the one already showing it."""
+        import webview
+
+        key = f"viewer:{dataset.id}"
+        with self._lock:
+            exists = key in self._windows
+            if not exists:
+                window = webview.create_window(
+                    dataset.name, self.viewer_url(dataset), js_api=ViewerApi(self, key),
+                    width=1280, height=820, min_size=(480, 360), background_color="#101318")
+                self._track(key, window)
+                log.info("Opened %s (%s)", dataset.id, dataset.path)
+        self._last_viewer = key
+        if exists:
+            self.focus(key)
+        self.update_tray_menu()
+
+    def choose_and_open(self) -> list[dict[str, Any]]:
+        """Native multi-select file dialog, filtered to .h5ad, then open the choices."""
+        import webview
+
+        home = self.window("home")
+        if home is None:
+            return []
+        chosen = home.create_file_dialog(webview.FileDialog.OPEN, allow_multiple=True,
+                                         file_types=FILE_TYPES)
+        return self.open_paths(list(chosen or []))
+
+    def open_dialog(self) -> None:
+        """The file dialog without blocking the caller (tray, control route)."""
+        self.focus("home")
+        threading.Thread(target=self.choose_and_open, daemon=True).start()
+
+    def ask_save_path(self, key: str, suggested: str) -> Path | None:
+        import webview
+
+        window = self.window(key) or self.window("home")
+        if window is None:
+            return None
+        chosen = window.create_file_dialog(webview.FileDialog.SAVE, save_filename=suggested)
+        if not chosen:
+            return None
+        return Path(chosen if isinstance(chosen, str) else chosen[0])
+
+    # ----- home page state ------------------------------------------------------------
+
+    def notify(self, text: str, level: str = "info") -> None:
+        with self._lock:
+            self.notices.append({"id": next(self._notice_ids), "level": level, "text": text})
+            del self.notices[:-5]  # the last few are enough
+
+    def dismiss_notice(self, notice_id: int) -> None:
+        with self._lock:
+            self.notices = [n for n in self.notices if n["id"] != notice_id]
+
+    def page_state(self) -> dict[str, Any]:
+        with self._lock:
+            notices = list(self.notices)
+        settings = self.user.settings
+        return {
+            "version": __version__,
+            "recent": self.user.recent_entries(),
+            "open": [{"id": d.id, "name": d.name} for d in self.registry.all()],
+            "notices": notices,
+            "settings": {"default_viewer": settings.default_viewer,
+                         "close_to_tray": settings.close_to_tray, "port": settings.port,
+                         "theme": settings.theme},
+            "port": self.server.port if self.server else None,
+            "log_file": str(log_file()),
+            "config_dir": str(paths.config_dir()),
+        }
+
+    def refresh_home(self) -> None:
+        """Ask the home page to re-read its state (no-op until it has loaded)."""
+        home = self.window("home")
+        if home is not None and "home" in self._loaded_at:
+            home.run_js("window.cellucidRefresh && window.cellucidRefresh()")
+
+    def recent_changed(self) -> None:
+        self.update_tray_menu()
+        self.refresh_home()
+
+    def save_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
+        self.user.update_settings(changes)
+        self.refresh_home()
+        return self.page_state()["settings"]
+
+    def clear_cache(self, kind: str) -> str:
+        folder = CACHE_FOLDERS.get(kind)
+        if folder is None:
+            return f"Unknown cache {kind!r}."
+        target = paths.cache_dir() / folder
+        try:
+            shutil.rmtree(target)
+        except FileNotFoundError:
+            return "Already empty."
+        except OSError as exc:
+            return f"Could not clear {target}: {exc.strerror or exc}."
+        return "Cleared."
+
+    def show_log(self) -> None:
+        open_with_system(log_file())
+
+    def open_in_browser(self) -> None:
+        """The current (last focused or opened) dataset's viewer in the default browser."""
+        key = self._last_viewer if self.window(self._last_viewer or "") else None
+        dataset = self.registry.get(key.removeprefix("viewer:")) if key else None
+        if dataset is None:
+            self.notify("Open a dataset first, then choose Open in browser.", "info")
+            self.show_home()
+            return
+        webbrowser.open(self.viewer_url(dataset))
+
+    # ----- tray -----------------------------------------------------------------------
+
+    def update_tray_menu(self) -> None:
+        if self.tray is None:
+            return
+        recent = [[e["path"], e["name"] + (" (missing)" if e["missing"] else "")]
+                  for e in self.user.recent_entries()]
+        windows = [[f"viewer:{d.id}", d.name] for d in self.registry.all()]
+        self.tray.update_menu(recent, windows)
+
+    def on_tray_command(self, command: str, argument: str = "") -> None:
+        actions = {
+            "show": self.show_home, "open_dialog": self.open_dialog,
+            "connect": self.open_connect_dialog, "browser": self.open_in_browser,
+            "settings": self.show_settings, "log": self.show_log, "about": self.show_about,
+            "quit": self.quit,
+        }
+        if command == "open_recent":
+            self.open_paths([argument])
+        elif command == "focus":
+            self.focus(argument)
+        elif command in actions:
+            actions[command]()
+
+    # ----- test surface (CELLUCID_DESKTOP_TEST_TOKEN) ---------------------------------
+
+    def test_windows(self) -> list[dict[str, Any]]:
+        with self._lock:
+            items = list(self._windows.items())
+        return [{"key": key, "title": w.title, "url": w.real_url or w.original_url,
+                 "hidden": key in self._hidden, "loaded_at": self._loaded_at.get(key)}
+                for key, w in items]
+
+    def test_eval(self, key: str, script: str) -> Any:
+        window = self.window(key)
+        if window is None:
+            raise LookupError(f"no window {key!r}")
+        return window.evaluate_js(script)
+
+
+def forward_to_running(files: list[str], demo: bool) -> int:
+    """Hand files (or just "show yourself") to the running app; exit code for the CLI."""
+    from cellucid_desktop.cli.output import error
+
+    running = instance.find_running()
+    if running is None:
+        return error("Cellucid Desktop seems to be starting elsewhere; try again in a moment.")
+    absolute = [str(Path(f).expanduser().resolve()) for f in files]
+    try:
+        reply = running.call("open", {"paths": absolute, "demo": demo}, timeout=120)
+    except OSError as exc:
+        return error(f"The running Cellucid Desktop did not answer ({exc}); "
+                     "quit it from the tray and start again.")
+    failed = [r for r in reply.get("results", []) if not r.get("ok")]
+    for result in failed:
+        error(result.get("error") or f"Could not open {result.get('path')}")
+    print("Handed over to the running Cellucid Desktop.", flush=True)
+    return 1 if failed and len(failed) == len(reply.get("results", [])) else 0

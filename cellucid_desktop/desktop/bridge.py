@@ -1,0 +1,92 @@
+"""The pywebview JS bridges (``js_api``): the only way a page reaches the app.
+
+pywebview exposes every public method of these objects as ``window.pywebview.api.*``
+and runs each call in its own thread, so blocking work (dialogs, file reads) is fine
+here. Our own pages get :class:`PageApi`; viewer windows get only :class:`ViewerApi`
+(saving a file the user confirms in a native dialog), because a viewer window shows
+web content we do not write ourselves.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cellucid_desktop.settings import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from cellucid_desktop.desktop.app import DesktopApp
+
+
+class PageApi:
+    """Bridge of the home, settings, connect and about pages."""
+
+    def __init__(self, app: DesktopApp) -> None:
+        self._app = app
+
+    def state(self) -> dict[str, Any]:
+        return self._app.page_state()
+
+    def open_dialog(self) -> list[dict[str, Any]]:
+        return self._app.choose_and_open()
+
+    def open_demo(self) -> list[dict[str, Any]]:
+        return self._app.open_paths([], demo=True)
+
+    def open_recent(self, path: str) -> list[dict[str, Any]]:
+        return self._app.open_paths([path]) if path in self._app.user.recent() else []
+
+    def remove_recent(self, path: str) -> None:
+        self._app.user.remove_recent(path)
+        self._app.recent_changed()
+
+    def dismiss(self, notice_id: int) -> None:
+        self._app.dismiss_notice(int(notice_id))
+
+    def open_connect(self) -> None:
+        self._app.open_connect_dialog()
+
+    def open_settings(self) -> None:
+        self._app.show_settings()
+
+    def save_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
+        return self._app.save_settings(changes)
+
+    def clear_cache(self, kind: str) -> str:
+        return self._app.clear_cache(kind)
+
+    def show_log(self) -> None:
+        self._app.show_log()
+
+    def focus(self, dataset_id: str) -> None:
+        self._app.focus(f"viewer:{dataset_id}")
+
+
+class ViewerApi:
+    """Bridge of a viewer window: ``save_file`` for exports (PNG, SVG, CSV)."""
+
+    def __init__(self, app: DesktopApp, key: str) -> None:
+        self._app = app
+        self._key = key
+
+    def save_file(self, suggested_name: str, data_base64: str, mime: str = "") -> dict[str, Any]:
+        """Ask where to save (native dialog), then write the bytes there.
+
+        Returns ``{"saved": bool, "path": str|None, "error": str|None}``; a cancelled
+        dialog is ``saved: False`` with no error.
+        """
+        try:
+            data = base64.b64decode(data_base64, validate=True)
+        except (binascii.Error, ValueError, TypeError):
+            return {"saved": False, "path": None, "error": "The file data was not valid base64."}
+        target = self._app.ask_save_path(self._key, Path(str(suggested_name)).name or "export")
+        if target is None:
+            return {"saved": False, "path": None, "error": None}
+        try:
+            atomic_write_bytes(target, data)
+        except OSError as exc:
+            return {"saved": False, "path": str(target),
+                    "error": f"Could not save {target.name}: {exc.strerror or exc}."}
+        return {"saved": True, "path": str(target), "error": None}

@@ -1,0 +1,111 @@
+"""Routes the desktop layer adds to the local server (through ``ServerThread(blueprints=)``).
+
+* ``/_desktop/pages/*``: the app's own static pages (home, settings, connect, about).
+  Harmless to anyone: they do nothing without the pywebview JS bridge of our windows.
+* ``POST /_desktop/control/<command>``: ``ping``, ``open``, ``show``, ``quit``, used by a
+  second launch and by ``cellucid-desktop open|quit``. Each needs the per-launch secret
+  in ``X-Cellucid-Token`` (compared in constant time) and is refused when the request
+  carries an ``Origin`` header: a web page always sends one on a cross-site POST, our
+  own command line never does. The server's CORS answer does not allow the token
+  header either, so a page cannot even preflight it.
+* ``/__test__/*``: the GUI tests' control surface, registered only when
+  ``CELLUCID_DESKTOP_TEST_TOKEN`` is set, behind its own header.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from flask import Flask, Response, abort, jsonify, request, send_from_directory
+
+from cellucid_desktop.desktop.instance import CONTROL_PREFIX, TOKEN_HEADER
+
+log = logging.getLogger(__name__)
+
+PAGES_DIR = Path(__file__).with_name("pages")
+TEST_TOKEN_VAR = "CELLUCID_DESKTOP_TEST_TOKEN"
+TEST_TOKEN_HEADER = "X-Cellucid-Test-Token"
+
+
+class Controller(Protocol):
+    """What the control routes ask of the app (DesktopApp implements it)."""
+
+    def open_paths(self, paths: list[str], demo: bool = False) -> list[dict[str, Any]]: ...
+    def show_home(self) -> None: ...
+    def quit(self) -> None: ...
+    def test_windows(self) -> list[dict[str, Any]]: ...
+    def test_eval(self, key: str, script: str) -> Any: ...
+    def open_dialog(self) -> None: ...
+
+
+def _token_ok(header: str, expected: str) -> bool:
+    supplied = request.headers.get(header, "")
+    return hmac.compare_digest(supplied.encode(), expected.encode())
+
+
+def _guard(header: str, expected: str) -> None:
+    if request.headers.get("Origin") is not None:
+        log.warning("Refused a control request from a web page (Origin %r)",
+                    request.headers.get("Origin"))
+        abort(403)
+    if not _token_ok(header, expected):
+        abort(403)
+
+
+def desktop_routes(app: Controller, secret: str,
+                   test_token: str | None = None) -> Callable[[Flask], None]:
+    """The ``blueprints=`` hook for ServerThread."""
+
+    def register(flask_app: Flask) -> None:
+        @flask_app.get("/_desktop/pages/<path:name>")
+        def page(name: str) -> Response:
+            return send_from_directory(PAGES_DIR, name)
+
+        @flask_app.post(f"{CONTROL_PREFIX}/<command>")
+        def control(command: str) -> Response:
+            _guard(TOKEN_HEADER, secret)
+            body = request.get_json(silent=True) or {}
+            if command == "ping":
+                return jsonify(app="cellucid-desktop", pid=os.getpid())
+            if command == "open":
+                files = [str(p) for p in body.get("paths", []) if isinstance(p, str)]
+                results = app.open_paths(files, demo=bool(body.get("demo")))
+                if not files and not body.get("demo"):
+                    app.show_home()
+                return jsonify(results=results)
+            if command == "show":
+                app.show_home()
+                return jsonify(ok=True)
+            if command == "quit":
+                app.quit()
+                return jsonify(ok=True)
+            abort(404)
+
+        if test_token:
+            _register_test_routes(flask_app, app, test_token)
+
+    return register
+
+
+def _register_test_routes(flask_app: Flask, app: Controller, token: str) -> None:
+    @flask_app.route("/__test__/<command>", methods=["GET", "POST"])
+    def test_surface(command: str) -> Response:
+        _guard(TEST_TOKEN_HEADER, token)
+        body = request.get_json(silent=True) or {}
+        if command == "windows":
+            return jsonify(windows=app.test_windows())
+        if command == "eval":
+            return jsonify(result=app.test_eval(str(body["key"]), str(body["js"])))
+        if command == "open_dialog":
+            app.open_dialog()
+            return jsonify(ok=True)
+        abort(404)
+
+
+def test_token_from_env() -> str | None:
+    return os.environ.get(TEST_TOKEN_VAR) or None

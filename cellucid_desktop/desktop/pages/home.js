@@ -1,0 +1,92 @@
+// The home page: every action goes through the pywebview bridge (window.pywebview.api).
+"use strict";
+(() => {
+  const { el, applyTheme } = window.cellucidPage;
+  let api = null;
+  document.documentElement.dataset.homeState = "loading";
+
+  function renderNotices(notices) {
+    const box = document.getElementById("notices");
+    box.replaceChildren(...notices.map((n) => {
+      const row = el("div", { class: `notice ${n.level}`, role: "alert", "data-id": n.id });
+      const close = el("button", { title: "Dismiss", "aria-label": "Dismiss" }, "×");
+      close.addEventListener("click", () => api.dismiss(n.id).then(refresh));
+      row.append(el("span", {}, n.text), close);
+      return row;
+    }));
+  }
+
+  function renderRecent(recent) {
+    const list = document.getElementById("recent");
+    document.getElementById("no-recent").hidden = recent.length > 0;
+    list.replaceChildren(...recent.map((r) => {
+      const item = el("li", { class: r.missing ? "missing" : "", "data-path": r.path });
+      item.append(el("span", { class: "name" }, r.name),
+                  el("span", { class: "path", title: r.path }, r.missing ? `missing: ${r.path}` : r.path));
+      if (!r.missing) {
+        const open = el("button", { class: "open" }, "Open");
+        open.addEventListener("click", () => act(api.open_recent(r.path)));
+        item.append(open);
+      }
+      const remove = el("button", { class: "remove", title: "Remove from the list" }, "Remove");
+      remove.addEventListener("click", () => api.remove_recent(r.path).then(refresh));
+      item.append(remove);
+      return item;
+    }));
+  }
+
+  function renderOpen(open) {
+    document.getElementById("open-heading").hidden = open.length === 0;
+    document.getElementById("open-list").replaceChildren(...open.map((d) => {
+      const item = el("li", {});
+      const show = el("button", {}, "Show");
+      show.addEventListener("click", () => api.focus(d.id));
+      item.append(el("span", { class: "name" }, d.name), el("span", { class: "path" }, d.id), show);
+      return item;
+    }));
+  }
+
+  async function refresh() {
+    const state = await api.state();
+    applyTheme(state.settings.theme);
+    renderNotices(state.notices);
+    renderRecent(state.recent);
+    renderOpen(state.open);
+    document.getElementById("version").textContent = `Version ${state.version}.`;
+    document.documentElement.dataset.homeState = "ready";
+  }
+
+  function act(promise) { return promise.then(refresh, refresh); }
+
+  const actions = {
+    open: () => act(api.open_dialog()),
+    demo: () => act(api.open_demo()),
+    connect: () => api.open_connect(),
+    settings: () => api.open_settings(),
+  };
+
+  window.cellucidRefresh = () => api && refresh();
+  window.cellucidPage.api().then((bridge) => {
+    api = bridge;
+    for (const [id, run] of Object.entries(actions)) {
+      document.getElementById(id).addEventListener("click", run);
+    }
+    refresh();
+  });
+
+  document.addEventListener("keydown", (e) => {
+    if (!api || !(e.ctrlKey || e.metaKey)) return;
+    const key = { o: "open", d: "demo", k: "connect", ",": "settings" }[e.key.toLowerCase()];
+    if (key) { e.preventDefault(); actions[key](); }
+  });
+
+  // The drop itself is handled in Python (pywebview DOM events carry the full paths);
+  // here only the visual feedback and letting the drop happen.
+  const drop = document.getElementById("drop");
+  for (const type of ["dragenter", "dragover"]) {
+    drop.addEventListener(type, (e) => { e.preventDefault(); drop.classList.add("over"); });
+  }
+  for (const type of ["dragleave", "drop"]) {
+    drop.addEventListener(type, () => drop.classList.remove("over"));
+  }
+})();

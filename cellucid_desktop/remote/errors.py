@@ -1,0 +1,92 @@
+"""ssh's stderr and exit code turned into one sentence a user can act on."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SshProblem:
+    """``kind`` is stable (for code and tests); ``message`` is for the user;
+    ``retry`` says whether reconnecting could help."""
+
+    kind: str
+    message: str
+    retry: bool
+
+
+# (kind, pattern, message, retry). First match wins, so specific patterns come first.
+_RULES: tuple[tuple[str, str, str, bool], ...] = (
+    ("host-key-changed", r"REMOTE HOST IDENTIFICATION HAS CHANGED",
+     "The host key of {host} has changed since you last connected; if the server was not "
+     "reinstalled this may be an attack, otherwise remove the old key with "
+     "`ssh-keygen -R {host}` and connect once in a terminal.", False),
+    ("host-key-unknown", r"Host key verification failed|No \S+ host key is known|"
+     r"authenticity of host",
+     "{host} is not in your known hosts yet; connect once in a terminal to check and "
+     "accept its key: {command}", False),
+    ("local-port-busy", r"bind \[?[0-9.:]+\]?:(\d+): Address already in use|"
+     r"cannot listen to port|Could not request local forwarding",
+     "The local port {local_port} is already in use{holder}; choose another local port.",
+     False),
+    ("auth-failed", r"Permission denied|Too many authentication failures|"
+     r"Authentication failed|no more authentication methods",
+     "Authentication to {host} failed (the app cannot type passwords or 2FA codes); run "
+     "this in a terminal to log in, or add your key to ssh-agent: {command}", False),
+    ("identity-file", r"Identity file .* not accessible|Load key .*: (?:invalid format|"
+     r"bad permissions|error in libcrypto)|UNPROTECTED PRIVATE KEY FILE",
+     "The identity file could not be used (missing, unreadable or with too-open "
+     "permissions); check the path and run `chmod 600` on it.", False),
+    ("name-not-found", r"Could not resolve hostname|Name or service not known|"
+     r"nodename nor servname",
+     "The host name {host} could not be found; check the spelling or your ~/.ssh/config "
+     "alias.", False),
+    ("ssh-refused", r"connect to host .* port \d+: Connection refused",
+     "{host} refused the SSH connection; check the SSH port and that sshd runs there.", True),
+    ("timeout", r"Connection timed out|Operation timed out|timed out during banner",
+     "The connection to {host} timed out; check the network, VPN or jump host.", True),
+    ("unreachable", r"No route to host|Network is unreachable",
+     "{host} is unreachable from this machine; check the network or VPN.", True),
+    ("node-not-found", r"open failed: (?:connect failed: )?(?:Name or service not known|"
+     r"Temporary failure in name resolution)",
+     "The login node could not resolve the compute node {node}; check its name.", False),
+    ("forwarding-refused", r"open failed: administratively prohibited",
+     "The SSH server does not allow port forwarding (AllowTcpForwarding); ask the "
+     "administrators or use the cluster's own tunnel tool.", False),
+    ("nothing-listening", r"open failed: connect failed: Connection refused",
+     "Nothing is listening on port {remote_port} of {where}; start the server there "
+     "first: {server_command}", False),
+    ("bad-option", r"Bad configuration option|command-line line \d+|"
+     r"Unsupported option|unknown option",
+     "ssh rejected an option: {detail}", False),
+    ("connection-lost", r"Connection closed by|Connection reset|Broken pipe|"
+     r"Timeout, server .* not responding|kex_exchange_identification",
+     "The SSH connection to {host} was lost.", True),
+)
+
+
+def diagnose(stderr: str, returncode: int | None, *, host: str, command: str = "",
+             local_port: int | None = None, remote_port: int | None = None,
+             node: str | None = None, holder: str | None = None,
+             server_command: str = "cellucid serve data.h5ad --no-browser") -> SshProblem:
+    """Name the problem in ssh's output; unknown output becomes its last line verbatim."""
+    values = {"host": host, "command": command, "local_port": local_port,
+              "remote_port": remote_port, "node": node or host,
+              "where": node or host, "holder": f" by {holder}" if holder else "",
+              "server_command": server_command}
+    for kind, pattern, message, retry in _RULES:
+        match = re.search(pattern, stderr)
+        if match:
+            values["detail"] = _last_line(stderr[match.start():])
+            return SshProblem(kind, message.format(**values), retry)
+    last = _last_line(stderr)
+    if returncode == 255 or last:
+        return SshProblem("ssh-failed", f"ssh stopped (exit {returncode}): "
+                          f"{last or 'no message'}", True)
+    return SshProblem("ssh-exited", f"ssh stopped unexpectedly (exit {returncode}).", True)
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""

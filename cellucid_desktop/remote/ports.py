@@ -1,0 +1,109 @@
+"""Local ports: is one free, pick one, and name the program holding a busy one."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+# Where people usually forward a Cellucid server (8765 and the next few), probed by
+# "already forwarded" when the user gives no port.
+COMMON_PORTS = tuple(range(8765, 8776)) + (8080, 8000, 8888, 9000)
+
+
+def is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether ``host:port`` can be bound right now (what ssh -L needs)."""
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return False
+            raise
+    return True
+
+
+def any_free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def choose_local_port(remote_port: int, requested: int | None = None) -> int:
+    """The requested port, else the remote's own (cellucid 0.9.5 refuses a remapped port
+    without the proxy), else the first free one after it, else any free port."""
+    if requested is not None:
+        return requested
+    for port in range(remote_port, min(remote_port + 50, 65536)):
+        if is_free(port):
+            return port
+    return any_free_port()
+
+
+def who_holds(port: int) -> str | None:
+    """``name (PID n)`` of the process listening on local TCP ``port``, if it can be seen."""
+    if Path("/proc/net/tcp").exists():
+        found = _proc_holder(port)
+        if found:
+            return found
+    return _lsof_holder(port)
+
+
+def _listening_inodes(port: int) -> set[str]:
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                inodes.add(inode)
+    return inodes
+
+
+def _proc_holder(port: int) -> str | None:
+    inodes = _listening_inodes(port)
+    if not inodes:
+        return None
+    targets = {f"socket:[{inode}]" for inode in inodes}
+    for pid_dir in Path("/proc").iterdir():
+        if not pid_dir.name.isdigit():
+            continue
+        try:
+            for fd in (pid_dir / "fd").iterdir():
+                if os.readlink(fd) in targets:
+                    return f"{_describe(pid_dir)} (PID {pid_dir.name})"
+        except OSError:  # another user's process, or it just exited
+            continue
+    return None
+
+
+def _describe(pid_dir: Path) -> str:
+    try:
+        argv = (pid_dir / "cmdline").read_bytes().split(b"\0")
+        words = [a.decode(errors="replace") for a in argv if a]
+        if words:
+            return " ".join(words)[:120]
+    except OSError:
+        pass
+    return (pid_dir / "comm").read_text().strip()
+
+
+def _lsof_holder(port: int) -> str | None:
+    lsof = shutil.which("lsof")
+    if not lsof:
+        return None
+    try:
+        out = subprocess.run([lsof, "-nP", f"-iTCP:{port}", "-sTCP:LISTEN", "-Fpc"],
+                             capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    pid = next((line[1:] for line in out.splitlines() if line.startswith("p")), None)
+    name = next((line[1:] for line in out.splitlines() if line.startswith("c")), None)
+    return f"{name} (PID {pid})" if pid else None

@@ -1,0 +1,179 @@
+"""A remote file read through HTTP Range requests, as a seekable read-only file object.
+
+``h5py.File(RangeFile(url), "r")`` then reads a remote ``.h5ad`` (a cellucid 0.9.5 raw
+store) the way it reads a local one, fetching only the blocks HDF5 touches. Blocks are
+cached (LRU, bounded); runs of missing blocks are fetched in one request over one
+keep-alive connection. The first answer's ETag is remembered and sent as ``If-Range``,
+so a file replaced on the server is noticed instead of mixing two versions.
+"""
+
+from __future__ import annotations
+
+import collections
+import http.client
+import io
+import re
+import threading
+from urllib.parse import urlsplit
+
+BLOCK_SIZE = 1 << 20
+MAX_BLOCKS = 64  # 64 MiB of cache per open file
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+
+
+class RemoteFileError(OSError):
+    """The remote file cannot be read (gone, changed, or no Range support)."""
+
+
+class RangeFile(io.RawIOBase):
+    """Read-only, seekable view of ``url`` (``http://127.0.0.1:port/path``).
+
+    ``host`` overrides the Host header (a remote behind a remapping tunnel expects its
+    own port there). ``bytes_fetched`` and ``requests`` count the traffic
+    (``thread_bytes()`` the calling thread's share).
+    """
+
+    def __init__(self, url: str, *, host: str | None = None, block_size: int = BLOCK_SIZE,
+                 max_blocks: int = MAX_BLOCKS, timeout: float = 60.0) -> None:
+        super().__init__()
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"RangeFile needs an http:// URL, not {url!r}")
+        self._address = (parts.hostname, parts.port or 80)
+        self._path = parts.path or "/"
+        self._host = host or parts.netloc
+        self._timeout = timeout
+        self.block_size = block_size
+        self.max_blocks = max_blocks
+        self._blocks: collections.OrderedDict[int, bytes] = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self._conn: http.client.HTTPConnection | None = None
+        self.etag: str | None = None
+        self._pos = 0
+        self.bytes_fetched = 0
+        self.requests = 0
+        self._mine = threading.local()
+        self.size = self._fetch_size()
+
+    # -- io.RawIOBase ----------------------------------------------------------------
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        view = memoryview(buffer).cast("B")
+        end = min(self._pos + len(view), self.size)
+        if end <= self._pos:
+            return 0
+        data = self.pread(self._pos, end - self._pos)
+        view[:len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            self._blocks.clear()
+        super().close()
+
+    def thread_bytes(self) -> int:
+        """Bytes this thread has fetched so far (to charge one request its own reads)."""
+        return getattr(self._mine, "bytes", 0)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def pread(self, offset: int, length: int) -> bytes:
+        """``length`` bytes from ``offset`` (fewer at the end of the file)."""
+        end = min(offset + length, self.size)
+        if end <= offset:
+            return b""
+        first, last = offset // self.block_size, (end - 1) // self.block_size
+        with self._lock:
+            self._load(first, last)
+            chunks = [self._blocks[i] for i in range(first, last + 1)]
+            for i in range(first, last + 1):
+                self._blocks.move_to_end(i)
+            self._evict()
+        joined = b"".join(chunks) if len(chunks) > 1 else chunks[0]
+        start = offset - first * self.block_size
+        return joined[start:start + (end - offset)]
+
+    def _load(self, first: int, last: int) -> None:
+        index = first
+        while index <= last:
+            if index in self._blocks:
+                index += 1
+                continue
+            run_end = index
+            while run_end + 1 <= last and run_end + 1 not in self._blocks:
+                run_end += 1
+            start = index * self.block_size
+            stop = min((run_end + 1) * self.block_size, self.size)
+            data = self._get_range(start, stop - 1)
+            for i in range(index, run_end + 1):
+                lo = (i - index) * self.block_size
+                self._blocks[i] = data[lo:lo + self.block_size]
+            index = run_end + 1
+
+    def _evict(self) -> None:
+        while len(self._blocks) > self.max_blocks:
+            self._blocks.popitem(last=False)
+
+    def _fetch_size(self) -> int:
+        status, headers, _ = self._request({"Range": "bytes=0-0"})
+        match = _CONTENT_RANGE.match(headers.get("content-range", ""))
+        if status != 206 or not match:
+            raise RemoteFileError(f"{self._path} does not support byte ranges (HTTP {status})")
+        self.etag = headers.get("etag")
+        return int(match.group(3))
+
+    def _get_range(self, first: int, last: int) -> bytes:
+        headers = {"Range": f"bytes={first}-{last}"}
+        if self.etag:
+            headers["If-Range"] = self.etag
+        status, answer, body = self._request(headers)
+        if status == 200:
+            raise RemoteFileError("the remote file changed while it was open; reopen it")
+        if status != 206 or len(body) != last - first + 1:
+            raise RemoteFileError(f"reading bytes {first}-{last} of {self._path} failed "
+                                  f"(HTTP {status})")
+        return body
+
+    def _request(self, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        """One GET on the kept-alive connection; reconnect once if the server closed it."""
+        for attempt in (1, 2):
+            if self._conn is None:
+                self._conn = http.client.HTTPConnection(*self._address, timeout=self._timeout)
+            try:
+                self._conn.request("GET", self._path, headers={"Host": self._host, **headers})
+                resp = self._conn.getresponse()
+                body = resp.read()
+            except (OSError, http.client.HTTPException) as exc:
+                self._conn.close()
+                self._conn = None
+                if attempt == 2:
+                    raise RemoteFileError(f"reading {self._path} failed: {exc}") from exc
+                continue
+            self.requests += 1
+            self.bytes_fetched += len(body)
+            self._mine.bytes = self.thread_bytes() + len(body)
+            if resp.will_close:
+                self._conn.close()
+                self._conn = None
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, body
+        raise AssertionError("unreachable")

@@ -1,0 +1,138 @@
+"""One remote connection end to end: tunnel (or an already forwarded port), probe, and
+a local proxy when the window cannot load the remote directly; out comes a viewer URL.
+
+The connect dialog and ``cellucid-desktop connect`` both drive this class, so they
+behave the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from cellucid_desktop.remote.ports import choose_local_port, is_free, who_holds
+from cellucid_desktop.remote.probe import DESKTOP, ProbeResult, probe
+from cellucid_desktop.remote.proxy import CELLUCID_PREFIXES, EVERYTHING, LocalProxy
+from cellucid_desktop.remote.ssh_command import TunnelSpec
+from cellucid_desktop.remote.tunnel import Tunnel, TunnelState, TunnelStatus
+
+if TYPE_CHECKING:
+    from cellucid_desktop.remote.remote_data import RemoteDataService
+
+log = logging.getLogger(__name__)
+
+
+class RemoteError(Exception):
+    """Connecting failed; ``str()`` is one sentence for the user."""
+
+
+@dataclass(frozen=True)
+class RemoteView:
+    """What the window layer opens: ``url``; ``direct`` False = through the local proxy."""
+
+    url: str
+    probe: ProbeResult
+    direct: bool
+
+
+class RemoteSession:
+    """``open()`` returns a RemoteView or raises RemoteError; ``close()`` ends it all.
+
+    Give ``spec`` to run ssh, or ``port`` for a port that is already forwarded.
+    ``on_status`` receives the tunnel's states (connecting, connected, reconnecting,
+    failed, stopped).
+    """
+
+    def __init__(self, spec: TunnelSpec | None = None, *, port: int | None = None,
+                 remote_port: int | None = None,
+                 on_status: Callable[[TunnelStatus], None] | None = None,
+                 ready_timeout: float = 60.0, **tunnel_options: object) -> None:
+        if (spec is None) == (port is None):
+            raise ValueError("give either an SSH spec or an already forwarded port")
+        self.spec = spec.validated() if spec is not None else None
+        self.remote_port = self.spec.remote_port if self.spec else remote_port
+        self.on_status = on_status
+        self.ready_timeout = ready_timeout
+        self.tunnel_options = tunnel_options
+        self.local_port = port
+        self.tunnel: Tunnel | None = None
+        self.proxy: LocalProxy | None = None
+        self.data_service: RemoteDataService | None = None
+        self.view: RemoteView | None = None
+        self._lock = threading.Lock()
+
+    def open(self) -> RemoteView:
+        with self._lock:
+            if self.spec is not None:
+                self._start_tunnel()
+            assert self.local_port is not None
+            result = probe(self.local_port, remote_port=self.remote_port, timeout=5)
+            if not result.is_cellucid:
+                self.close()
+                raise RemoteError(result.message)
+            self.view = self._view(result)
+            log.info("remote viewer: %s (%s)", self.view.url, result.message)
+            return self.view
+
+    def close(self) -> None:
+        """Stop the proxy and the tunnel (safe to call twice)."""
+        if self.proxy is not None:
+            self.proxy.stop()
+            self.proxy = None
+        if self.data_service is not None:
+            self.data_service.close()  # h5py files first, then the RangeFiles under them
+            self.data_service = None
+        if self.tunnel is not None:
+            self.tunnel.stop()
+
+    def _start_tunnel(self) -> None:
+        assert self.spec is not None
+        requested = self.spec.local_port
+        if requested is not None and not is_free(requested):
+            holder = who_holds(requested)
+            raise RemoteError(f"The local port {requested} is already in use"
+                              f"{' by ' + holder if holder else ''}; choose another local "
+                              "port or leave it empty.")
+        self.local_port = choose_local_port(self.spec.remote_port, requested)
+        self.tunnel = Tunnel(self.spec, self.local_port, on_status=self.on_status,
+                             ready_timeout=self.ready_timeout, **self.tunnel_options)
+        status = self.tunnel.start().wait_connected(self.ready_timeout + 30)
+        if status.state != TunnelState.CONNECTED:
+            self.tunnel.stop()
+            raise RemoteError(status.message)
+
+    def _view(self, result: ProbeResult) -> RemoteView:
+        if not result.needs_proxy:
+            return RemoteView(f"http://127.0.0.1:{result.port}{result.viewer_path}", result,
+                              True)
+        if result.has_ui or result.kind == DESKTOP:
+            # Only the Host check is in the way: forward everything, UI included.
+            self.proxy = LocalProxy(result.port, result.host_port, prefixes=EVERYTHING)
+            path = result.viewer_path
+        else:
+            self.proxy, path = self._builtin_viewer_proxy(result)
+        self.proxy.start()
+        return RemoteView(f"{self.proxy.url}{path}", result, False)
+
+    def _builtin_viewer_proxy(self, result: ProbeResult) -> tuple[LocalProxy, str]:
+        """The remote has no UI: the built-in viewer is served locally, its data API
+        reading the remote store through HTTP Range requests (remote_data.py)."""
+        from cellucid_desktop.remote.range_file import RemoteFileError
+        from cellucid_desktop.remote.remote_data import open_remote_datasets, remote_data_api
+
+        try:
+            registry, service = open_remote_datasets(
+                f"http://127.0.0.1:{result.port}", f"127.0.0.1:{result.host_port}",
+                result.datasets)
+        except (RemoteFileError, OSError) as exc:
+            raise RemoteError(f"The remote dataset could not be read ({exc}).") from None
+        if not registry.all():
+            raise RemoteError("The remote server has no viewer UI and its dataset is not a "
+                              "single .h5ad file; restart it without --no-web-ui.")
+        self.data_service = service
+        proxy = LocalProxy(result.port, result.host_port, prefixes=CELLUCID_PREFIXES,
+                           blueprints=[remote_data_api(service)], registry=registry)
+        return proxy, f"/?dataset={registry.all()[0].id}"

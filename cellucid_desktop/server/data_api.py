@@ -1,0 +1,343 @@
+"""The built-in viewer's data API under ``/api/v1``: datasets, embeddings, obs, genes.
+
+JSON for descriptions, little-endian binary for per-cell arrays. docs/data-api.md is
+the contract. Immutable payloads carry a strong ETag made of the file's identity and
+the item, so a viewer revalidates with a 304 instead of a download. Category codes and
+sparse gene vectors are gzipped when the client accepts it (they shrink 3-30x, which
+matters through an SSH tunnel); embeddings and continuous values barely compress and
+are sent raw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+import zlib
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+from flask import Blueprint, Flask, Response, current_app, request
+
+from cellucid_desktop.data.embeddings import (UnknownEmbedding, find_embedding, list_embeddings,
+                                              read_embedding)
+from cellucid_desktop.data.errors import DatasetError
+from cellucid_desktop.data.gene_index import GeneIndexManager
+from cellucid_desktop.data.genes import (GeneNames, Source, UnknownGene, UnknownSource,
+                                         expression_sources, find_source, read_gene)
+from cellucid_desktop.data.h5ad import open_h5ad
+from cellucid_desktop.data.obs import TooManyCategories, UnknownColumn, read_obs_column
+from cellucid_desktop.data.reader import DatasetReader, file_identity
+from cellucid_desktop.server.context import server_context
+from cellucid_desktop.server.registry import Dataset, DatasetRegistry
+
+bp = Blueprint("cellucid_data_api", __name__, url_prefix="/api/v1")
+
+EXPOSED = "Content-Encoding, Content-Length, ETag, X-Dims, X-Gene-Index, X-Min, X-Max, Server-Timing"
+GZIP_CACHE_BYTES = 32 << 20
+SPARSE_ENOUGH_TO_GZIP = 0.25  # fraction of non-zero cells below which a gene is gzipped
+
+
+class DataService:
+    """One reader per open dataset (reopened when the file changes) and the gene index."""
+
+    def __init__(self, registry: DatasetRegistry, index: GeneIndexManager | None = None) -> None:
+        self.registry = registry
+        self.index = index or GeneIndexManager()
+        self._lock = threading.Lock()
+        self._readers: dict[str, tuple[Path, DatasetReader]] = {}
+        self._names: dict[tuple[int, str], GeneNames] = {}
+        self._gzip: OrderedDict[str, bytes] = OrderedDict()
+        self._gzip_bytes = 0
+        registry.on_remove(self.forget)
+
+    def reader(self, dataset: Dataset) -> DatasetReader:
+        """The dataset's reader, replaced when the file on disk changed."""
+        try:
+            identity = file_identity(dataset.path)
+        except OSError:
+            raise DatasetError(f"The file of dataset {dataset.id!r} is no longer readable; "
+                               "open it again") from None
+        with self._lock:
+            current = self._readers.get(dataset.id)
+            if current is not None and current[0] == dataset.path \
+                    and current[1].identity == identity:
+                return current[1]
+            reader = DatasetReader(lambda: open_h5ad(dataset.path), identity=identity,
+                                   local_path=dataset.path)
+            self._readers[dataset.id] = (dataset.path, reader)
+        if current is not None:
+            self._close(current[1])
+        return reader
+
+    def gene_names(self, reader: DatasetReader, source: Source) -> GeneNames:
+        key = (id(reader), source.id)
+        with self._lock:
+            names = self._names.get(key)
+        if names is None:
+            names = GeneNames.read(reader, source)
+            with self._lock:
+                self._names[key] = names
+        return names
+
+    def gzipped(self, etag: str, body: bytes) -> bytes:
+        """gzip at level 1 (fast), remembered by ETag within a bounded cache."""
+        with self._lock:
+            if etag in self._gzip:
+                self._gzip.move_to_end(etag)
+                return self._gzip[etag]
+        packer = zlib.compressobj(1, zlib.DEFLATED, 31)
+        packed = packer.compress(body) + packer.flush()
+        with self._lock:
+            if len(packed) <= GZIP_CACHE_BYTES // 4:
+                self._gzip[etag] = packed
+                self._gzip_bytes += len(packed)
+                while self._gzip_bytes > GZIP_CACHE_BYTES:
+                    self._gzip_bytes -= len(self._gzip.popitem(last=False)[1])
+        return packed
+
+    def forget(self, dataset: Dataset) -> None:
+        """Registry hook: a removed dataset's file is closed and its build cancelled."""
+        with self._lock:
+            current = self._readers.pop(dataset.id, None)
+        if current is not None:
+            self._close(current[1])
+
+    def _close(self, reader: DatasetReader) -> None:
+        self.index.forget(reader)
+        with self._lock:
+            for key in [k for k in self._names if k[0] == id(reader)]:
+                del self._names[key]
+        reader.close()
+
+    def close(self) -> None:
+        for dataset_id in list(self._readers):
+            with self._lock:
+                current = self._readers.pop(dataset_id, None)
+            if current is not None:
+                self._close(current[1])
+        self.index.close()
+
+
+def register(app: Flask) -> None:
+    """Mount the API on an app (called from create_flask_app)."""
+    app.extensions["cellucid_data"] = DataService(app.extensions["cellucid"].registry)
+    app.register_blueprint(bp)
+
+
+def _service() -> DataService:
+    return current_app.extensions["cellucid_data"]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _json(document: dict, status: int = 200) -> Response:
+    return Response(json.dumps(document), status=status, content_type="application/json",
+                    headers={"Access-Control-Expose-Headers": EXPOSED})
+
+
+@bp.errorhandler(ApiError)
+def _api_error(err: ApiError) -> Response:
+    return _json({"error": str(err)}, err.status)
+
+
+@bp.errorhandler(DatasetError)
+def _dataset_error(err: DatasetError) -> Response:
+    status = 404 if isinstance(err, (UnknownColumn, UnknownEmbedding, UnknownGene,
+                                     UnknownSource)) else 422
+    return _json({"error": str(err)}, status)
+
+
+@bp.errorhandler(Exception)
+def _unexpected(err: Exception) -> Response:
+    current_app.logger.exception("Data API request failed: %s", request.path)
+    return _json({"error": f"Reading the dataset failed ({type(err).__name__}); "
+                           "see the log for details"}, 500)
+
+
+def _dataset(dataset_id: str) -> tuple[Dataset, DatasetReader]:
+    dataset = server_context().registry.get(dataset_id)
+    if dataset is None:
+        raise ApiError(404, f"No dataset with id {dataset_id!r} is open")
+    return dataset, _service().reader(dataset)
+
+
+def _etag(reader: DatasetReader, *item: str) -> str:
+    digest = hashlib.sha256("\0".join(item).encode()).hexdigest()[:16]
+    return f'"{reader.identity}-{digest}"'
+
+
+def _matches(*etags: str) -> bool:
+    condition = request.headers.get("If-None-Match")
+    if condition is None:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in condition.split(",")}
+    return "*" in tags or any(etag in tags for etag in etags)
+
+
+def _gzip_etag(etag: str) -> str:
+    return etag[:-1] + '-gz"'
+
+
+def _binary(body: bytes, etag: str, *, gzip: bool = False, started: float | None = None,
+            **headers: str) -> Response:
+    """An octet-stream answer, gzipped when asked and the client accepts it."""
+    headers = {"ETag": etag, "Access-Control-Expose-Headers": EXPOSED, **headers}
+    if gzip:
+        headers["Vary"] = "Accept-Encoding"
+        if "gzip" in request.headers.get("Accept-Encoding", ""):
+            headers["ETag"] = _gzip_etag(etag)
+            headers["Content-Encoding"] = "gzip"
+            body = _service().gzipped(headers["ETag"], body)
+    if started is not None:
+        headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1e3:.2f}"
+    return Response(body, content_type="application/octet-stream", headers=headers)
+
+
+def _not_modified(etag: str) -> Response | None:
+    if _matches(etag, _gzip_etag(etag)):
+        return Response(status=304, headers={"ETag": etag})
+    return None
+
+
+def _describe(dataset: Dataset, reader: DatasetReader) -> dict:
+    meta = reader.meta
+    with reader.file() as h5:
+        embeddings = list_embeddings(h5, meta.n_cells)
+    sources = expression_sources(meta)
+    index = ({"status": "none", "progress": 0.0, "message": "This dataset has no expression matrix"}
+             if not sources else _service().index.status(reader, sources[0]))
+    return {
+        "id": dataset.id, "name": dataset.name, "n_cells": meta.n_cells,
+        "n_genes": meta.n_genes,
+        "embeddings": [e.describe() for e in embeddings],
+        "default_embedding": embeddings[0].key if embeddings else None,
+        "obs": [{"key": c.name, "kind": c.kind, "n_categories": c.n_categories}
+                for c in meta.obs_columns],
+        "expression_sources": [s.describe() for s in sources],
+        "default_source": sources[0].id if sources else None,
+        "gene_index": index,
+    }
+
+
+@bp.get("/datasets")
+def datasets() -> Response:
+    documents = []
+    for dataset in server_context().registry.all():
+        try:
+            documents.append(_describe(dataset, _service().reader(dataset)))
+        except DatasetError:
+            continue  # a file gone or broken since it was opened is left out of the list
+    return _json({"datasets": documents})
+
+
+@bp.get("/datasets/<dataset_id>")
+def dataset(dataset_id: str) -> Response:
+    return _json(_describe(*_dataset(dataset_id)))
+
+
+@bp.get("/datasets/<dataset_id>/embeddings/<path:key>")
+def embedding(dataset_id: str, key: str) -> Response:
+    _, reader = _dataset(dataset_id)
+    with reader.file() as h5:
+        found = find_embedding(h5, reader.meta.n_cells, key)
+        etag = _etag(reader, "embedding", key, str(found.dims))
+        if (cached := _not_modified(etag)) is not None:
+            return cached
+        values = read_embedding(h5, found)
+    return _binary(values.astype("<f4", copy=False).tobytes(), etag, **{"X-Dims": str(found.dims)})
+
+
+@bp.get("/datasets/<dataset_id>/obs/<path:rest>")
+def obs(dataset_id: str, rest: str) -> Response:
+    _, reader = _dataset(dataset_id)
+    columns = {c.name for c in reader.meta.obs_columns}
+    key, values = rest, False
+    if rest.endswith("/values") and rest[: -len("/values")] in columns:
+        key, values = rest[: -len("/values")], True
+    if key not in columns:
+        raise ApiError(404, f"This dataset has no obs column named {key!r}")
+    etag = _etag(reader, "obs", key)
+    if values and (cached := _not_modified(etag)) is not None:
+        return cached
+    with reader.file() as h5:
+        try:
+            column = read_obs_column(h5, key)
+        except TooManyCategories as exc:
+            raise ApiError(422, str(exc)) from None
+    if not values:
+        return _json(column.describe())
+    body = column.values.astype("<u2" if column.values.dtype == np.uint16 else "<f4",
+                                copy=False).tobytes()
+    return _binary(body, etag, gzip=column.values.dtype == np.uint16)
+
+
+def _limit() -> int:
+    try:
+        return max(0, min(int(request.args.get("limit", 20)), 1000))
+    except ValueError:
+        raise ApiError(400, "limit must be a whole number, for example limit=20") from None
+
+
+@bp.get("/datasets/<dataset_id>/genes")
+def genes(dataset_id: str) -> Response:
+    _, reader = _dataset(dataset_id)
+    source = find_source(reader.meta, request.args.get("source"))
+    found, total = _service().gene_names(reader, source).search(request.args.get("q", ""),
+                                                                _limit())
+    _service().index.ensure(reader, source)  # a search means a gene is coming: start early
+    return _json({"genes": found, "total": total})
+
+
+@bp.get("/datasets/<dataset_id>/genes/<path:name>")
+def gene(dataset_id: str, name: str) -> Response:
+    started = time.perf_counter()
+    _, reader = _dataset(dataset_id)
+    source = find_source(reader.meta, request.args.get("source"))
+    service = _service()
+    index = service.gene_names(reader, source).lookup(name)
+    etag = _etag(reader, "gene", source.id, str(index))
+    if (cached := _not_modified(etag)) is not None:
+        return cached
+    built = service.index.open(reader, source) if source.layout == "csr" else None
+    if built is not None:
+        values, stored = built.column(index)
+        low, high = _range(stored, stored.size < values.size)
+    else:
+        values = read_gene(reader, source, index)
+        low, high = _range(values, False)
+        service.index.ensure(reader, source)  # after the scan, so the two do not compete
+    sparse = np.count_nonzero(values) < SPARSE_ENOUGH_TO_GZIP * values.size
+    return _binary(values.astype("<f4", copy=False).tobytes(), etag, gzip=sparse,
+                   started=started, **{"X-Gene-Index": str(index), "X-Min": repr(low),
+                                       "X-Max": repr(high)})
+
+
+def _range(values: np.ndarray, has_zeros: bool) -> tuple[float, float]:
+    """Finite min and max (0 counts when unstored cells exist)."""
+    finite = values[np.isfinite(values)] if values.size else values
+    low = float(finite.min()) if finite.size else 0.0
+    high = float(finite.max()) if finite.size else 0.0
+    return (min(low, 0.0), max(high, 0.0)) if has_zeros else (low, high)
+
+
+@bp.get("/datasets/<dataset_id>/gene-index")
+def gene_index(dataset_id: str) -> Response:
+    _, reader = _dataset(dataset_id)
+    sources = expression_sources(reader.meta)
+    if not sources:
+        return _json({"status": "none", "progress": 0.0,
+                      "message": "This dataset has no expression matrix"})
+    return _json(_service().index.status(reader, sources[0]))
+
+
+@bp.get("/", defaults={"rest": ""})
+@bp.get("/<path:rest>")
+def unknown(rest: str) -> Response:
+    raise ApiError(404, f"The data API has no route /api/v1/{rest}; see docs/data-api.md")

@@ -1,0 +1,160 @@
+"""Settings and recent files: small JSON files under the config dir, written atomically.
+
+A crash (or power loss) in the middle of a write must never leave a half-written file
+behind, so every write goes to a temp file in the same folder, is fsync'ed, then
+``os.replace``d over the old one. A file that is still unreadable (edited by hand,
+disk trouble) is moved aside as ``<name>.corrupt-<time>`` and defaults are used, with a
+message for the user instead of a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from cellucid_desktop import paths
+
+log = logging.getLogger(__name__)
+
+MAX_RECENT = 15
+VIEWERS = ("builtin", "webapp")
+THEMES = ("system", "light", "dark")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so readers see the old or the new file, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_bytes(path, json.dumps(data, indent=2).encode("utf-8"))
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (POSIX only; Windows has no directory fds)."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_json(path: Path, default: Any) -> tuple[Any, str | None]:
+    """The file's JSON, or ``default`` plus a user message if it was unreadable (moved aside)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return default, None
+    except OSError as exc:
+        return default, f"Could not read {path.name} ({exc.strerror}); using defaults."
+    try:
+        data = json.loads(text)
+        if not isinstance(data, type(default)):
+            raise ValueError(f"expected a JSON {type(default).__name__}")
+        return data, None
+    except ValueError:
+        aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        os.replace(path, aside)
+        log.warning("Unreadable %s moved to %s", path, aside)
+        return default, (f"{path.name} was damaged and has been reset; "
+                         f"the old copy is kept as {aside.name}.")
+
+
+@dataclass
+class Settings:
+    """What the Settings window edits. Unknown or invalid values fall back to defaults."""
+
+    default_viewer: str = "builtin"  # "builtin" | "webapp" (the official Cellucid web app)
+    close_to_tray: bool = True
+    port: int = 0  # 0 = any free port
+    theme: str = "system"  # "system" | "light" | "dark"
+    tray_hint_shown: bool = False
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Settings:
+        known = {f.name: f for f in fields(cls)}
+        values = {k: v for k, v in raw.items() if k in known}
+        merged = cls(**{k: v for k, v in values.items()
+                        if isinstance(v, type(getattr(cls(), k)))})
+        if merged.default_viewer not in VIEWERS:
+            merged.default_viewer = "builtin"
+        if merged.theme not in THEMES:
+            merged.theme = "system"
+        if not 0 <= merged.port <= 65535:
+            merged.port = 0
+        return merged
+
+
+class UserState:
+    """Settings + recent files, loaded once and saved on every change (thread-safe)."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.folder = folder or paths.config_dir()
+        self._lock = threading.Lock()
+        self.messages: list[str] = []
+        raw, msg = read_json(self.settings_path, {})
+        self._note(msg)
+        self.settings = Settings.from_dict(raw)
+        recent, msg = read_json(self.recent_path, [])
+        self._note(msg)
+        self._recent = [p for p in recent if isinstance(p, str)][:MAX_RECENT]
+
+    @property
+    def settings_path(self) -> Path:
+        return self.folder / "settings.json"
+
+    @property
+    def recent_path(self) -> Path:
+        return self.folder / "recent.json"
+
+    def _note(self, message: str | None) -> None:
+        if message:
+            self.messages.append(message)
+
+    def update_settings(self, changes: dict[str, Any]) -> Settings:
+        """Apply a partial change (from the Settings window), validate, save."""
+        with self._lock:
+            self.settings = Settings.from_dict({**asdict(self.settings), **changes})
+            atomic_write_json(self.settings_path, asdict(self.settings))
+            return self.settings
+
+    def recent(self) -> list[str]:
+        """Recent files, newest first."""
+        with self._lock:
+            return list(self._recent)
+
+    def add_recent(self, path: str | os.PathLike[str]) -> None:
+        entry = str(Path(path).expanduser().resolve())
+        with self._lock:
+            self._recent = [entry, *[p for p in self._recent if p != entry]][:MAX_RECENT]
+            atomic_write_json(self.recent_path, self._recent)
+
+    def remove_recent(self, path: str) -> None:
+        with self._lock:
+            self._recent = [p for p in self._recent if p != path]
+            atomic_write_json(self.recent_path, self._recent)
+
+    def recent_entries(self) -> list[dict[str, Any]]:
+        """Recent files for display: path, file name, and whether it is still there."""
+        return [{"path": p, "name": Path(p).name, "missing": not Path(p).is_file()}
+                for p in self.recent()]

@@ -1,0 +1,116 @@
+// Client of the server's viewer data API (/api/v1). Every failure becomes an ApiError
+// whose message is one sentence a user can act on.
+
+const BASE = "api/v1/datasets";
+
+export class ApiError extends Error {
+  constructor(message, status = 0) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+  }
+}
+
+const enc = encodeURIComponent;
+
+async function request(path, what) {
+  let response;
+  try {
+    response = await fetch(path, { headers: { Accept: "application/json, application/octet-stream" } });
+  } catch (err) {
+    throw new ApiError(`Could not reach the Cellucid server while loading ${what}; check that it is still running and reload.`);
+  }
+  if (!response.ok) {
+    let detail = "";
+    try {
+      const body = await response.json();
+      detail = body && body.error ? String(body.error) : "";
+    } catch (err) { /* not JSON: fall back to the status line */ }
+    throw new ApiError(detail || `The server answered ${response.status} ${response.statusText} while loading ${what}.`,
+      response.status);
+  }
+  return response;
+}
+
+async function json(path, what) {
+  const response = await request(path, what);
+  try {
+    return await response.json();
+  } catch (err) {
+    throw new ApiError(`The server sent an unreadable answer while loading ${what}.`);
+  }
+}
+
+/** Read a binary body, reporting (loaded, total) bytes as it arrives. */
+async function binary(path, what, onProgress) {
+  const response = await request(path, what);
+  // A compressed body's Content-Length counts encoded bytes, not what the reader yields.
+  const total = response.headers.get("Content-Encoding") ? 0 : Number(response.headers.get("Content-Length")) || 0;
+  let buffer;
+  if (!response.body || !total || !onProgress) {
+    buffer = await response.arrayBuffer();
+  } else {
+    const bytes = new Uint8Array(total);
+    const reader = response.body.getReader();
+    let loaded = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (loaded + value.length > total) throw new ApiError(`The server sent more data than announced for ${what}.`);
+      bytes.set(value, loaded);
+      loaded += value.length;
+      onProgress(loaded, total);
+    }
+    if (loaded !== total) throw new ApiError(`The download of ${what} was cut short; reload to try again.`);
+    buffer = bytes.buffer;
+  }
+  return { buffer, headers: response.headers };
+}
+
+function checkLength(buffer, itemBytes, expected, what) {
+  if (buffer.byteLength !== itemBytes * expected) {
+    throw new ApiError(`The server sent ${buffer.byteLength} bytes for ${what}, expected ${itemBytes * expected}.`);
+  }
+}
+
+export const listDatasets = () => json(BASE, "the dataset list").then((body) => body.datasets || []);
+
+export const getDataset = (id) => json(`${BASE}/${enc(id)}`, `dataset "${id}"`);
+
+export async function getEmbedding(ds, key, onProgress) {
+  const what = `embedding "${key}"`;
+  const { buffer, headers } = await binary(`${BASE}/${enc(ds.id)}/embeddings/${enc(key)}`, what, onProgress);
+  const dims = Number(headers.get("X-Dims")) || buffer.byteLength / 4 / ds.n_cells;
+  checkLength(buffer, 4 * dims, ds.n_cells, what);
+  return { dims, positions: new Float32Array(buffer) };
+}
+
+const getObsMeta = (ds, key) => json(`${BASE}/${enc(ds.id)}/obs/${enc(key)}`, `column "${key}"`);
+
+/** Column values fetched alongside its description (the dtype decides how to read them). */
+export async function getObsColumn(ds, key, onProgress) {
+  const what = `column "${key}"`;
+  const [meta, { buffer }] = await Promise.all([
+    getObsMeta(ds, key),
+    binary(`${BASE}/${enc(ds.id)}/obs/${enc(key)}/values`, what, onProgress),
+  ]);
+  const isFloat = meta.dtype === "float32";
+  checkLength(buffer, isFloat ? 4 : 2, ds.n_cells, what);
+  return { meta, values: isFloat ? new Float32Array(buffer) : new Uint16Array(buffer) };
+}
+
+export function searchGenes(ds, q, source, limit = 20) {
+  const params = new URLSearchParams({ q, limit: String(limit) });
+  if (source) params.set("source", source);
+  return json(`${BASE}/${enc(ds.id)}/genes?${params}`, "gene suggestions");
+}
+
+export async function getGene(ds, name, source, onProgress) {
+  const what = `gene "${name}"`;
+  const query = source ? `?source=${enc(source)}` : "";
+  const { buffer, headers } = await binary(`${BASE}/${enc(ds.id)}/genes/${enc(name)}${query}`, what, onProgress);
+  checkLength(buffer, 4, ds.n_cells, what);
+  return { values: new Float32Array(buffer), min: Number(headers.get("X-Min")), max: Number(headers.get("X-Max")) };
+}
+
+export const getGeneIndex = (ds) => json(`${BASE}/${enc(ds.id)}/gene-index`, "the gene index status");

@@ -1,0 +1,189 @@
+"""Drive the real desktop app under Xvfb: start it, talk to its test surface, use X tools.
+
+Each test runs the app in its own subprocess (pywebview owns a process's main thread and
+``webview.start()`` runs once per process), with the test's isolated XDG folders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from tests.helpers import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+READY_LINE = re.compile(r"Cellucid Desktop is running at (http://127\.0\.0\.1:\d+)")
+START_TIMEOUT = 60.0
+
+
+def app_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "cellucid_desktop", *args]
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (read from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (a container's PID 1 may never reap orphans)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+class App:
+    """One running app process and the calls tests make on it."""
+
+    def __init__(self, env: dict[str, str], *args: str) -> None:
+        self.env = env
+        self.token = env["CELLUCID_DESKTOP_TEST_TOKEN"]
+        self.proc = subprocess.Popen(app_command(*args), env=env, cwd=ROOT, text=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.output: list[str] = []
+        self.url = self._read_url()
+        self.known_children: set[int] = set()
+
+    def _read_url(self) -> str:
+        deadline = time.monotonic() + START_TIMEOUT
+        assert self.proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.output.append(line)
+            match = READY_LINE.search(line)
+            if match:
+                os.set_blocking(self.proc.stdout.fileno(), False)
+                return match.group(1)
+        raise AssertionError("the app did not start:\n" + "".join(self.output))
+
+    def request(self, path: str, body: dict[str, Any] | None = None,
+                timeout: float = 60.0) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(
+            self.url + path, data=data, method="GET" if body is None else "POST",
+            headers={"Content-Type": "application/json", "X-Cellucid-Test-Token": self.token})
+        with urllib.request.urlopen(req, timeout=timeout) as response:
+            return json.loads(response.read())
+
+    def windows(self) -> dict[str, dict[str, Any]]:
+        self.known_children |= descendants(self.proc.pid)
+        return {w["key"]: w for w in self.request("/__test__/windows")["windows"]}
+
+    def eval(self, key: str, js: str) -> Any:
+        return self.request("/__test__/eval", {"key": key, "js": js})["result"]
+
+    def wait_window(self, key: str, what: str = "", timeout: float = 60.0) -> dict[str, Any]:
+        return wait_for(lambda: (self.windows().get(key) or {}).get("loaded_at")
+                        and self.windows()[key], timeout, what=what or f"window {key} loaded")
+
+    def wait_home_ready(self) -> None:
+        self.wait_window("home")
+        wait_for(lambda: self.eval("home", "document.documentElement.dataset.homeState") == "ready",
+                 30, what="home page ready")
+
+    def stop(self) -> int:
+        """Quit through the app's own route if it still runs, then make sure nothing is left."""
+        if self.proc.poll() is None:
+            try:
+                self.known_children |= descendants(self.proc.pid)
+                run_cli(self.env, "quit", timeout=30)
+                self.proc.wait(30)
+            except (subprocess.TimeoutExpired, AssertionError):
+                self.proc.kill()
+                self.proc.wait(10)
+        for pid in self.known_children:
+            if running(pid):
+                os.kill(pid, 9)
+        return self.proc.returncode
+
+
+def run_cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(app_command(*args), env=env, cwd=ROOT, text=True,
+                          capture_output=True, timeout=timeout)
+
+
+def new_token() -> str:
+    return secrets.token_hex(16)
+
+
+# ----- X helpers ---------------------------------------------------------------------
+
+def xdotool(env: dict[str, str], *args: str) -> str:
+    return subprocess.run(["xdotool", *args], env=env, text=True, capture_output=True,
+                          timeout=30).stdout.strip()
+
+
+def visible_window(env: dict[str, str], title_regex: str, pid: int | None = None) -> str | None:
+    """A mapped window with that title (of process ``pid`` only, if given: the tray icon
+    of the tray child has the app's name too)."""
+    by_pid = ["--all", "--pid", str(pid)] if pid else []
+    found = xdotool(env, "search", "--onlyvisible", *by_pid, "--name", title_regex).split()
+    return found[-1] if found else None
+
+
+def wait_visible(env: dict[str, str], title_regex: str, timeout: float = 30.0,
+                 pid: int | None = None) -> str:
+    return wait_for(lambda: visible_window(env, title_regex, pid), timeout,
+                    what=f"a visible window named {title_regex!r}")
+
+
+def type_into_dialog(env: dict[str, str], window_id: str, text: str) -> None:
+    """Focus a Qt file dialog, replace its file-name field with ``text``, press Return."""
+    xdotool(env, "windowactivate", "--sync", window_id)
+    xdotool(env, "windowfocus", "--sync", window_id)
+    xdotool(env, "key", "--window", window_id, "ctrl+a")
+    xdotool(env, "type", "--window", window_id, "--delay", "20", text)
+    xdotool(env, "key", "--window", window_id, "Return")
+
+
+def screenshot(env: dict[str, str], path: Path) -> Image.Image:
+    subprocess.run(["import", "-window", "root", str(path)], env=env, check=True, timeout=30)
+    return Image.open(path).convert("RGB")
+
+
+def close_window(env: dict[str, str], window_id: str) -> None:
+    """What a window manager's close button does: a WM_DELETE_WINDOW client message."""
+    from Xlib import X, display
+    from Xlib.protocol import event
+
+    conn = display.Display(env["DISPLAY"])
+    try:
+        win = conn.create_resource_object("window", int(window_id))
+        protocols = conn.intern_atom("WM_PROTOCOLS")
+        delete = conn.intern_atom("WM_DELETE_WINDOW")
+        message = event.ClientMessage(window=win, client_type=protocols,
+                                      data=(32, [delete, X.CurrentTime, 0, 0, 0]))
+        win.send_event(message, event_mask=X.NoEventMask)
+        conn.flush()
+    finally:
+        conn.close()

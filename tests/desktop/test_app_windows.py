@@ -1,0 +1,125 @@
+"""The real app under Xvfb: home window, file dialog, viewer windows, one instance, errors."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from pathlib import Path
+
+from tests.desktop.gui import (close_window, run_cli, screenshot, type_into_dialog,
+                               visible_window, wait_visible)
+from tests.helpers import wait_for
+
+
+def test_launch_shows_a_painted_home_window(launch, app_env, tmp_path):
+    app = launch()
+    app.wait_home_ready()
+    assert wait_visible(app_env, "^Cellucid Desktop$", pid=app.proc.pid)
+    text = app.eval("home", "document.body.innerText")
+    assert "Open dataset" in text and "Recent" in text
+    # What reaches the X screen is the page, not a blank window: many distinct colours.
+    image = wait_for(lambda: (lambda im: im if len(im.getcolors(1 << 24)) > 20 else None)(
+        screenshot(app_env, tmp_path / "home.png")), 30, what="a painted home window")
+    assert image.getbbox() is not None
+
+
+def test_file_chosen_in_the_real_dialog_opens_a_viewer_window(launch, app_env, small_h5ad):
+    app = launch()
+    app.wait_home_ready()
+    app.request("/__test__/open_dialog", {})
+    dialog = wait_visible(app_env, "^Open files?$")
+    type_into_dialog(app_env, dialog, str(small_h5ad))
+    viewer = app.wait_window("viewer:small-test", "the viewer window of the chosen file")
+    assert viewer["title"] == "Small test"
+    assert viewer["url"].endswith("/?dataset=small-test")
+    assert wait_visible(app_env, "^Small test$")
+    recent = wait_for(lambda: app.eval(
+        "home", "[...document.querySelectorAll('#recent li')].map(li => li.dataset.path)"),
+        20, what="the file in the home window's recent list")
+    assert recent == [str(small_h5ad)]
+
+
+def test_a_second_launch_hands_its_file_to_the_running_app_and_exits(
+        launch, app_env, small_h5ad, tmp_path):
+    other = tmp_path / "other.h5ad"
+    shutil.copy(small_h5ad, other)
+    app = launch(str(small_h5ad))
+    app.wait_window("viewer:small-test")
+    second = run_cli(app_env, str(other))
+    assert second.returncode == 0, second.stderr
+    opened = app.wait_window("viewer:small-test-2", "the second file's window in the first app")
+    assert opened["title"] == "Small test"  # same uns name, its own window and id
+    assert set(app.windows()) >= {"home", "viewer:small-test", "viewer:small-test-2"}
+    # Opening an open file again focuses its window instead of opening another one.
+    assert run_cli(app_env, "open", str(small_h5ad)).returncode == 0
+    assert sum(k.startswith("viewer:") for k in app.windows()) == 2
+
+
+def test_closing_a_viewer_window_releases_its_dataset(launch, app_env, small_h5ad):
+    app = launch(str(small_h5ad))
+    app.wait_window("viewer:small-test")
+    close_window(app_env, wait_visible(app_env, "^Small test$"))
+    wait_for(lambda: "viewer:small-test" not in app.windows(), 30, what="viewer window closed")
+    # The home page lists the registry's datasets: the closed one is gone from it.
+    wait_for(lambda: app.eval("home", "document.getElementById('open-list').children.length")
+             == 0, 20, what="the dataset released")
+
+
+def test_a_corrupt_file_shows_an_error_and_the_app_keeps_running(launch, app_env, tmp_path,
+                                                                  small_h5ad):
+    corrupt = tmp_path / "broken.h5ad"
+    corrupt.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
+    gone = tmp_path / "moved-away.h5ad"
+    config = Path(app_env["XDG_CONFIG_HOME"]) / "cellucid-desktop"
+    config.mkdir(parents=True, exist_ok=True)
+    (config / "recent.json").write_text(json.dumps([str(gone), str(small_h5ad)]))
+
+    app = launch(str(corrupt))
+    app.wait_home_ready()
+    error = wait_for(lambda: app.eval(
+        "home", "(document.querySelector('.notice.error') || {}).textContent"), 30,
+        what="an error banner in the home window")
+    assert "broken.h5ad" in error
+    rows = app.eval("home", "[...document.querySelectorAll('#recent li')]"
+                            ".map(li => [li.dataset.path, li.className])")
+    assert rows == [[str(gone), "missing"], [str(small_h5ad), ""]]
+
+    app.eval("home", "document.querySelector('#recent li.missing button.remove').click()")
+    wait_for(lambda: json.loads((config / "recent.json").read_text()) == [str(small_h5ad)],
+             20, what="the missing file removed from recent.json")
+    wait_for(lambda: app.eval("home", "document.querySelectorAll('#recent li').length") == 1,
+             20, what="the missing file removed from the list")
+    # Still running and still able to open files.
+    assert run_cli(app_env, "open", str(small_h5ad)).returncode == 0
+    app.wait_window("viewer:small-test")
+
+
+def test_closing_home_keeps_the_app_and_a_second_launch_shows_it_again(launch, app_env):
+    app = launch()
+    app.wait_home_ready()
+    close_window(app_env, wait_visible(app_env, "^Cellucid Desktop$", pid=app.proc.pid))
+    wait_for(lambda: app.windows()["home"]["hidden"], 30, what="home window hidden")
+    assert visible_window(app_env, "^Cellucid Desktop$", pid=app.proc.pid) is None
+    assert app.proc.poll() is None
+    second = run_cli(app_env)
+    assert second.returncode == 0, second.stderr
+    assert wait_visible(app_env, "^Cellucid Desktop$", pid=app.proc.pid)
+    assert not app.windows()["home"]["hidden"]
+
+
+def test_save_file_writes_through_the_real_save_dialog(launch, app_env, small_h5ad, tmp_path):
+    app = launch(str(small_h5ad))
+    app.wait_window("viewer:small-test")
+    payload = b"\x89PNG\r\n\x1a\nnot really a picture"
+    app.eval("viewer:small-test",
+             f"pywebview.api.save_file('cells.png', '{base64.b64encode(payload).decode()}', "
+             "'image/png').then(r => { window.__saved = r; })")
+    dialog = wait_visible(app_env, "^Save file$")
+    target = tmp_path / "exported.png"
+    type_into_dialog(app_env, dialog, str(target))
+    result = wait_for(lambda: app.eval("viewer:small-test", "window.__saved || null"), 30,
+                      what="save_file's answer")
+    assert result == {"saved": True, "path": str(target), "error": None}
+    assert target.read_bytes() == payload
+    assert visible_window(app_env, "^Save file$") is None

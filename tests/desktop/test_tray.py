@@ -1,0 +1,59 @@
+"""The tray icon on a real XEmbed tray host (trayer): its menu shows home, and Quit quits."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from cellucid_desktop.desktop.tray import menu_position
+from tests.desktop.gui import close_window, running, visible_window, wait_visible, xdotool
+from tests.helpers import wait_for
+
+
+def tray_icons(env: dict[str, str], tray_window: str) -> list[str]:
+    """Ids of the windows docked inside trayer that have a real size (the icons)."""
+    tree = subprocess.run(["xwininfo", "-tree", "-id", tray_window], env=env, text=True,
+                          capture_output=True, timeout=30).stdout
+    return [m.group(1) for m in re.finditer(r"^\s+(0x[0-9a-f]+) .*?(\d+)x(\d+)\+", tree, re.M)
+            if int(m.group(2)) >= 8 and int(m.group(3)) >= 8]
+
+
+def mapped_windows(env: dict[str, str]) -> set[str]:
+    return set(xdotool(env, "search", "--onlyvisible", "--name", "").split())
+
+
+def choose_from_tray_menu(env: dict[str, str], icon: str, command: str) -> None:
+    """Right-click the icon, then Down×N Return, as a keyboard user would."""
+    before = mapped_windows(env)
+    xdotool(env, "mousemove", "--window", icon, "5", "5")
+    xdotool(env, "click", "3")
+    wait_for(lambda: mapped_windows(env) - before, 20, what="the tray menu popped up")
+    for _ in range(menu_position(command)):
+        xdotool(env, "key", "Down")
+    xdotool(env, "key", "Return")
+
+
+def test_tray_menu_shows_home_and_quit_leaves_nothing_running(launch, app_env, tray_host):
+    app = launch()
+    app.wait_home_ready()
+    icon = wait_for(lambda: tray_icons(app_env, tray_host), 60, what="the icon in the tray")[0]
+
+    close_window(app_env, wait_visible(app_env, "^Cellucid Desktop$", pid=app.proc.pid))
+    wait_for(lambda: app.windows()["home"]["hidden"], 30, what="home hidden to the tray")
+    assert visible_window(app_env, "^Cellucid Desktop$", pid=app.proc.pid) is None
+
+    choose_from_tray_menu(app_env, icon, "show")
+    assert wait_visible(app_env, "^Cellucid Desktop$", pid=app.proc.pid)
+
+    app.windows()  # records the app's child processes (tray, Qt WebEngine) by PID
+    children = app.known_children
+    assert len(children) >= 2
+    choose_from_tray_menu(app_env, icon, "quit")
+    assert app.proc.wait(60) == 0
+    wait_for(lambda: not any(running(pid) for pid in children), 30,
+             what="every child process of the app gone")
+    lock = Path(app_env["XDG_STATE_HOME"]) / "cellucid-desktop" / "instance.json"
+    assert not lock.exists()
+    assert "Tray: quit" in (Path(app_env["XDG_STATE_HOME"]) / "cellucid-desktop" / "log"
+                            / "cellucid-desktop.log").read_text()

@@ -1,0 +1,26 @@
+"""The frozen Linux bundle, built once per test session by packaging/build-linux.sh, and
+the desktop GUI fixtures (Xvfb, D-Bus, app launcher) reused from tests/desktop."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.desktop.conftest import app_env, launch, session_bus, xserver  # noqa: F401 - fixtures
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD_TIMEOUT = 600
+
+
+@pytest.fixture(scope="session")
+def frozen_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Path of the bundle's `cellucid-desktop` binary (one-folder build, no tarball)."""
+    out = tmp_path_factory.mktemp("bundle")
+    result = subprocess.run([str(ROOT / "packaging" / "build-linux.sh"), "--no-tarball", str(out)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
+    assert result.returncode == 0, f"bundle build failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+    binary = out / "dist" / "cellucid-desktop" / "cellucid-desktop"
+    assert binary.is_file()
+    return binary

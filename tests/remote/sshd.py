@@ -1,0 +1,138 @@
+"""A real OpenSSH server on a free loopback port, with keys and configs made per test run.
+
+Nothing here reads or writes the user's ~/.ssh: the client gets ``-F <tmp>/ssh_config``
+naming its own key and known-hosts file.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from tests.helpers import free_port, wait_for
+
+SSHD = "/usr/sbin/sshd"
+
+
+def keygen(path: Path) -> Path:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)],
+                   check=True, stdin=subprocess.DEVNULL)
+    path.chmod(0o600)
+    return path
+
+
+def _banner_ready(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+        return sock.recv(64).startswith(b"SSH-")
+
+
+class Sshd:
+    """``sshd -D -f <tmp config>``: key login for the current user (root here) only."""
+
+    def __init__(self, root: Path, name: str, host_key: Path, authorized: Path) -> None:
+        self.root = root / name
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.host_key = host_key
+        self.config = self.root / "sshd_config"
+        self.config.write_text("\n".join([
+            f"Port {self.port}", "ListenAddress 127.0.0.1", f"HostKey {host_key}",
+            f"PidFile {self.root / 'sshd.pid'}", f"AuthorizedKeysFile {authorized}",
+            "StrictModes no", "PermitRootLogin prohibit-password", "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no", "UsePAM no", "AllowTcpForwarding yes",
+            "LogLevel ERROR", "MaxStartups 50", ""]))
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> Sshd:
+        # Debian's sshd refuses to start without its privilege-separation directory,
+        # which only the openssh-server service normally creates.
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        self.process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.config)],
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=open(self.root / "sshd.log", "ab"))
+        wait_for(self._ready, what=f"sshd on port {self.port}")
+        return self
+
+    def _ready(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"sshd exited: {(self.root / 'sshd.log').read_text()}")
+        return _banner_ready(self.port)
+
+    def stop(self) -> None:
+        """Stop the listener and every session it forked (they share its group? no:
+        sshd's per-connection children are found by their parent PID)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        children = _children(self.process.pid)
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(10)
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def kill_sessions(self) -> int:
+        """Drop every open SSH connection but keep sshd listening (a network blip)."""
+        children = _children(self.process.pid)
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return len(children)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+class SshLab:
+    """Two sshds (login and jump), one client key, a client config with aliases."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.host_key = keygen(root / "host_ed25519")
+        self.user_key = keygen(root / "id_ed25519")
+        self.wrong_key = keygen(root / "wrong_ed25519")
+        self.authorized = root / "authorized_keys"
+        self.authorized.write_text((root / "id_ed25519.pub").read_text())
+        self.login = Sshd(root, "login", self.host_key, self.authorized)
+        self.jump = Sshd(root, "jump", self.host_key, self.authorized)
+        self.known_hosts = root / "known_hosts"
+        host_pub = (root / "host_ed25519.pub").read_text().split()[:2]
+        self.known_hosts.write_text("".join(
+            f"[127.0.0.1]:{s.port} {' '.join(host_pub)}\n" for s in (self.login, self.jump)))
+        self.config = root / "ssh_config"
+        self.config.write_text("\n".join([
+            "Host login", "  HostName 127.0.0.1", f"  Port {self.login.port}",
+            f"  IdentityFile {self.user_key}",
+            "Host jump", "  HostName 127.0.0.1", f"  Port {self.jump.port}",
+            f"  IdentityFile {self.user_key}",
+            "Host login-wrong-key", "  HostName 127.0.0.1", f"  Port {self.login.port}",
+            f"  IdentityFile {self.wrong_key}",
+            "Host *", "  User root", "  IdentitiesOnly yes",
+            f"  UserKnownHostsFile {self.known_hosts}", "  GlobalKnownHostsFile /dev/null",
+            "  StrictHostKeyChecking yes", "  LogLevel ERROR", ""]))
+
+    def start(self) -> SshLab:
+        self.login.start()
+        self.jump.start()
+        return self
+
+    def stop(self) -> None:
+        self.login.stop()
+        self.jump.stop()

@@ -1,0 +1,108 @@
+"""Telling servers apart on a local port: cellucid 0.9.5, 0.9.0 (stub), ours, others."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from cellucid_desktop.remote.probe import (DESKTOP, G1_ANNDATA, G1_EXPORT, G2, HOST_REFUSED,
+                                           NOT_CELLUCID, NOTHING, find_servers, probe)
+from cellucid_desktop.remote.ports import any_free_port
+from cellucid_desktop.remote.tunnel import Tunnel, TunnelState
+from tests.helpers import free_port
+from tests.remote.conftest import spec_for
+from tests.remote.g1_stub import ANNDATA, EXPORT, G1Stub
+from tests.remote.servers import ServeProcess
+from tests.remote.sshd import SshLab
+
+
+@pytest.fixture()
+def plain_http() -> Iterator[int]:
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_real_cellucid_095_is_recognised_with_its_dataset_and_no_ui(
+        g2_remote: ServeProcess) -> None:
+    result = probe(g2_remote.port)
+    assert result.kind == G2 and result.version == "0.9.5"
+    assert result.has_ui is False  # --no-web-ui answers 503 at /
+    assert result.datasets[0]["id"] == "remote-data"
+    assert result.viewer_path == "/?anndata=true"
+    assert result.needs_proxy and result.is_cellucid
+
+
+def test_our_desktop_serve_is_recognised_with_its_viewer(desktop_remote: ServeProcess) -> None:
+    result = probe(desktop_remote.port)
+    assert result.kind == DESKTOP and result.server.startswith("cellucid-desktop/")
+    assert result.has_ui is True and not result.needs_proxy
+    assert result.viewer_path == "/?dataset=remote-data"
+
+
+def test_421_is_retried_with_the_remote_port_in_host(g2_remote: ServeProcess) -> None:
+    """Seen through a port-remapping tunnel: the remote wants its own port in Host.
+    Here the 'tunnel' is the server itself and we pretend it is another port."""
+    from cellucid_desktop.remote import probe as probe_module
+
+    reply = probe_module.fetch(g2_remote.port, "/_cellucid/health", host_port=free_port())
+    assert reply.status == 421
+    result = probe(g2_remote.port, remote_port=g2_remote.port)
+    assert result.kind == G2
+
+
+def test_g1_anndata_stub_is_recognised_as_090() -> None:
+    stub = G1Stub(ANNDATA)
+    try:
+        result = probe(stub.port)
+    finally:
+        stub.stop()
+    assert result.kind == G1_ANNDATA and result.version == "0.9.0"
+    assert result.viewer_path == "/?anndata=true"
+
+
+def test_g1_export_stub_is_recognised_and_opened_at_the_root() -> None:
+    stub = G1Stub(EXPORT)
+    try:
+        result = probe(stub.port)
+    finally:
+        stub.stop()
+    assert result.kind == G1_EXPORT and result.viewer_path == "/"
+    assert [d["id"] for d in result.datasets] == ["demo-one", "Demo_Two"]
+
+
+def test_a_plain_web_server_is_not_cellucid(plain_http: int) -> None:
+    result = probe(plain_http)
+    assert result.kind == NOT_CELLUCID and not result.is_cellucid
+    assert f"Port {plain_http} answers, but not as a Cellucid server" in result.message
+
+
+def test_a_closed_port_answers_nothing() -> None:
+    result = probe(free_port())
+    assert result.kind == NOTHING and "connection refused" in result.message
+
+
+def test_a_421_for_every_port_tried_says_what_to_do(g2_remote: ServeProcess,
+                                                    ssh_lab: SshLab) -> None:
+    tunnel = Tunnel(spec_for(ssh_lab, g2_remote.port), any_free_port()).start()
+    try:
+        assert tunnel.wait_connected(60).state == TunnelState.CONNECTED
+        result = probe(tunnel.local_port, remote_port=free_port())
+    finally:
+        tunnel.stop()
+    assert result.kind == HOST_REFUSED and not result.is_cellucid
+    assert "--allowed-host" in result.message
+
+
+def test_find_servers_lists_only_cellucid_ports(g2_remote: ServeProcess, plain_http: int) -> None:
+    found = find_servers([plain_http, g2_remote.port, free_port()])
+    assert [(r.port, r.kind) for r in found] == [(g2_remote.port, G2)]

@@ -1,0 +1,168 @@
+"""Connect end to end (tunnel or forwarded port -> probe -> direct or proxied viewer URL)
+against real remotes behind a real sshd."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import urllib.request
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from cellucid_desktop.remote.ports import any_free_port
+from cellucid_desktop.remote.probe import DESKTOP, G2, fetch
+from cellucid_desktop.remote.session import RemoteError, RemoteSession
+from cellucid_desktop.remote.ssh_command import tunnel_argv
+from cellucid_desktop.server.registry import DatasetRegistry
+from cellucid_desktop.server.runner import ServerThread
+from tests.helpers import wait_for
+from tests.remote.conftest import spec_for
+from tests.remote.servers import ServeProcess, cellucid_serve
+from tests.remote.sshd import SshLab
+from tests.server.reference import raw_request
+
+STORE = "/_cellucid/anndata/remote-data.h5ad"
+
+
+def _get(url: str) -> tuple[int, dict[str, str], bytes]:
+    with urllib.request.urlopen(url, timeout=60) as resp:
+        return resp.status, dict(resp.headers), resp.read()
+
+
+def _base(url: str) -> str:
+    return url.split("/?", 1)[0]
+
+
+@pytest.fixture(scope="module")
+def local_api(small_h5ad: Path) -> Iterator[str]:
+    """Our server on the same file, read locally: what the remote answers must equal."""
+    registry = DatasetRegistry()
+    registry.add(small_h5ad, dataset_id="remote-data", name="Remote data")
+    server = ServerThread(registry).start()
+    yield server.url
+    server.stop()
+
+
+def test_our_serve_through_a_remapped_tunnel_is_shown_through_the_proxy(
+        ssh_lab: SshLab, desktop_remote: ServeProcess) -> None:
+    session = RemoteSession(spec_for(ssh_lab, desktop_remote.port))
+    try:
+        view = session.open()
+        assert view.probe.kind == DESKTOP
+        # The remote port is taken on this machine (the "remote" is local), so the
+        # tunnel's local end differs and the remote refuses it directly: 421.
+        assert session.local_port != desktop_remote.port
+        assert raw_request(session.local_port, "GET", "/_cellucid/health").status == 421
+        assert not view.direct and view.url.endswith("/?dataset=remote-data")
+        status, headers, body = _get(view.url)
+        assert status == 200 and "text/html" in headers["Content-Type"]
+        assert _get(_base(view.url) + "/api/v1/datasets")[0] == 200
+    finally:
+        session.close()
+
+
+def test_compute_node_form_opens_cellucid_directly_on_the_same_port(
+        ssh_lab: SshLab, small_h5ad: Path) -> None:
+    """The server runs on the 'node' 127.0.0.2, so the local end can keep its port."""
+    remote = cellucid_serve(small_h5ad, host="127.0.0.2")
+    session = RemoteSession(spec_for(ssh_lab, remote.port, node="127.0.0.2"))
+    try:
+        view = session.open()
+        assert f"127.0.0.1:{remote.port}:127.0.0.2:{remote.port}" in session.tunnel.argv
+        assert view.probe.kind == G2 and view.probe.version == "0.9.5"
+        assert session.local_port == remote.port and not view.probe.host_refused
+        # No UI on the remote (--no-web-ui), so the proxy serves one; the data routes
+        # go through to cellucid unchanged.
+        assert view.probe.has_ui is False and not view.direct
+        base = _base(view.url)
+        assert _get(base + "/_cellucid/health")[2] == _get(
+            f"http://127.0.0.1:{remote.port}/_cellucid/health")[2]
+    finally:
+        session.close()
+        remote.stop()
+
+
+def test_node_named_localhost_reaches_the_login_hosts_own_server(
+        ssh_lab: SshLab, desktop_remote: ServeProcess) -> None:
+    session = RemoteSession(spec_for(ssh_lab, desktop_remote.port, node="localhost"))
+    try:
+        view = session.open()
+        assert f"localhost:{desktop_remote.port}" in session.tunnel.argv[3]
+        assert view.probe.kind == DESKTOP
+    finally:
+        session.close()
+
+
+def test_already_forwarded_port_is_probed_and_opened(ssh_lab: SshLab,
+                                                     desktop_remote: ServeProcess) -> None:
+    """The user ran ssh -L themselves; we only probe the port."""
+    local = any_free_port()
+    argv = tunnel_argv(spec_for(ssh_lab, desktop_remote.port), local)
+    ssh = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    session = RemoteSession(port=local, remote_port=desktop_remote.port)
+    try:
+        wait_for(lambda: fetch(local, "/_cellucid/health", timeout=5).status,
+                 what="the hand-made tunnel")
+        view = session.open()
+        assert view.probe.kind == DESKTOP
+        assert view.probe.host_port == desktop_remote.port  # 421, then asked again
+        assert _get(view.url)[0] == 200
+    finally:
+        session.close()
+        ssh.terminate()
+        ssh.wait()
+
+
+def test_cellucid_without_ui_on_a_remapped_port_is_viewable_with_remote_data(
+        ssh_lab: SshLab, g2_remote: ServeProcess, local_api: str, small_h5ad: Path) -> None:
+    session = RemoteSession(spec_for(ssh_lab, g2_remote.port))
+    try:
+        view = session.open()
+        assert raw_request(session.local_port, "GET", "/_cellucid/health").status == 421
+        assert view.probe.kind == G2 and view.probe.has_ui is False
+        base = _base(view.url)
+        # the viewer page is ours, served locally
+        status, headers, _ = _get(view.url)
+        assert status == 200 and "text/html" in headers["Content-Type"]
+        # the raw store goes through with Range and ETag intact
+        request = urllib.request.Request(base + STORE, headers={"Range": "bytes=0-7"})
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            assert resp.status == 206 and resp.read() == small_h5ad.read_bytes()[:8]
+            etag = resp.headers["ETag"]
+        request = urllib.request.Request(base + STORE, headers={"If-None-Match": etag})
+        with pytest.raises(urllib.error.HTTPError) as not_modified:
+            urllib.request.urlopen(request, timeout=30)
+        assert not_modified.value.code == 304
+        # the data API, read from the remote file through HTTP Range, equals a local read
+        for path in ("/api/v1/datasets/remote-data/embeddings/X_umap",
+                     "/api/v1/datasets/remote-data/obs/cell_type",
+                     "/api/v1/datasets/remote-data/genes/GENE00007"):
+            remote_status, remote_headers, remote_body = _get(base + path)
+            assert remote_status == 200
+            assert remote_body == _get(local_api + path)[2]
+            assert int(remote_headers["X-Remote-Bytes"]) >= 0
+    finally:
+        session.close()
+
+
+class _Plain(SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_port_that_is_not_cellucid_is_refused_with_a_message(ssh_lab: SshLab,
+                                                                 tmp_path: Path) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Plain)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    session = RemoteSession(spec_for(ssh_lab, server.server_address[1]))
+    try:
+        with pytest.raises(RemoteError, match="not as a Cellucid server"):
+            session.open()
+        assert session.tunnel.pid is None  # the tunnel is closed again
+    finally:
+        session.close()
+        server.shutdown()
+        server.server_close()

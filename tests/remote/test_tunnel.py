@@ -1,0 +1,183 @@
+"""Real ssh through a real sshd: the supervisor's states, reconnects, errors, cleanup."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from cellucid_desktop.remote.ports import any_free_port
+from cellucid_desktop.remote.probe import fetch
+from cellucid_desktop.remote.tunnel import Tunnel, TunnelState, TunnelStatus
+from tests.helpers import free_port, wait_for
+from tests.remote.conftest import spec_for
+from tests.remote.servers import ServeProcess
+from tests.remote.sshd import SshLab
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _health_through(port: int, remote_port: int) -> int:
+    return fetch(port, "/_cellucid/health", host_port=remote_port, timeout=10).status
+
+
+def test_tunnel_connects_forwards_and_stops_its_ssh(ssh_lab: SshLab,
+                                                    desktop_remote: ServeProcess) -> None:
+    seen: list[TunnelStatus] = []
+    local = any_free_port()
+    tunnel = Tunnel(spec_for(ssh_lab, desktop_remote.port), local, on_status=seen.append)
+    status = tunnel.start().wait_connected(60)
+    try:
+        assert status.state == TunnelState.CONNECTED, status.message
+        assert _health_through(local, desktop_remote.port) == 200
+        pid = tunnel.pid
+        assert pid is not None and _alive(pid)
+    finally:
+        tunnel.stop()
+    assert not _alive(pid)
+    assert [s.state for s in seen][:2] == [TunnelState.CONNECTING, TunnelState.CONNECTED]
+    assert seen[-1].state == TunnelState.STOPPED
+
+
+def test_jump_host_tunnel_reaches_the_server(ssh_lab: SshLab,
+                                             desktop_remote: ServeProcess) -> None:
+    local = any_free_port()
+    tunnel = Tunnel(spec_for(ssh_lab, desktop_remote.port, jump=("jump",)), local)
+    try:
+        status = tunnel.start().wait_connected(60)
+        assert status.state == TunnelState.CONNECTED, status.message
+        assert "-J" in tunnel.argv and "jump" in tunnel.argv
+        assert _health_through(local, desktop_remote.port) == 200
+    finally:
+        tunnel.stop()
+
+
+def test_killed_ssh_is_restarted_by_the_supervisor(ssh_lab: SshLab,
+                                                   desktop_remote: ServeProcess) -> None:
+    local = any_free_port()
+    seen: list[TunnelStatus] = []
+    tunnel = Tunnel(spec_for(ssh_lab, desktop_remote.port), local, on_status=seen.append,
+                    backoff=(0.5,))
+    try:
+        assert tunnel.start().wait_connected(60).state == TunnelState.CONNECTED
+        first = tunnel.pid
+        os.kill(first, signal.SIGKILL)
+        wait_for(lambda: tunnel.pid not in (None, first)
+                 and tunnel.status.state == TunnelState.CONNECTED, timeout=60,
+                 what="a new ssh after the old one was killed")
+        assert _health_through(local, desktop_remote.port) == 200
+        assert TunnelState.RECONNECTING in [s.state for s in seen]
+    finally:
+        tunnel.stop()
+
+
+def test_dropped_ssh_connection_is_restored(ssh_lab: SshLab,
+                                            desktop_remote: ServeProcess) -> None:
+    """The server side of the SSH connection dies (sshd session killed): reconnect."""
+    local = any_free_port()
+    tunnel = Tunnel(spec_for(ssh_lab, desktop_remote.port), local, backoff=(0.5,))
+    try:
+        assert tunnel.start().wait_connected(60).state == TunnelState.CONNECTED
+        first = tunnel.pid
+        assert ssh_lab.login.kill_sessions() >= 1
+        wait_for(lambda: tunnel.pid not in (None, first)
+                 and tunnel.status.state == TunnelState.CONNECTED, timeout=60,
+                 what="the tunnel to come back after its sshd session died")
+        assert _health_through(local, desktop_remote.port) == 200
+    finally:
+        tunnel.stop()
+
+
+def test_wrong_key_fails_once_with_an_authentication_message(ssh_lab: SshLab) -> None:
+    tunnel = Tunnel(spec_for(ssh_lab, 8765, target="login-wrong-key"), any_free_port())
+    status = tunnel.start().wait_connected(60)
+    tunnel.stop()
+    assert status.state == TunnelState.FAILED
+    assert status.problem is not None and status.problem.kind == "auth-failed"
+    assert "Authentication to login-wrong-key failed" in status.message
+    assert "ssh -N -L" in status.message  # the command to run in a terminal
+
+
+def test_unknown_host_key_is_reported(ssh_lab: SshLab, tmp_path: Path) -> None:
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    spec = spec_for(ssh_lab, 8765, options=(f"UserKnownHostsFile={empty}",))
+    tunnel = Tunnel(spec, any_free_port())
+    status = tunnel.start().wait_connected(60)
+    tunnel.stop()
+    assert status.state == TunnelState.FAILED
+    assert status.problem.kind == "host-key-unknown", status.message
+
+
+def test_ssh_port_with_nothing_listening_is_refused_and_retried(ssh_lab: SshLab) -> None:
+    seen: list[TunnelStatus] = []
+    tunnel = Tunnel(spec_for(ssh_lab, 8765, target="127.0.0.1", ssh_port=free_port()),
+                    any_free_port(), on_status=seen.append, backoff=(0.2,), max_failures=2)
+    status = tunnel.start().wait_until({TunnelState.FAILED}, 60)
+    tunnel.stop()
+    assert status.state == TunnelState.FAILED
+    assert status.problem.kind == "ssh-refused"
+    assert "Gave up after 2 attempts" in status.message
+    assert [s.attempt for s in seen if "Reconnecting in" in s.message] == [1, 2]
+
+
+def test_nothing_listening_on_the_remote_port_names_the_port(ssh_lab: SshLab) -> None:
+    remote = free_port()
+    tunnel = Tunnel(spec_for(ssh_lab, remote), any_free_port(), ready_timeout=3)
+    status = tunnel.start().wait_connected(60)
+    tunnel.stop()
+    assert status.state == TunnelState.FAILED
+    assert status.problem.kind == "nothing-listening", status.message
+    assert f"Nothing is listening on port {remote}" in status.message
+
+
+def test_busy_local_port_names_the_process_holding_it(ssh_lab: SshLab) -> None:
+    import socket
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        tunnel = Tunnel(spec_for(ssh_lab, 8765), port)
+        status = tunnel.start().wait_connected(30)
+        tunnel.stop()
+    assert status.state == TunnelState.FAILED
+    assert status.problem.kind == "local-port-busy"
+    assert f"(PID {os.getpid()})" in status.message
+
+
+def test_ssh_dies_with_the_app_even_without_a_clean_exit(ssh_lab: SshLab,
+                                                         desktop_remote: ServeProcess,
+                                                         tmp_path: Path) -> None:
+    """The app is SIGKILLed (no atexit): PR_SET_PDEATHSIG takes its ssh down."""
+    local = any_free_port()
+    script = textwrap.dedent(f"""
+        import sys, time
+        from cellucid_desktop.remote.ssh_command import TunnelSpec
+        from cellucid_desktop.remote.tunnel import Tunnel
+        spec = TunnelSpec("login", {desktop_remote.port}, config_file={str(ssh_lab.config)!r})
+        t = Tunnel(spec, {local}).start()
+        t.wait_connected(60)
+        print(t.status.state.value, t.pid, flush=True)
+        time.sleep(600)
+    """)
+    app = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                           cwd=Path(__file__).parents[2])
+    try:
+        state, pid = app.stdout.readline().split()
+        assert state == "connected"
+        assert _alive(int(pid))
+    finally:
+        app.kill()
+        app.wait()
+        app.stdout.close()
+    wait_for(lambda: not _alive(int(pid)), timeout=20, what="ssh to exit with its parent")

@@ -1,0 +1,63 @@
+"""Driving the viewer page from tests: load and wait for its state, read the plot's pixels."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+from PIL import Image
+from playwright.sync_api import Page
+
+
+def open_viewer(page: Page, base_url: str, query: str = "", expect: str = "ready") -> str:
+    """Load the viewer and wait until it reports `expect`; returns the final state."""
+    page.goto(f"{base_url}/{query}")
+    return wait_state(page, expect)
+
+
+def wait_state(page: Page, expect: str = "ready") -> str:
+    page.wait_for_function("s => document.documentElement.dataset.viewerState === s", arg=expect,
+                           timeout=60_000)
+    return expect
+
+
+def plot_pixels(page: Page) -> np.ndarray:
+    """The plot canvas as an RGB array: what WebGL drew, without any overlay."""
+    data_url = page.evaluate("document.getElementById('plot').toDataURL('image/png')")
+    png = io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))
+    return np.asarray(Image.open(png).convert("RGB"))
+
+
+def background(pixels: np.ndarray) -> np.ndarray:
+    """The most common colour: the plot background."""
+    colours, counts = np.unique(pixels.reshape(-1, 3), axis=0, return_counts=True)
+    return colours[counts.argmax()]
+
+
+def cell_pixels(pixels: np.ndarray) -> int:
+    """How many pixels differ from the background."""
+    return int(np.any(pixels != background(pixels), axis=-1).sum())
+
+
+def colour_count(pixels: np.ndarray, rgb: tuple[int, int, int]) -> int:
+    return int(np.all(pixels == np.array(rgb, dtype=np.uint8), axis=-1).sum())
+
+
+def set_range(page: Page, selector: str, value: float) -> None:
+    """Move a slider the way a user's drag ends: value set, input event fired."""
+    page.eval_on_selector(selector, "(el, v) => { el.value = String(v); el.dispatchEvent(new Event('input')); }",
+                          value)
+    page.evaluate("window.cellucidViewer.renderer.requestRender()")
+
+
+def settle(page: Page) -> None:
+    """Wait until any frame the last action scheduled has been drawn."""
+    page.evaluate("window.cellucidViewer.renderer.requestRender()")
+
+
+def swatch_colours(page: Page) -> list[tuple[int, int, int]]:
+    """The legend's category colours, in legend order."""
+    css = page.eval_on_selector_all(".legend-row:not(.missing) .swatch",
+                                    "els => els.map(e => getComputedStyle(e).backgroundColor)")
+    return [tuple(int(v) for v in c[c.index("(") + 1:c.index(")")].split(",")[:3]) for c in css]
