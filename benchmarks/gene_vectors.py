@@ -167,7 +167,8 @@ def run(label: str) -> dict[str, str]:
         "indexed gene server p50 / p95 (ms)": f"{pct(server_t, .5):.2f} / {pct(server_t, .95):.2f}",
         "indexed gene e2e p50 / p95 (ms)": f"{pct(e2e_t, .5):.1f} / {pct(e2e_t, .95):.1f}",
         "indexed gene gzip e2e p50 (ms), mean KB": f"{pct(gz_t, .5):.1f}, {statistics.mean(gz_bytes) / 1024:.0f}",
-        "server RSS idle / after (MB)": f"{idle_rss * mb:.0f} / {final['VmRSS'] * mb:.0f}",
+        "server RSS idle / after, private after (MB)":
+            f"{idle_rss * mb:.0f} / {final['VmRSS'] * mb:.0f}, {final['RssAnon'] * mb:.0f}",
         "anchor: bytes a browser moves via cellucid serve (MB)": f"{anchor / 1e6:,.0f}",
     }
 

@@ -121,6 +121,13 @@ class FlatArray:
             return np.empty(0, dtype=self.dtype)
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
+    def whole(self) -> np.ndarray:
+        """The whole array: a read-only view of the mapped file when it is stored in
+        one piece (a small array such as ``indptr``), else a copy."""
+        if self._map is not None and len(self._extents) == 1:
+            return next(self._view(0, self.size))[1]
+        return self.read(0, self.size)
+
     def take(self, positions: np.ndarray, block: int = BLOCK) -> np.ndarray:
         """Values at sorted ``positions``, reading only the blocks that hold some."""
         out = np.empty(len(positions), dtype=self.dtype)

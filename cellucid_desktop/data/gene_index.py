@@ -3,10 +3,11 @@
 The copy lives in the user cache folder (``gene-index/<key>/``: ``indptr.i64``,
 ``rows.i32``, ``data.f32``, ``meta.json``), keyed by the file's path, identity (size,
 mtime, inode) and source, so it is reused across launches and rebuilt when the file
-changes. It is built with bounded memory by a two-pass counting sort over blocks of the
-stored values: pass 1 counts values per gene, pass 2 scatters each block into its
-place in memory-mapped output files. The folder is written under a temporary name and
-renamed into place, so a half-built index is never used.
+changes. It is built with bounded memory by a two-pass counting sort: pass 1 counts
+the stored values of each gene; pass 2 fills the output one group of consecutive genes
+at a time (at most GROUP_VALUES values, 128 MB of buffers), each group by one sweep over
+the stored values, appended to the output files sequentially. The folder is written
+under a temporary name and renamed into place, so a half-built index is never used.
 
 One worker thread builds one index at a time; gene requests keep being answered by
 scanning (genes.read_gene) until the index is ready.
@@ -14,10 +15,10 @@ scanning (genes.read_gene) until the index is ready.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import logging
-import mmap
 import os
 import queue
 import shutil
@@ -35,7 +36,8 @@ from cellucid_desktop.data.reader import DatasetReader
 log = logging.getLogger(__name__)
 
 FORMAT = 1
-BUILD_BLOCK = 1 << 21  # stored values per block: bounds the build's private memory (~100 MB)
+BUILD_BLOCK = 1 << 21  # stored values read per step (zero-copy where possible)
+GROUP_VALUES = 1 << 24  # values per output group: 128 MB of buffers, bounds the memory
 
 
 class BuildCancelled(Exception):
@@ -91,10 +93,17 @@ class GeneIndex:
 
 def build_index(reader: DatasetReader, source: Source, folder: Path, *,
                 progress=lambda fraction: None, cancelled: threading.Event | None = None,
-                block: int | None = None) -> None:
-    """Write the gene-major copy of a CSR source into ``folder`` (made atomically)."""
+                block: int | None = None, group_values: int | None = None) -> None:
+    """Write the gene-major copy of a CSR source into ``folder`` (made atomically).
+
+    Pass 1 counts the stored values of each gene. Pass 2 fills the output one group
+    of consecutive genes at a time: each group holds at most ``group_values`` values
+    (so its buffers bound the memory), is filled by one sweep over the stored values
+    and is appended to the output files sequentially.
+    """
     cancelled = cancelled or threading.Event()
     block = block or BUILD_BLOCK
+    group_values = group_values or GROUP_VALUES
     n_rows, n_cols = source.info.shape
     indices = reader.flat(f"{source.path}/indices")
     data = reader.flat(f"{source.path}/data")
@@ -103,36 +112,40 @@ def build_index(reader: DatasetReader, source: Source, folder: Path, *,
     if indices.size < nnz or data.size < nnz:
         raise DatasetError(f"{source.label} is damaged: indptr points past its stored values")
 
-    def check(done: int, weight: float, offset: float) -> None:
-        if cancelled.is_set():
-            raise BuildCancelled()
-        progress(offset + weight * done / max(nnz, 1))
-
     counts = np.zeros(n_cols, dtype=np.int64)
     for first, genes in indices.blocks(0, nnz, block):
         if genes.size and (int(genes.max()) >= n_cols or int(genes.min()) < 0):
             raise DatasetError(f"{source.label} is damaged: a gene index is out of range")
         counts += np.bincount(genes, minlength=n_cols)
-        check(first + genes.size, 0.3, 0.0)
+        _tick(cancelled, progress, 0.1 * (first + genes.size) / max(nnz, 1))
     out_indptr = np.zeros(n_cols + 1, dtype=np.int64)
     np.cumsum(counts, out=out_indptr[1:])
+    groups = _gene_groups(out_indptr, group_values)
 
     tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}-{threading.get_ident()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
         out_indptr.tofile(tmp / "indptr.i64")
-        with _OutputMap(tmp / "rows.i32", np.int32, nnz) as rows_out, \
-                _OutputMap(tmp / "data.f32", np.float32, nnz) as data_out:
-            cursor = out_indptr[:-1].copy()
-            for lo in range(0, nnz, block):
-                hi = min(nnz, lo + block)
-                genes, values = indices.read(lo, hi), data.read(lo, hi)
-                _scatter(genes, values, _rows_of(indptr, lo, hi), cursor, n_cols,
-                         rows_out.array, data_out.array)
-                rows_out.release()
-                data_out.release()
-                check(hi, 0.7, 0.3)
+        with open(tmp / "rows.i32", "wb") as rows_file, open(tmp / "data.f32", "wb") as data_file:
+            for number, (g0, g1) in enumerate(groups):
+                base = int(out_indptr[g0])
+                size = int(out_indptr[g1]) - base
+                rows_out = np.empty(size, dtype=np.int32)
+                data_out = np.empty(size, dtype=np.float32)
+                cursor = out_indptr[g0:g1] - base
+                for first, genes in indices.blocks(0, nnz, block):
+                    picked = _in_range(genes, g0, g1)
+                    if picked.size:
+                        positions = picked + first
+                        rows = np.searchsorted(indptr, positions, side="right") - 1
+                        _scatter(genes[picked] - g0, data.take(positions), rows, cursor,
+                                 g1 - g0, rows_out, data_out)
+                    done = (number + (first + genes.size) / max(nnz, 1)) / len(groups)
+                    _tick(cancelled, progress, 0.1 + 0.9 * done)
+                rows_file.write(memoryview(rows_out))
+                data_file.write(memoryview(data_out))
+                del rows_out, data_out
         (tmp / "meta.json").write_text(json.dumps({
             "format": FORMAT, "n_rows": n_rows, "n_cols": n_cols, "nnz": nnz,
             "source": source.id, "path": str(reader.local_path or ""),
@@ -144,14 +157,30 @@ def build_index(reader: DatasetReader, source: Source, folder: Path, *,
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    progress(1.0)
 
 
-def _rows_of(indptr: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """The row of each stored value in [lo, hi)."""
-    first = int(np.searchsorted(indptr, lo, side="right")) - 1
-    last = int(np.searchsorted(indptr, hi - 1, side="right")) - 1
-    bounds = np.clip(indptr[first:last + 2], lo, hi)
-    return np.repeat(np.arange(first, last + 1, dtype=np.int32), np.diff(bounds))
+def _tick(cancelled: threading.Event, progress, fraction: float) -> None:
+    if cancelled.is_set():
+        raise BuildCancelled()
+    progress(fraction)
+
+
+def _in_range(genes: np.ndarray, g0: int, g1: int) -> np.ndarray:
+    """Positions of values in [g0, g1): one subtraction and one unsigned compare."""
+    unsigned = np.dtype(f"u{genes.dtype.itemsize}")
+    return np.flatnonzero((genes - genes.dtype.type(g0)).view(unsigned) < g1 - g0)
+
+
+def _gene_groups(indptr: np.ndarray, limit: int) -> list[tuple[int, int]]:
+    """Consecutive gene ranges holding at most ``limit`` values (a bigger gene alone)."""
+    groups, start, n = [], 0, len(indptr) - 1
+    while start < n:
+        stop = int(np.searchsorted(indptr, indptr[start] + limit, side="right")) - 1
+        stop = min(n, max(stop, start + 1))
+        groups.append((start, stop))
+        start = stop
+    return groups or [(0, 0)]
 
 
 def _scatter(genes: np.ndarray, values: np.ndarray, rows: np.ndarray, cursor: np.ndarray,
@@ -170,35 +199,13 @@ def _scatter(genes: np.ndarray, values: np.ndarray, rows: np.ndarray, cursor: np
     cursor += block_counts
 
 
-@dataclass
-class _OutputMap:
-    """A file of ``count`` values written through a shared mapping, whose pages are
-    dropped from the process after each block (the page cache writes them back)."""
-
-    path: Path
-    dtype: type
-    count: int
-    array: np.ndarray = field(init=False)
-
-    def __enter__(self) -> _OutputMap:
-        nbytes = self.count * np.dtype(self.dtype).itemsize
-        self._fh = open(self.path, "w+b")  # noqa: SIM115 - closed in __exit__
-        self._fh.truncate(nbytes)
-        self._map = mmap.mmap(self._fh.fileno(), nbytes) if nbytes else None
-        self.array = (np.frombuffer(self._map, dtype=self.dtype) if self._map is not None
-                      else np.empty(0, dtype=self.dtype))
-        return self
-
-    def release(self) -> None:
-        if self._map is not None:
-            self._map.madvise(mmap.MADV_DONTNEED)
-
-    def __exit__(self, *exc: object) -> None:
-        del self.array
-        if self._map is not None:
-            self._map.flush()
-            self._map.close()
-        self._fh.close()
+def _return_freed_memory() -> None:
+    """Hand the build's freed buffers back to the OS (glibc keeps them in its arenas,
+    which would leave the server ~100 MB larger for as long as it runs)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 @dataclass
@@ -312,6 +319,7 @@ class GeneIndexManager:
         try:
             build_index(job.reader, job.source, folder, progress=progress,
                         cancelled=job.cancelled)
+            _return_freed_memory()
             self._remove_stale(folder)
             log.info("Gene index ready: %s", folder)
         except BuildCancelled:

@@ -138,7 +138,7 @@ def read_gene(reader: DatasetReader, source: Source, gene: int) -> np.ndarray:
         out[rows] = reader.flat(f"{source.path}/data").read(start, stop)
         return out
     positions = scan_positions(reader, source, gene)
-    indptr = reader.flat(f"{source.path}/indptr").read(0, n_rows + 1)
+    indptr = reader.flat(f"{source.path}/indptr").whole()[: n_rows + 1]
     rows = np.searchsorted(indptr, positions, side="right") - 1
     out[rows] = reader.flat(f"{source.path}/data").take(positions)
     return out

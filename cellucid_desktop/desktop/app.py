@@ -25,7 +25,9 @@ from cellucid_desktop import __version__, paths
 from cellucid_desktop.data.errors import DatasetError
 from cellucid_desktop.desktop import instance
 from cellucid_desktop.desktop.bridge import PageApi, ViewerApi
+from cellucid_desktop.desktop.connect.controller import RemoteConnections
 from cellucid_desktop.desktop.control import desktop_routes
+from cellucid_desktop.desktop.fileopen import install_file_open_handler
 from cellucid_desktop.desktop.system import open_with_system
 from cellucid_desktop.desktop.tray import TrayProcess
 from cellucid_desktop.logs import log_file
@@ -41,10 +43,7 @@ log = logging.getLogger(__name__)
 FILE_TYPES = ("AnnData files (*.h5ad)", "All files (*.*)")
 # Cache sub-folders the Settings window can clear (under paths.cache_dir()).
 CACHE_FOLDERS = {"genes": "gene-index", "webapp": "webapp", "demo": "demo"}
-# Where each viewer choice lives on our server. The web-app route is served by the
-# web-app layer; see docs/desktop.md.
-VIEWER_PATHS = {"builtin": "/?dataset={id}", "webapp": "/webapp/?dataset={id}"}
-PAGE_SIZES = {"home": (920, 660), "settings": (560, 600), "connect": (560, 420),
+PAGE_SIZES = {"home": (920, 660), "settings": (560, 600), "connect": (640, 760),
               "about": (480, 360)}
 PAGE_TITLES = {"home": "Cellucid Desktop", "settings": "Settings — Cellucid Desktop",
                "connect": "Connect to remote — Cellucid Desktop",
@@ -70,7 +69,10 @@ class DesktopApp:
         self._notice_ids = itertools.count(1)
         self.notices: list[dict[str, Any]] = []
         self._last_viewer: str | None = None
+        self._viewer_urls: dict[str, str] = {}
+        self._webapp_servers: dict[str, ServerThread] = {}  # viewer key -> its web-app origin
         self._quitting = threading.Event()
+        self.remote = RemoteConnections(self)  # connect dialog's sessions (desktop/connect)
         for message in self.user.messages:
             self.notify(message, "warning")
 
@@ -99,6 +101,7 @@ class DesktopApp:
             server.stop()
             return forward_to_running(files, demo)
         try:
+            self._file_open_filter = install_file_open_handler(self.open_paths)
             self._create_page("home", hidden=False)
             print(f"Cellucid Desktop is running at {server.url}", flush=True)
             webview.start(self._after_start, (files, demo), gui="qt", private_mode=True)
@@ -140,6 +143,9 @@ class DesktopApp:
     def _shutdown(self) -> None:
         if self.tray is not None:
             self.tray.stop()
+        for key in list(self._webapp_servers):
+            self._webapp_servers.pop(key).stop()
+        self.remote.close_all()
         if self.server is not None:
             self.server.stop()
         if self.me is not None:
@@ -173,6 +179,10 @@ class DesktopApp:
         with self._lock:
             self._windows.pop(key, None)
             self._loaded_at.pop(key, None)
+            self._viewer_urls.pop(key, None)
+            webapp = self._webapp_servers.pop(key, None)
+        if webapp is not None:
+            webapp.stop()
         if key.startswith("viewer:"):
             dataset_id = key.removeprefix("viewer:")
             self.registry.remove(dataset_id)
@@ -278,10 +288,24 @@ class DesktopApp:
         self.show_viewer(dataset)
         return {"path": str(path), "ok": True, "id": dataset.id, "name": dataset.name}
 
-    def viewer_url(self, dataset: Dataset) -> str:
+    def _viewer_url(self, key: str, dataset: Dataset) -> str:
+        """The built-in viewer on our server, or the official web app on an origin of its
+        own (server/webapp_assets.py) when chosen in Settings and downloaded."""
         assert self.server is not None
-        route = VIEWER_PATHS[self.user.settings.default_viewer]
-        return self.server.url + route.format(id=dataset.id)
+        if self.user.settings.default_viewer == "webapp":
+            from cellucid_desktop.server.webapp_assets import (start_webapp_server,
+                                                               webapp_viewer_url)
+            from cellucid_desktop.server.webapp_cache import WebAppCache
+            from cellucid_desktop.server.webapp_inventory import WebAppError
+
+            try:
+                webapp = start_webapp_server(self.registry, WebAppCache(), dataset_id=dataset.id)
+            except WebAppError as exc:
+                self.notify(f"{exc} {dataset.name} is shown in the built-in viewer.", "warning")
+            else:
+                self._webapp_servers[key] = webapp
+                return webapp_viewer_url(webapp)
+        return f"{self.server.url}/?dataset={dataset.id}"
 
     def show_viewer(self, dataset: Dataset) -> None:
         """Open a window on the dataset, or focus the one already showing it."""
@@ -291,8 +315,9 @@ class DesktopApp:
         with self._lock:
             exists = key in self._windows
             if not exists:
+                url = self._viewer_urls[key] = self._viewer_url(key, dataset)
                 window = webview.create_window(
-                    dataset.name, self.viewer_url(dataset), js_api=ViewerApi(self, key),
+                    dataset.name, url, js_api=ViewerApi(self, key),
                     width=1280, height=820, min_size=(480, 360), background_color="#101318")
                 self._track(key, window)
                 log.info("Opened %s (%s)", dataset.id, dataset.path)
@@ -377,6 +402,11 @@ class DesktopApp:
             return f"Unknown cache {kind!r}."
         target = paths.cache_dir() / folder
         try:
+            if kind == "webapp":  # the web-app cache has its own lock against a running fetch
+                from cellucid_desktop.server.webapp_cache import WebAppCache
+
+                WebAppCache(target).clear()
+                return "Cleared."
             shutil.rmtree(target)
         except FileNotFoundError:
             return "Already empty."
@@ -389,13 +419,12 @@ class DesktopApp:
 
     def open_in_browser(self) -> None:
         """The current (last focused or opened) dataset's viewer in the default browser."""
-        key = self._last_viewer if self.window(self._last_viewer or "") else None
-        dataset = self.registry.get(key.removeprefix("viewer:")) if key else None
-        if dataset is None:
+        url = self._viewer_urls.get(self._last_viewer or "")
+        if url is None:
             self.notify("Open a dataset first, then choose Open in browser.", "info")
             self.show_home()
             return
-        webbrowser.open(self.viewer_url(dataset))
+        webbrowser.open(url)
 
     # ----- tray -----------------------------------------------------------------------
 

@@ -14,13 +14,14 @@ import binascii
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cellucid_desktop.desktop.connect.bridge import ConnectApi
 from cellucid_desktop.settings import atomic_write_bytes
 
 if TYPE_CHECKING:
     from cellucid_desktop.desktop.app import DesktopApp
 
 
-class PageApi:
+class PageApi(ConnectApi):
     """Bridge of the home, settings, connect and about pages."""
 
     def __init__(self, app: DesktopApp) -> None:

@@ -129,3 +129,31 @@ class ConnectionStore:
             entries.insert(0, connection)
             data[which] = [c.to_json() for c in entries[:limit]]
             atomic_write_json(self.path, data)
+
+
+def spec_from_form(form: dict[str, Any]) -> TunnelSpec:
+    """A validated spec from the connect dialog's fields (strings, as a form sends them).
+
+    ``where`` is ``"host"`` (the server runs on the SSH target) or ``"node"``; empty
+    ports mean the defaults; ``jump`` is comma-separated; ``options`` one per line.
+    """
+    def port(name: str, default: int | None) -> int | None:
+        text = str(form.get(name) or "").strip()
+        if not text:
+            return default
+        if not text.isdigit():
+            raise SpecError(f"{name.replace('_', ' ').capitalize()} must be a number, "
+                            f"not {text!r}")
+        return int(text)
+
+    node = str(form.get("node") or "").strip() if form.get("where") == "node" else ""
+    if form.get("where") == "node" and not node:
+        raise SpecError("Give the compute node's name (as the login host knows it)")
+    jump = str(form.get("jump") or "").strip()
+    options = [line for line in str(form.get("options") or "").splitlines() if line.strip()]
+    return TunnelSpec(
+        target=str(form.get("target") or ""), remote_port=port("remote_port", 8765) or 8765,
+        local_port=port("local_port", None), jump=(jump,) if jump else (),
+        node=node or None, ssh_port=port("ssh_port", None),
+        identity_file=str(form.get("identity_file") or "").strip() or None,
+        options=tuple(options)).validated()

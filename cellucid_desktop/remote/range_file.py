@@ -2,8 +2,10 @@
 
 ``h5py.File(RangeFile(url), "r")`` then reads a remote ``.h5ad`` (a cellucid 0.9.5 raw
 store) the way it reads a local one, fetching only the blocks HDF5 touches. Blocks are
-cached (LRU, bounded); runs of missing blocks are fetched in one request over one
-keep-alive connection. The first answer's ETag is remembered and sent as ``If-Range``,
+cached in memory (LRU, bounded) or, with ``spill_dir``, in an unlinked sparse temp file
+there, so each remote byte crosses the tunnel at most once (scanning a CSR matrix
+gene after gene would otherwise re-download it). Runs of missing blocks are fetched
+in one request over one keep-alive connection. The first answer's ETag is remembered and sent as ``If-Range``,
 so a file replaced on the server is noticed instead of mixing two versions.
 """
 
@@ -12,12 +14,15 @@ from __future__ import annotations
 import collections
 import http.client
 import io
+import os
 import re
+import tempfile
 import threading
 from urllib.parse import urlsplit
 
 BLOCK_SIZE = 1 << 20
-MAX_BLOCKS = 64  # 64 MiB of cache per open file
+MAX_BLOCKS = 64  # 64 MiB of in-memory cache per open file
+MAX_RUN = 16  # blocks per request: bounds the memory one fetch needs
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 
 
@@ -34,7 +39,8 @@ class RangeFile(io.RawIOBase):
     """
 
     def __init__(self, url: str, *, host: str | None = None, block_size: int = BLOCK_SIZE,
-                 max_blocks: int = MAX_BLOCKS, timeout: float = 60.0) -> None:
+                 max_blocks: int = MAX_BLOCKS, timeout: float = 60.0,
+                 spill_dir: str | os.PathLike[str] | None = None) -> None:
         super().__init__()
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
@@ -46,6 +52,8 @@ class RangeFile(io.RawIOBase):
         self.block_size = block_size
         self.max_blocks = max_blocks
         self._blocks: collections.OrderedDict[int, bytes] = collections.OrderedDict()
+        self._spill = tempfile.TemporaryFile(dir=spill_dir) if spill_dir is not None else None
+        self._spilled: set[int] = set()
         self._lock = threading.Lock()
         self._conn: http.client.HTTPConnection | None = None
         self.etag: str | None = None
@@ -89,6 +97,8 @@ class RangeFile(io.RawIOBase):
                 self._conn.close()
                 self._conn = None
             self._blocks.clear()
+            if self._spill is not None:
+                self._spill.close()
         super().close()
 
     def thread_bytes(self) -> int:
@@ -105,6 +115,8 @@ class RangeFile(io.RawIOBase):
         first, last = offset // self.block_size, (end - 1) // self.block_size
         with self._lock:
             self._load(first, last)
+            if self._spill is not None:
+                return os.pread(self._spill.fileno(), end - offset, offset)
             chunks = [self._blocks[i] for i in range(first, last + 1)]
             for i in range(first, last + 1):
                 self._blocks.move_to_end(i)
@@ -113,21 +125,29 @@ class RangeFile(io.RawIOBase):
         start = offset - first * self.block_size
         return joined[start:start + (end - offset)]
 
+    def _cached(self, index: int) -> bool:
+        return index in (self._spilled if self._spill is not None else self._blocks)
+
     def _load(self, first: int, last: int) -> None:
         index = first
         while index <= last:
-            if index in self._blocks:
+            if self._cached(index):
                 index += 1
                 continue
             run_end = index
-            while run_end + 1 <= last and run_end + 1 not in self._blocks:
+            while run_end + 1 <= min(last, index + MAX_RUN - 1) \
+                    and not self._cached(run_end + 1):
                 run_end += 1
             start = index * self.block_size
             stop = min((run_end + 1) * self.block_size, self.size)
             data = self._get_range(start, stop - 1)
-            for i in range(index, run_end + 1):
-                lo = (i - index) * self.block_size
-                self._blocks[i] = data[lo:lo + self.block_size]
+            if self._spill is not None:
+                os.pwrite(self._spill.fileno(), data, start)
+                self._spilled.update(range(index, run_end + 1))
+            else:
+                for i in range(index, run_end + 1):
+                    lo = (i - index) * self.block_size
+                    self._blocks[i] = data[lo:lo + self.block_size]
             index = run_end + 1
 
     def _evict(self) -> None:

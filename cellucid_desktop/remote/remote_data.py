@@ -4,8 +4,8 @@ cellucid 0.9.5 serves the ``.h5ad`` bytes and nothing computed. The local proxy 
 answers ``/api/v1`` itself by opening the remote file with h5py through RangeFile:
 embeddings and obs columns cost about their own size; a gene from a CSC matrix costs
 one contiguous range, but from a CSR matrix the first genes need the whole ``indices``
-and ``data`` arrays (until the local gene index is built from them, after which every
-gene is a local slice). Each data API answer carries ``X-Remote-Bytes``: the bytes its
+and ``data`` arrays once (the RangeFile keeps what it read in a temp file, and the
+local gene index is built from it, after which every gene is a local slice). Each data API answer carries ``X-Remote-Bytes``: the bytes its
 own request thread read from the remote (a gene-index build in the background is not
 charged to it), so the cost is visible.
 """
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from flask import Flask, Response, request
 
+from cellucid_desktop import paths
 from cellucid_desktop.data.h5ad import open_h5ad, read_metadata
 from cellucid_desktop.data.reader import DatasetReader
 from cellucid_desktop.remote.range_file import RangeFile
@@ -34,7 +35,7 @@ class RemoteStore:
     def __init__(self, url: str, host: str) -> None:
         self.url = url
         self.host = host
-        self.file = RangeFile(url, host=host)
+        self.file = RangeFile(url, host=host, spill_dir=paths.cache_dir())
         # The ETag names the file version (size, mtime, inode on cellucid's side).
         self.identity = "remote-" + hashlib.sha256(
             f"{url}\0{self.file.etag}".encode()).hexdigest()[:24]

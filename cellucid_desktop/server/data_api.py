@@ -173,14 +173,6 @@ def _etag(reader: DatasetReader, *item: str) -> str:
     return f'"{reader.identity}-{digest}"'
 
 
-def _matches(*etags: str) -> bool:
-    condition = request.headers.get("If-None-Match")
-    if condition is None:
-        return False
-    tags = {tag.strip().removeprefix("W/") for tag in condition.split(",")}
-    return "*" in tags or any(etag in tags for etag in etags)
-
-
 def _gzip_etag(etag: str) -> str:
     return etag[:-1] + '-gz"'
 
@@ -201,8 +193,14 @@ def _binary(body: bytes, etag: str, *, gzip: bool = False, started: float | None
 
 
 def _not_modified(etag: str) -> Response | None:
-    if _matches(etag, _gzip_etag(etag)):
-        return Response(status=304, headers={"ETag": etag})
+    """A 304 when If-None-Match names the payload (raw or gzipped form), else None."""
+    condition = request.headers.get("If-None-Match")
+    if condition is None:
+        return None
+    tags = {tag.strip().removeprefix("W/") for tag in condition.split(",")}
+    for candidate in (etag, _gzip_etag(etag)):
+        if candidate in tags or "*" in tags:
+            return Response(status=304, headers={"ETag": candidate})
     return None
 
 

@@ -7,8 +7,10 @@ import json
 import shutil
 from pathlib import Path
 
+from PIL import Image
+
 from tests.desktop.gui import (close_window, run_cli, screenshot, type_into_dialog,
-                               visible_window, wait_visible)
+                               visible_window, wait_visible, xdotool)
 from tests.helpers import wait_for
 
 
@@ -24,7 +26,23 @@ def test_launch_shows_a_painted_home_window(launch, app_env, tmp_path):
     assert image.getbbox() is not None
 
 
-def test_file_chosen_in_the_real_dialog_opens_a_viewer_window(launch, app_env, small_h5ad):
+def window_pixels(env: dict[str, str], window_id: str, folder: Path) -> Image.Image:
+    """A screenshot cropped to one window."""
+    geometry = dict(line.split("=") for line in xdotool(
+        env, "getwindowgeometry", "--shell", window_id).splitlines())
+    x, y, w, h = (int(geometry[k]) for k in ("X", "Y", "WIDTH", "HEIGHT"))
+    return screenshot(env, folder / "screen.png").crop((x, y, x + w, y + h))
+
+
+def drawn_fraction(window: Image.Image, rect: list[float]) -> float:
+    """Share of the canvas's pixels that are not its background (its commonest colour)."""
+    x, y, w, h = (round(v) for v in rect)
+    counts = window.crop((x, y, x + w, y + h)).getcolors(1 << 24)
+    return 1 - max(counts)[0] / sum(n for n, _ in counts)
+
+
+def test_file_chosen_in_the_real_dialog_opens_a_viewer_window(launch, app_env, small_h5ad,
+                                                             tmp_path):
     app = launch()
     app.wait_home_ready()
     app.request("/__test__/open_dialog", {})
@@ -33,7 +51,14 @@ def test_file_chosen_in_the_real_dialog_opens_a_viewer_window(launch, app_env, s
     viewer = app.wait_window("viewer:small-test", "the viewer window of the chosen file")
     assert viewer["title"] == "Small test"
     assert viewer["url"].endswith("/?dataset=small-test")
-    assert wait_visible(app_env, "^Small test$")
+    window_id = wait_visible(app_env, "^Small test$")
+    wait_for(lambda: app.eval("viewer:small-test", "document.documentElement.dataset.viewerState")
+             == "ready", 90, what="the viewer ready")
+    # The cells reach the screen: inside the canvas, many pixels differ from its background.
+    rect = app.eval("viewer:small-test", "(({x, y, width, height}) => [x, y, width, height])"
+                    "(document.querySelector('canvas').getBoundingClientRect())")
+    wait_for(lambda: drawn_fraction(window_pixels(app_env, window_id, tmp_path), rect) > 0.01,
+             30, what="cells drawn in the viewer's canvas")
     recent = wait_for(lambda: app.eval(
         "home", "[...document.querySelectorAll('#recent li')].map(li => li.dataset.path)"),
         20, what="the file in the home window's recent list")

@@ -50,9 +50,12 @@ def test_frozen_serve_demo_answers_health(frozen_app):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         lines: list[str] = []
-        url = wait_for(lambda: (lines.append(proc.stdout.readline()) or
-                                re.search(r"^  Local URL:\s+(\S+)$", lines[-1], re.M)), 120,
-                       interval=0, what="the frozen server's banner").group(1)
+        for line in proc.stdout:  # until the banner, or EOF if the binary dies
+            lines.append(line)
+            if match := re.search(r"^  Local URL:\s+(\S+)$", line):
+                break
+        assert match, "the frozen server did not start:\n" + "".join(lines)
+        url = match.group(1)
         with urllib.request.urlopen(f"{url}/_cellucid/health", timeout=30) as response:
             assert response.status == 200
             assert json.loads(response.read())["status"] == "ok"

@@ -38,3 +38,8 @@ def spec_for(lab: SshLab, remote_port: int, **changes: object) -> TunnelSpec:
     """A spec for the 'login' alias of the lab's ssh config."""
     return TunnelSpec(**{"target": "login", "remote_port": remote_port,
                          "config_file": str(lab.config), **changes})
+
+
+# The desktop engineer's GUI harness (Xvfb, D-Bus, the app under test), shared rather
+# than duplicated, for the remote viewer window test.
+from tests.desktop.conftest import app_env, launch, session_bus, xserver  # noqa: E402,F401

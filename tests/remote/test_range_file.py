@@ -77,6 +77,21 @@ def test_each_thread_is_charged_its_own_reads(served_copy: tuple[str, Path]) -> 
                                               other.append(remote.thread_bytes())))
     worker.start()
     worker.join()
-    assert remote.thread_bytes() == 4096
-    assert other[0] >= 10_000 and remote.bytes_fetched == 4096 + 1 + other[0]
+    assert remote.thread_bytes() == 1 + 4096  # the size probe's byte, then one block
+    assert other[0] >= 10_000 and remote.bytes_fetched == 1 + 4096 + other[0]
+    remote.close()
+
+
+def test_spilled_blocks_are_read_from_the_remote_once(served_copy: tuple[str, Path],
+                                                      tmp_path: Path) -> None:
+    url, path = served_copy
+    data = path.read_bytes()
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    remote = RangeFile(url, block_size=4096, max_blocks=1, spill_dir=spill)
+    for _ in range(3):
+        remote.seek(0)
+        assert remote.read() == data
+    assert remote.bytes_fetched == 1 + len(data)  # size probe + every byte once
+    assert not list(spill.iterdir())  # the spill file is unlinked from the start
     remote.close()

@@ -42,6 +42,9 @@ def test_every_module_the_page_loads_is_served_as_javascript(viewer_server: Serv
         assert headers["Cache-Control"] == "no-cache"
         for imported in re.findall(r'from "\./([\w-]+\.js)"', body.decode()):
             assert f"js/{imported}" in modules, f"{module} imports missing {imported}"
+    _, _, page = fetch(f"{viewer_server.url}/")
+    preloaded = set(re.findall(r'<link rel="modulepreload" href="viewer/(js/[\w-]+\.js)">', page.decode()))
+    assert preloaded == set(modules) - {"js/main.js"}, "index.html must preload every module"
     status, headers, _ = fetch(f"{viewer_server.url}/viewer/viewer.css")
     assert status == 200 and headers["Content-Type"] == "text/css; charset=utf-8"
 

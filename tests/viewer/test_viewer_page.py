@@ -14,8 +14,8 @@ from PIL import Image
 from playwright.sync_api import Page
 
 from cellucid_desktop.server.runner import ServerThread
-from tests.viewer.viewer_page import (background, cell_pixels, colour_count, open_viewer, plot_pixels,
-                                   set_range, settle, swatch_colours, wait_state)
+from tests.viewer.viewer_page import (background, cell_pixels, colour_count, hover_a_cell, open_viewer,
+                                      plot_pixels, set_range, settle, swatch_colours, wait_state)
 
 
 def query(page: Page) -> dict[str, list[str]]:
@@ -97,6 +97,7 @@ def test_3d_embedding_renders_orbits_and_resets(page: Page, viewer_server: Serve
     page.mouse.wheel(0, -400)
     settle(page)
     assert not np.array_equal(plot_pixels(page), orbited)
+    assert re.search(r"Cell [\d,]+ · cell_type: \w", hover_a_cell(page))
     page.mouse.move(5, 5)
     page.keyboard.press("r")
     settle(page)
@@ -206,15 +207,7 @@ def test_anndata_file_with_tsne_text_column_many_categories_and_sources(
 
 def test_hovering_a_cell_shows_its_index_and_value(page: Page, viewer_server: ServerThread) -> None:
     open_viewer(page, viewer_server.url, "?dataset=small-test&color=batch")
-    pixels = plot_pixels(page)
-    drawn = np.any(pixels != background(pixels), axis=-1)
-    dense = drawn[:-6, :-6] & drawn[6:, 6:] & drawn[6:, :-6] & drawn[:-6, 6:]
-    ys, xs = np.nonzero(dense)
-    box = page.locator("#plot").bounding_box()
-    page.mouse.move(box["x"] + float(xs[0]) + 3, box["y"] + float(ys[0]) + 3)
-    tooltip = page.locator("#tooltip")
-    tooltip.wait_for(state="visible")
-    assert re.search(r"Cell [\d,]+ · batch: batch_[123]", tooltip.text_content())
+    assert re.search(r"Cell [\d,]+ · batch: batch_[123]", hover_a_cell(page))
 
 
 def test_help_overlay_lists_shortcuts(page: Page, viewer_server: ServerThread) -> None:
@@ -258,3 +251,29 @@ def test_png_export_downloads_in_a_plain_browser(page: Page, viewer_server: Serv
     image = np.asarray(Image.open(target).convert("RGB"))
     assert image.shape[:2] == (height, width)
     assert cell_pixels(image) > 2000
+
+
+def test_a_load_slower_than_half_a_second_shows_progress(page: Page, viewer_server: ServerThread) -> None:
+    held = []
+    # hold the embedding download until the test releases it
+    page.route("**/embeddings/**", lambda route: held.append(route))
+    page.goto(f"{viewer_server.url}/?dataset=small-test")
+    progress = page.locator("#progress")
+    progress.wait_for(state="visible", timeout=30_000)
+    assert "X_umap" in progress.text_content()
+    assert page.evaluate("document.documentElement.dataset.viewerState") == "loading"
+    for route in held:
+        route.continue_()
+    wait_state(page)
+    assert progress.is_hidden()
+
+
+def test_dataset_picker_lists_the_open_datasets_and_switches(page: Page, viewer_server: ServerThread) -> None:
+    open_viewer(page, viewer_server.url, "?dataset=small-test&color=batch")
+    picker = page.locator("#dataset-select")
+    ids = picker.locator("option").evaluate_all("os => os.map(o => o.value)")
+    assert {"small-test", "no-obs-3d", "tsne-text"} <= set(ids)
+    picker.select_option("tsne-text")
+    page.wait_for_url("**dataset=tsne-text**")
+    wait_state(page)
+    assert query(page)["embedding"] == ["X_tsne"]

@@ -61,3 +61,16 @@ def swatch_colours(page: Page) -> list[tuple[int, int, int]]:
     css = page.eval_on_selector_all(".legend-row:not(.missing) .swatch",
                                     "els => els.map(e => getComputedStyle(e).backgroundColor)")
     return [tuple(int(v) for v in c[c.index("(") + 1:c.index(")")].split(",")[:3]) for c in css]
+
+
+def hover_a_cell(page: Page) -> str:
+    """Rest the mouse inside a densely drawn spot; returns the tooltip's text."""
+    pixels = plot_pixels(page)
+    drawn = np.any(pixels != background(pixels), axis=-1)
+    dense = drawn[:-6, :-6] & drawn[6:, 6:] & drawn[6:, :-6] & drawn[:-6, 6:]
+    ys, xs = np.nonzero(dense)
+    box = page.locator("#plot").bounding_box()
+    page.mouse.move(box["x"] + float(xs[0]) + 3, box["y"] + float(ys[0]) + 3)
+    tooltip = page.locator("#tooltip")
+    tooltip.wait_for(state="visible")
+    return tooltip.text_content()

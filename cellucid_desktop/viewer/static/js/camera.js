@@ -77,6 +77,17 @@ export class Camera {
     return multiply(perspective(width / height, near, this.distance + 10), view);
   }
 
+  /** 2D only: CSS pixels per normalised data unit. */
+  pixelsPerUnit(width, height) {
+    return (this.zoom * Math.min(width, height)) / 2;
+  }
+
+  /** 2D only: the normalised data point under CSS pixel (px, py). */
+  unproject(px, py, width, height) {
+    const k = this.pixelsPerUnit(width, height);
+    return [(px - width / 2) / k + this.center[0], (height / 2 - py) / k + this.center[1]];
+  }
+
   /** Move the view by a drag of (dx, dy) CSS pixels. */
   pan(dx, dy, width, height) {
     if (!this.is3d) {

@@ -1,5 +1,5 @@
 // Mouse and touch on the plot: drag pans (2D) or orbits (3D; shift or right button
-// pans), the wheel zooms toward the cursor, and hovering reports the point under it.
+// pans), the wheel zooms toward the cursor, and a resting cursor is reported for hovering.
 
 const HOVER_DELAY_MS = 40;
 
@@ -24,14 +24,14 @@ export function attachInteraction(canvas, renderer, onHover) {
       drag.y = e.clientY;
       if (drag.pan) camera.pan(dx, dy, canvas.clientWidth, canvas.clientHeight);
       else camera.orbit(dx, dy);
-      renderer.requestRender();
+      renderer.moved();
       return;
     }
     clearTimeout(hoverTimer);
     const r = canvas.getBoundingClientRect();
     const x = e.clientX - r.left;
     const y = e.clientY - r.top;
-    hoverTimer = setTimeout(() => onHover({ index: renderer.pickAt(x, y), x, y }), HOVER_DELAY_MS);
+    hoverTimer = setTimeout(() => onHover({ x, y }), HOVER_DELAY_MS);
   });
   const end = () => { drag = null; canvas.classList.remove("dragging"); };
   canvas.addEventListener("pointerup", end);
@@ -42,6 +42,6 @@ export function attachInteraction(canvas, renderer, onHover) {
     const r = canvas.getBoundingClientRect();
     const delta = e.deltaMode === 1 ? e.deltaY * 16 : e.deltaY;
     camera.zoomAt(Math.exp(-delta * 0.0015), e.clientX - r.left, e.clientY - r.top, canvas.clientWidth, canvas.clientHeight);
-    renderer.requestRender();
+    renderer.moved();
   }, { passive: false });
 }

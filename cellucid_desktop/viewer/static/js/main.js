@@ -159,8 +159,9 @@ function showSelection(viewer) {
 
 function showTooltip(viewer, hover) {
   const tip = $("tooltip");
-  if (!hover || hover.index < 0 || !viewer.ds) { tip.hidden = true; return; }
-  const [head, key, value] = viewer.describe(hover.index);
+  const index = hover && viewer.ds ? viewer.pick(hover.x, hover.y) : -1;
+  if (index < 0) { tip.hidden = true; return; }
+  const [head, key, value] = viewer.describe(index);
   tip.replaceChildren();
   const b = document.createElement("b");
   b.textContent = head;
@@ -235,7 +236,10 @@ function boot() {
     legend,
     toast,
     onDataset: fillDatasetControls,
-    onChange: (v) => showColoring(v, legend),
+    onChange: (v) => {
+      showColoring(v, legend);
+      if (v.coloring.type === "gene") refreshGeneIndex(v);  // a gene read may start a build
+    },
     onSelection: showSelection,
     onError: (title, message) => showError(errorPanel, title, message),
   });

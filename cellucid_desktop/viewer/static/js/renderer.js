@@ -8,6 +8,10 @@ import { VERTEX, FRAGMENT } from "./shaders.js";
 import { colormapLut } from "./colors.js";
 
 const LUT_WIDTH = 4096;
+// While the user drags or zooms, at most this many points are drawn (an even subset),
+// so a software renderer keeps up; the full set is drawn once the motion stops.
+const MOTION_POINTS = 200000;
+const SETTLE_MS = 180;
 const MODE = { plain: 0, categorical: 1, continuous: 2 };
 
 export class WebGLMissingError extends Error {}
@@ -61,6 +65,28 @@ export function normalisation(positions, dims) {
   return { center, scale: range > 0 ? 2 / range : 1 };
 }
 
+/**
+ * Point indices ordered by value (missing first, highest last), so in 2D the cells that
+ * express a gene are drawn on top of the many that do not. A counting sort over 1024
+ * bins: two passes, no comparisons, ~10 ms at a million cells.
+ */
+export function valueOrder(values, min, max) {
+  const bins = 1024;
+  const span = max > min ? (bins - 1) / (max - min) : 0;
+  const bin = new Uint16Array(values.length);
+  const starts = new Uint32Array(bins + 2);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    const b = v === v ? 1 + Math.min(bins - 1, Math.max(0, Math.floor((v - min) * span))) : 0;
+    bin[i] = b;
+    starts[b + 1]++;
+  }
+  for (let b = 1; b < starts.length; b++) starts[b] += starts[b - 1];
+  const order = new Uint32Array(values.length);
+  for (let i = 0; i < values.length; i++) order[starts[bin[i]]++] = i;
+  return order;
+}
+
 export class PointRenderer {
   constructor(canvas) {
     const gl = canvas.getContext("webgl2", { antialias: false, alpha: false, depth: true, preserveDrawingBuffer: true });
@@ -71,7 +97,11 @@ export class PointRenderer {
     this.color = compile(gl, "");
     this.pick = compile(gl, "#define PICK\n");
     this.vao = gl.createVertexArray();
-    this.buffers = { pos: gl.createBuffer(), code: gl.createBuffer(), value: gl.createBuffer(), sel: gl.createBuffer() };
+    this.buffers = { pos: gl.createBuffer(), code: gl.createBuffer(), value: gl.createBuffer(), sel: gl.createBuffer(),
+      order: gl.createBuffer(), subset: gl.createBuffer() };
+    this.subsetCount = 0;
+    this.moving = false;
+    this.settleTimer = null;
     this.catLut = this.makeTexture();
     this.cmap = this.makeTexture();
     this.count = 0;
@@ -117,6 +147,14 @@ export class PointRenderer {
     gl.enableVertexAttribArray(location);
   }
 
+  /** Upload point indices (WebGL keeps index buffers on the element target for life). */
+  elements(buffer, indices) {
+    const gl = this.gl;
+    gl.bindVertexArray(this.vao);
+    gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, buffer);
+    gl.bufferData(gl.ELEMENT_ARRAY_BUFFER, indices, gl.STATIC_DRAW);
+  }
+
   /** Points in API order; `dims` is 2 or 3 (3 switches the camera to orbit). */
   setPositions(positions, dims) {
     this.dims = dims;
@@ -124,6 +162,14 @@ export class PointRenderer {
     this.positions = positions;
     this.norm = normalisation(positions, dims);
     this.attribute(0, this.buffers.pos, positions, dims, this.gl.FLOAT, false);
+    this.subsetCount = 0;
+    if (this.count > MOTION_POINTS) {
+      const stride = this.count / MOTION_POINTS;
+      const subset = new Uint32Array(MOTION_POINTS);
+      for (let k = 0; k < MOTION_POINTS; k++) subset[k] = Math.floor(k * stride);
+      this.elements(this.buffers.subset, subset);
+      this.subsetCount = MOTION_POINTS;
+    }
     this.camera.setMode(dims === 3);
     this.setSelection(null, 0);
     this.requestRender();
@@ -153,7 +199,9 @@ export class PointRenderer {
   }
 
   setContinuous(values, min, max) {
-    this.attribute(2, this.buffers.value, values, 1, this.gl.FLOAT, false);
+    const gl = this.gl;
+    this.attribute(2, this.buffers.value, values, 1, gl.FLOAT, false);
+    this.elements(this.buffers.order, valueOrder(values, min, max));
     this.mode = MODE.continuous;
     this.range = [min, max];
     this.requestRender();
@@ -175,6 +223,16 @@ export class PointRenderer {
     }
     this.selMode = flags ? mode : 0;
     this.requestRender();
+  }
+
+  /** The view is moving: draw the subset now, everything once it has been still a moment. */
+  moved() {
+    if (this.subsetCount) {
+      this.moving = true;
+      clearTimeout(this.settleTimer);
+      this.settleTimer = setTimeout(() => { this.moving = false; this.requestRender(); }, SETTLE_MS);
+    }
+    return this.requestRender();
   }
 
   setStyle(style) {
@@ -251,7 +309,16 @@ export class PointRenderer {
       gl.enable(gl.BLEND);
       gl.blendFuncSeparate(gl.SRC_ALPHA, gl.ONE_MINUS_SRC_ALPHA, gl.ONE, gl.ONE_MINUS_SRC_ALPHA);
     }
-    gl.drawArrays(gl.POINTS, 0, this.count);
+    if (this.moving && this.subsetCount && !pass) {
+      gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, this.buffers.subset);
+      gl.drawElements(gl.POINTS, this.subsetCount, gl.UNSIGNED_INT, 0);
+    } else if (this.mode === MODE.continuous && this.dims !== 3) {
+      // 2D continuous colouring draws in value order; 3D has the depth test instead.
+      gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, this.buffers.order);
+      gl.drawElements(gl.POINTS, this.count, gl.UNSIGNED_INT, 0);
+    } else {
+      gl.drawArrays(gl.POINTS, 0, this.count);
+    }
   }
 
   /** An offscreen RGBA8 + depth target of the given size (reused while it fits). */

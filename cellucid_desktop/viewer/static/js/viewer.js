@@ -6,6 +6,7 @@ import * as api from "./api.js";
 import { categoryColor } from "./colors.js";
 import { formatNumber } from "./legend.js";
 import { selectInPolygon } from "./lasso.js";
+import { SpatialGrid } from "./spatial-grid.js";
 import { setViewerState } from "./status.js";
 import { writeUrlState } from "./url-state.js";
 
@@ -31,6 +32,8 @@ export class Viewer {
     this.renderer = renderer;
     this.ui = ui;
     this.ds = null;
+    this.datasets = null;
+    this.grid = null;
     this.embedding = null;
     this.coloring = { type: "none" };
     this.colormap = "viridis";
@@ -68,6 +71,7 @@ export class Viewer {
         id = all[0].id;
         this.datasets = all;
       }
+      const listed = this.datasets ? Promise.resolve(this.datasets) : api.listDatasets().catch(() => []);
       const ds = await this.ui.progress.track("Loading dataset…", () => api.getDataset(id));
       this.ds = ds;
       const key = pickEmbedding(ds, state.embedding);
@@ -85,6 +89,7 @@ export class Viewer {
       const [embedding, loaded] = await Promise.all([this.loadEmbedding(key), coloring]);
       this.showEmbedding(embedding);
       this.showColoring(loaded);
+      this.datasets = await listed;
       this.ui.onDataset(this);
       await this.finish(generation);
     } catch (err) {
@@ -101,6 +106,7 @@ export class Viewer {
 
   showEmbedding(embedding) {
     this.embedding = embedding;
+    this.grid = null;  // built on the first hover
     this.renderer.setPositions(embedding.positions, embedding.dims);
     this.renderer.setSelection(this.selection && this.selection.flags, this.onlySelection ? 2 : 1);
   }
@@ -265,6 +271,18 @@ export class Viewer {
   }
 
   // --- reporting -----------------------------------------------------------------------
+
+  /** The visible cell under CSS pixel (x, y): a grid lookup in 2D, the GPU id pass in 3D. */
+  pick(x, y) {
+    const r = this.renderer;
+    if (!this.embedding) return -1;
+    if (r.dims === 3) return r.pickAt(x, y);
+    if (!this.grid) this.grid = new SpatialGrid(r.positions, r.dims, r.norm);
+    const { clientWidth: w, clientHeight: h } = r.canvas;
+    const [nx, ny] = r.camera.unproject(x, y, w, h);
+    const radius = Math.max(4, r.style.pointSize) / r.camera.pixelsPerUnit(w, h);
+    return this.grid.nearest(nx, ny, radius, this.isVisible());
+  }
 
   describe(index) {
     const c = this.coloring;

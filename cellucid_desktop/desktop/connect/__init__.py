@@ -1,0 +1,1 @@
+"""The connect dialog's back end: live remote sessions and their viewer windows."""

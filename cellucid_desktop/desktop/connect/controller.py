@@ -1,0 +1,184 @@
+"""Remote sessions started from the connect dialog, each shown in a native window.
+
+The dialog polls ``status(id)``; a session's window closing disconnects it, and Quit
+closes every session (so every ssh stops). Remote viewer windows get no JS bridge: they
+show content from another machine.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cellucid_desktop.remote.connections import (Connection, ConnectionStore, SpecError,
+                                                 spec_from_form)
+from cellucid_desktop.remote.ports import choose_local_port
+from cellucid_desktop.remote.probe import find_servers
+from cellucid_desktop.remote.session import RemoteError, RemoteSession
+from cellucid_desktop.remote.ssh_command import display_command, server_command
+from cellucid_desktop.remote.tunnel import TunnelState, TunnelStatus
+
+if TYPE_CHECKING:
+    from cellucid_desktop.desktop.app import DesktopApp
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Live:
+    """One session as the dialog sees it."""
+
+    id: str
+    name: str
+    session: RemoteSession
+    state: str = "connecting"
+    message: str = ""
+    url: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "state": self.state,
+                "message": self.message, "url": self.url}
+
+
+def _forwarded_port(form: dict[str, Any]) -> int:
+    text = str(form.get("forwarded_port") or "").strip()
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise SpecError(f"Local port must be a number between 1 and 65535, not {text!r}")
+    return int(text)
+
+
+class RemoteConnections:
+    def __init__(self, app: DesktopApp) -> None:
+        self.app = app
+        self.store = ConnectionStore()
+        self._live: dict[str, Live] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    # -- the dialog's calls ------------------------------------------------------------
+
+    def preview(self, form: dict[str, Any]) -> dict[str, Any]:
+        """The command lines for the current fields, or the first field error."""
+        try:
+            if form.get("mode") == "forwarded":
+                port = _forwarded_port(form)
+                return {"ok": True, "command": f"(already forwarded) http://127.0.0.1:{port}",
+                        "server_command": ""}
+            spec = spec_from_form(form)
+        except SpecError as exc:
+            return {"ok": False, "error": str(exc)}
+        local = choose_local_port(spec.remote_port, spec.local_port)
+        program = "cellucid-desktop" if form.get("program") == "cellucid-desktop" \
+            else "cellucid"
+        data = str(form.get("data_path") or "").strip() or "data.h5ad"
+        return {"ok": True, "command": display_command(spec, local), "local_port": local,
+                "server_command": server_command(data, spec.remote_port, program=program,
+                                                 offline=bool(form.get("offline")))}
+
+    def start(self, form: dict[str, Any]) -> dict[str, Any]:
+        """Begin connecting in the background; the dialog polls ``status``."""
+        try:
+            if form.get("mode") == "forwarded":
+                port = _forwarded_port(form)
+                remote = str(form.get("remote_port") or "").strip()
+                session = RemoteSession(port=port,
+                                        remote_port=int(remote) if remote.isdigit() else None)
+                name = f"127.0.0.1:{port}"
+            else:
+                spec = spec_from_form(form)
+                session = RemoteSession(spec)
+                name = spec.target
+        except SpecError as exc:
+            return {"ok": False, "error": str(exc)}
+        live = Live(str(next(self._ids)), str(form.get("name") or "").strip() or name, session)
+        session.on_status = lambda status: self._on_status(live, status)
+        with self._lock:
+            self._live[live.id] = live
+        threading.Thread(target=self._open, args=(live, form), daemon=True,
+                         name=f"remote-{live.id}").start()
+        return {"ok": True, "id": live.id}
+
+    def status(self, live_id: str) -> dict[str, Any]:
+        live = self._live.get(str(live_id))
+        return live.as_dict() if live else {"id": live_id, "state": "stopped", "message": ""}
+
+    def sessions(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [live.as_dict() for live in self._live.values()]
+
+    def disconnect(self, live_id: str) -> None:
+        with self._lock:
+            live = self._live.pop(str(live_id), None)
+        if live is None:
+            return
+        live.session.close()
+        window = self.app.window(f"remote:{live.id}")
+        if window is not None:
+            window.destroy()
+
+    def save(self, name: str, form: dict[str, Any]) -> dict[str, Any]:
+        try:
+            if form.get("mode") == "forwarded":
+                connection = Connection(name, port=_forwarded_port(form), extra={"form": form})
+            else:
+                connection = Connection(name, spec_from_form(form), extra={"form": form})
+            self.store.save(connection)
+        except SpecError as exc:
+            return {"ok": False, "error": str(exc)}
+        return {"ok": True, "saved": self.saved()}
+
+    def saved(self) -> list[dict[str, Any]]:
+        return [{"name": c.name, "describe": c.describe, "form": c.extra.get("form", {})}
+                for c in self.store.saved()]
+
+    def delete(self, name: str) -> list[dict[str, Any]]:
+        self.store.delete(name)
+        return self.saved()
+
+    def find_forwarded(self) -> list[dict[str, Any]]:
+        return [{"port": r.port, "message": r.message} for r in find_servers()]
+
+    def close_all(self) -> None:
+        """Quit: every session's proxy and ssh stop."""
+        with self._lock:
+            ids = list(self._live)
+        for live_id in ids:
+            self.disconnect(live_id)
+
+    # -- background ----------------------------------------------------------------------
+
+    def _on_status(self, live: Live, status: TunnelStatus) -> None:
+        if status.state == TunnelState.CONNECTED and live.url is None:
+            live.state, live.message = "connecting", "Tunnel up; checking the server..."
+        else:
+            live.state, live.message = status.state.value, status.message
+
+    def _open(self, live: Live, form: dict[str, Any]) -> None:
+        try:
+            view = live.session.open()
+        except RemoteError as exc:
+            live.state, live.message = "failed", str(exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - shown to the user, logged in full
+            log.exception("Connecting failed")
+            live.state, live.message = "failed", f"Connecting failed ({exc}); see the log."
+            live.session.close()
+            return
+        live.url, live.state = view.url, "connected"
+        live.message = view.probe.message + ("" if view.direct else " (through a local proxy)")
+        spec = live.session.spec
+        self.store.note_used(Connection(live.name, spec, None if spec else live.session.local_port,
+                                        extra={"form": form}))
+        self._show(live)
+
+    def _show(self, live: Live) -> None:
+        import webview
+
+        window = webview.create_window(f"{live.name} — Cellucid (remote)", live.url,
+                                       width=1280, height=820, min_size=(480, 360),
+                                       background_color="#101318")
+        self.app._track(f"remote:{live.id}", window)
+        window.events.closed += lambda: self.disconnect(live.id)

@@ -1,0 +1,116 @@
+"""`cellucid-desktop connect` as a user runs it: real process, real ssh, Ctrl+C."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from tests.helpers import wait_for
+from tests.remote.servers import ServeProcess
+from tests.remote.sshd import SshLab
+
+VIEWER_URL = re.compile(r"^  Viewer URL:\s+(\S+)$", re.M)
+ROOT = Path(__file__).parents[2]
+
+
+def _cli(*args: str, **kwargs: object) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cellucid_desktop", "connect", *args],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT, **kwargs)
+
+
+def _start(*args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "cellucid_desktop", "connect", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, cwd=ROOT)
+
+
+def _viewer_url(proc: subprocess.Popen) -> str:
+    seen = ""
+
+    def line() -> str | None:
+        nonlocal seen
+        if proc.poll() is not None:
+            raise AssertionError(f"connect exited {proc.returncode}: {seen}"
+                                 f"{proc.stderr.read()}")
+        seen += proc.stdout.readline()
+        match = VIEWER_URL.search(seen)
+        return match.group(1) if match else None
+
+    return wait_for(line, timeout=90, what="the Viewer URL line")
+
+
+def _ssh_children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def test_print_command_shows_the_tunnel_and_the_remote_server_command() -> None:
+    result = _cli("alice@hpc", "--node", "c042", "--remote-port", "9000", "-J", "gw",
+                  "--print-command")
+    assert result.returncode == 0
+    assert "ssh -N -L 127.0.0.1:9000:c042:9000 -J gw alice@hpc" in result.stdout
+    assert "cellucid serve data.h5ad --no-browser --port 9000" in result.stdout
+
+
+def test_a_target_with_spaces_is_refused_with_one_line() -> None:
+    result = _cli("alice@hpc; rm -rf ~", "--print-command")
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: SSH target") and "Traceback" not in result.stderr
+
+
+def test_connect_tunnel_no_window_prints_viewer_url_and_ctrl_c_stops_ssh(
+        ssh_lab: SshLab, desktop_remote: ServeProcess) -> None:
+    proc = _start("login", "-F", str(ssh_lab.config), "--remote-port",
+                  str(desktop_remote.port), "--no-window")
+    try:
+        url = _viewer_url(proc)
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            assert resp.status == 200
+        children = _ssh_children(proc.pid)
+        assert children, "ssh should run as a child of connect"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 130
+        wait_for(lambda: not _ssh_children(proc.pid) and not any(
+            Path(f"/proc/{c}").exists() for c in children), what="ssh to be stopped")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_connect_to_an_already_forwarded_port(desktop_remote: ServeProcess) -> None:
+    proc = _start(str(desktop_remote.port), "--no-window")
+    try:
+        url = _viewer_url(proc)
+        assert url == f"http://127.0.0.1:{desktop_remote.port}/?dataset=remote-data"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_connect_reports_a_failed_login_and_exits_1(ssh_lab: SshLab) -> None:
+    result = _cli("login-wrong-key", "-F", str(ssh_lab.config), "--no-window")
+    assert result.returncode == 1
+    assert "Error: Authentication to login-wrong-key failed" in result.stderr

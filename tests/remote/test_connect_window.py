@@ -1,0 +1,49 @@
+"""The connect dialog in the real app under Xvfb: fields in, tunnel up, remote cells drawn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.desktop.gui import wait_visible
+from tests.desktop.test_app_windows import drawn_fraction, window_pixels
+from tests.helpers import wait_for
+from tests.remote.servers import ServeProcess
+from tests.remote.sshd import SshLab
+
+
+def _dialog_form(lab: SshLab, remote_port: int) -> dict[str, object]:
+    """What a user types: no ssh config alias here, so every detail is a field."""
+    return {"mode": "ssh", "target": "root@127.0.0.1", "where": "host",
+            "remote_port": str(remote_port), "ssh_port": str(lab.login.port),
+            "identity_file": str(lab.user_key),
+            "options": f"UserKnownHostsFile={lab.known_hosts}\nIdentitiesOnly=yes"}
+
+
+def test_connect_dialog_opens_a_window_drawing_the_remote_cells(
+        launch, app_env, ssh_lab: SshLab, g2_remote: ServeProcess, tmp_path: Path) -> None:
+    app = launch()
+    app.wait_home_ready()
+    app.eval("home", "window.pywebview.api.open_connect()")
+    app.wait_window("connect", "the connect dialog")
+    wait_for(lambda: app.eval("connect", "!!window.cellucidConnect"), 30,
+             what="the connect page script")
+    form = _dialog_form(ssh_lab, g2_remote.port)
+    app.eval("connect", f"window.cellucidConnect.fill({__import__('json').dumps(form)})")
+    preview = wait_for(lambda: app.eval("connect", "document.getElementById('cmd').textContent"),
+                       30, what="the live command preview")
+    assert preview.startswith("ssh -N -L 127.0.0.1:") and f"-p {ssh_lab.login.port}" in preview
+    app.eval("connect", "document.getElementById('start').click()")
+    viewer = app.wait_window("remote:1", "the remote viewer window", timeout=90)
+    assert "/?dataset=remote-data" in viewer["url"]
+    assert "connected" in wait_for(lambda: (lambda s: s if s.startswith("connected") else None)(
+        app.eval("connect", "window.cellucidConnect.status()")), 30, what="connected status")
+    wait_for(lambda: app.eval("remote:1", "document.documentElement.dataset.viewerState")
+             == "ready", 90, what="the remote viewer ready")
+    window_id = wait_visible(app_env, "Cellucid \\(remote\\)$")
+    rect = app.eval("remote:1", "(({x, y, width, height}) => [x, y, width, height])"
+                    "(document.querySelector('canvas').getBoundingClientRect())")
+    wait_for(lambda: drawn_fraction(window_pixels(app_env, window_id, tmp_path), rect) > 0.01,
+             30, what="the remote's cells drawn in the canvas")
+    # Disconnect closes the window and stops ssh
+    app.eval("connect", "document.getElementById('disconnect').click()")
+    wait_for(lambda: "remote:1" not in app.windows(), 30, what="the remote window to close")

@@ -1,0 +1,83 @@
+"""Local ports (free, chosen, who holds one) and the saved-connections file."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+from cellucid_desktop import paths
+from cellucid_desktop.remote.connections import Connection, ConnectionStore
+from cellucid_desktop.remote.ports import choose_local_port, is_free, who_holds
+from cellucid_desktop.remote.ssh_command import TunnelSpec
+from tests.helpers import wait_for
+
+
+def test_the_remote_port_is_kept_when_free_else_the_next_free_one() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert not is_free(port)
+        chosen = choose_local_port(port)
+        assert chosen != port and is_free(chosen)
+    assert choose_local_port(port) == port
+
+
+def test_who_holds_names_another_process_listening_on_a_port() -> None:
+    script = ("import socket,time; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen();"
+              "print(s.getsockname()[1], flush=True); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(holder.stdout.readline())
+        found = wait_for(lambda: who_holds(port), what="the holder of the port")
+        assert f"(PID {holder.pid})" in found and "socket" in found
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+
+
+def test_nobody_holds_a_free_port() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert who_holds(port) is None
+
+
+def test_saved_connections_round_trip_and_replace_by_name() -> None:
+    store = ConnectionStore()
+    spec = TunnelSpec("alice@hpc", 9000, jump=("gw",), node="c042", identity_file="/k/id")
+    store.save(Connection("cluster", spec, extra={"data_path": "/scratch/a.h5ad"}))
+    store.save(Connection("forwarded", port=8765))
+    store.save(Connection("cluster", TunnelSpec("alice@hpc", 9001)))
+    again = ConnectionStore()
+    assert [c.name for c in again.saved()] == ["cluster", "forwarded"]
+    assert again.get("cluster").spec.remote_port == 9001
+    assert again.get("forwarded").describe == "127.0.0.1:8765 (already forwarded)"
+    assert store.path.parent == paths.config_dir()
+    assert again.delete("forwarded") and not again.delete("forwarded")
+
+
+def test_recent_remotes_are_newest_first_without_duplicates() -> None:
+    store = ConnectionStore()
+    first = Connection("a", TunnelSpec("a@x", 8765))
+    second = Connection("b", TunnelSpec("b@y", 8765, jump=("gw",)))
+    store.note_used(first)
+    store.note_used(second)
+    store.note_used(first)
+    assert [c.spec.target for c in store.recent()] == ["a@x", "b@y"]
+
+
+def test_hand_edited_entries_that_no_longer_validate_are_skipped() -> None:
+    store = ConnectionStore()
+    store.save(Connection("good", TunnelSpec("ok@host")))
+    data = json.loads(store.path.read_text())
+    bad = dict(data["saved"][0], name="bad")
+    bad["spec"] = dict(bad["spec"], target="-oProxyCommand=x")
+    data["saved"].append(bad)
+    store.path.write_text(json.dumps(data))
+    assert [c.name for c in ConnectionStore().saved()] == ["good"]
+    assert not [p for p in os.listdir(store.path.parent) if p.endswith(".tmp")]
