@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import threading
-import webbrowser
+import time
 
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from cellucid_desktop.remote.session import RemoteSession
     from cellucid_desktop.remote.tunnel import TunnelStatus
 
+APP_START_TIMEOUT = 60.0
 HELP = "view a remote Cellucid server: build and watch the SSH tunnel, or use a forwarded port"
 DESCRIPTION = """\
 Connect to a `cellucid serve` (or `cellucid-desktop serve`) running on another machine.
@@ -25,7 +27,10 @@ Connect to a `cellucid serve` (or `cellucid-desktop serve`) running on another m
 
 ssh runs with BatchMode (no password prompts): use a key or ssh-agent, or log in once in
 a terminal with the command --print-command shows. The forward binds 127.0.0.1 only.
-With --no-window the tunnel stays up until Ctrl+C and the viewer URL is printed."""
+Without --no-window the connection is handed to Cellucid Desktop (started if it is not
+running), which runs the tunnel and shows the viewer in a window; this command returns
+once the window opens. With --no-window this command keeps the tunnel up itself, prints
+the viewer URL, and stops the tunnel on Ctrl+C."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -36,8 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--jump", "-J", action="append", default=[], metavar="HOST",
                    help="jump host(s), as ssh -J (repeatable)")
     p.add_argument("--node", help="the server runs on this compute node, reached from TARGET")
-    p.add_argument("--remote-port", type=int, default=8765,
-                   help="port of the server on the remote side (default 8765)")
+    p.add_argument("--remote-port", type=int,
+                   help="port of the server on the remote side (default 8765; for a "
+                        "forwarded PORT, only needed if it differs and is not a usual one)")
     p.add_argument("--local-port", type=int,
                    help="local end of the tunnel (default: the remote port if free)")
     p.add_argument("--ssh-port", type=int, help="SSH port of TARGET (ssh -p)")
@@ -48,25 +54,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--print-command", action="store_true",
                    help="print the ssh command and the remote server command, then exit")
     p.add_argument("--no-window", action="store_true",
-                   help="keep the tunnel up and print the viewer URL; no window")
+                   help="keep the tunnel up here and print the viewer URL; no window")
 
 
 def run(args: argparse.Namespace) -> int:
     from cellucid_desktop.remote.ports import choose_local_port
     from cellucid_desktop.remote.session import RemoteError, RemoteSession
-    from cellucid_desktop.remote.ssh_command import (SpecError, TunnelSpec, display_command,
+    from cellucid_desktop.remote.ssh_command import (DEFAULT_REMOTE_PORT, SpecError,
+                                                     TunnelSpec, display_command,
                                                      server_command)
 
     if args.target.isdigit():
         port = int(args.target)
         if not 1 <= port <= 65535:
             return error(f"port must be between 1 and 65535, not {port}")
+        if not args.no_window:
+            return _open_in_app({"mode": "forwarded", "forwarded_port": str(port),
+                                 "remote_port": str(args.remote_port or "")})
         session = RemoteSession(port=port, remote_port=args.remote_port)
         what = f"127.0.0.1:{port}"
     else:
-        spec = TunnelSpec(args.target, args.remote_port, args.local_port, tuple(args.jump),
-                          args.node, args.ssh_port, args.identity, tuple(args.options),
-                          args.config)
+        spec = TunnelSpec(args.target, remote_port=args.remote_port or DEFAULT_REMOTE_PORT,
+                          local_port=args.local_port, jump=tuple(args.jump), node=args.node,
+                          ssh_port=args.ssh_port, identity_file=args.identity,
+                          options=tuple(args.options), config_file=args.config)
         try:
             spec = spec.validated()
         except SpecError as exc:
@@ -76,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"  Tunnel:       {display_command(spec, local)}")
             print(f"  On remote:    {server_command('data.h5ad', spec.remote_port)}")
             return 0
+        if not args.no_window:
+            from cellucid_desktop.remote.connections import form_from_spec
+            return _open_in_app(form_from_spec(spec))
         session = RemoteSession(spec, on_status=_print_status)
         what = spec.target
     try:
@@ -88,8 +102,6 @@ def run(args: argparse.Namespace) -> int:
     print(banner("CELLUCID REMOTE CONNECTED", lines,
                  [] if view.direct else ["Shown through a local proxy (see docs/remote.md)."]),
           flush=True)
-    if not args.no_window:
-        threading.Thread(target=webbrowser.open, args=(view.url,), daemon=True).start()
     try:
         return _wait(session)
     finally:
@@ -106,6 +118,43 @@ def _wait(session: RemoteSession) -> int:
         status = session.tunnel.wait_until({TunnelState.FAILED, TunnelState.STOPPED}, 3600)
         if status.state in (TunnelState.FAILED, TunnelState.STOPPED):
             return error(status.message)
+
+
+def _open_in_app(form: dict[str, str]) -> int:
+    """Hand the connection to the running app (starting it first), then follow it until
+    its window opens or it fails."""
+    from cellucid_desktop.desktop.instance import find_running
+
+    app = find_running()
+    if app is None:
+        subprocess.Popen([sys.executable, "-m", "cellucid_desktop"], start_new_session=True,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + APP_START_TIMEOUT
+        while app is None and time.monotonic() < deadline:
+            time.sleep(0.3)
+            app = find_running()
+        if app is None:
+            return error("Cellucid Desktop did not start; run it once to see why, or use "
+                         "--no-window")
+    try:
+        started = app.call("connect", {"form": form})
+        if not started.get("ok"):
+            return error(started.get("error", "the app refused the connection"))
+        shown = ""
+        while True:
+            status = app.call("connect", {"id": started["id"]})
+            if status["message"] != shown and status["state"] != "connected":
+                shown = status["message"]
+                print(f"  [{status['state']}] {shown}", file=sys.stderr, flush=True)
+            if status["state"] == "connected":
+                print(f"  Opened in Cellucid Desktop: {status['url']}", flush=True)
+                return 0
+            if status["state"] in ("failed", "stopped"):
+                return error(status["message"] or "the connection was closed")
+            time.sleep(0.5)
+    except OSError as exc:
+        return error(f"Cellucid Desktop stopped answering ({exc}); use --no-window")
 
 
 def _print_status(status: TunnelStatus) -> None:

@@ -15,7 +15,6 @@ scanning (genes.read_gene) until the index is ready.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import json
 import logging
@@ -31,6 +30,7 @@ import numpy as np
 from cellucid_desktop import paths
 from cellucid_desktop.data.errors import DatasetError
 from cellucid_desktop.data.genes import Source
+from cellucid_desktop.data.memory import return_freed_memory
 from cellucid_desktop.data.reader import DatasetReader
 
 log = logging.getLogger(__name__)
@@ -199,15 +199,6 @@ def _scatter(genes: np.ndarray, values: np.ndarray, rows: np.ndarray, cursor: np
     cursor += block_counts
 
 
-def _return_freed_memory() -> None:
-    """Hand the build's freed buffers back to the OS (glibc keeps them in its arenas,
-    which would leave the server ~100 MB larger for as long as it runs)."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        pass
-
-
 @dataclass
 class _Job:
     key: str
@@ -319,7 +310,7 @@ class GeneIndexManager:
         try:
             build_index(job.reader, job.source, folder, progress=progress,
                         cancelled=job.cancelled)
-            _return_freed_memory()
+            return_freed_memory()
             self._remove_stale(folder)
             log.info("Gene index ready: %s", folder)
         except BuildCancelled:

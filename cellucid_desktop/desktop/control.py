@@ -7,7 +7,8 @@
   in ``X-Cellucid-Token`` (compared in constant time) and is refused when the request
   carries an ``Origin`` header: a web page always sends one on a cross-site POST, our
   own command line never does. The server's CORS answer does not allow the token
-  header either, so a page cannot even preflight it.
+  header either, so a page cannot even preflight it. ``connect`` (same guard) is
+  ``cellucid-desktop connect`` handing a remote to the app.
 * ``/__test__/*``: the GUI tests' control surface, registered only when
   ``CELLUCID_DESKTOP_TEST_TOKEN`` is set, behind its own header.
 """
@@ -41,6 +42,7 @@ class Controller(Protocol):
     def test_windows(self) -> list[dict[str, Any]]: ...
     def test_eval(self, key: str, script: str) -> Any: ...
     def open_dialog(self) -> None: ...
+    remote: Any  # desktop/connect/controller.py RemoteConnections
 
 
 def _token_ok(header: str, expected: str) -> bool:
@@ -81,6 +83,10 @@ def desktop_routes(app: Controller, secret: str,
             if command == "show":
                 app.show_home()
                 return jsonify(ok=True)
+            if command == "connect":  # `cellucid-desktop connect`: start, or poll by id
+                if "id" in body:
+                    return jsonify(app.remote.status(str(body["id"])))
+                return jsonify(app.remote.start(dict(body.get("form") or {})))
             if command == "quit":
                 app.quit()
                 return jsonify(ok=True)

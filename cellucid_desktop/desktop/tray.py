@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -120,6 +121,10 @@ def tray_main(conn: Connection) -> None:
             log.exception("The tray icon stopped with an error")
     finally:
         conn.close()
+        # pystray's setup thread is not a daemon and waits forever if the icon failed to
+        # start, which would keep this process alive: leave without waiting for it.
+        logging.shutdown()
+        os._exit(0)
 
 
 def _notify(icon: Any, text: str) -> None:

@@ -135,7 +135,8 @@ def spec_from_form(form: dict[str, Any]) -> TunnelSpec:
     """A validated spec from the connect dialog's fields (strings, as a form sends them).
 
     ``where`` is ``"host"`` (the server runs on the SSH target) or ``"node"``; empty
-    ports mean the defaults; ``jump`` is comma-separated; ``options`` one per line.
+    ports mean the defaults; ``jump`` is comma-separated; ``options`` one per line;
+    ``config_file`` (ssh -F) comes only from the command line.
     """
     def port(name: str, default: int | None) -> int | None:
         text = str(form.get(name) or "").strip()
@@ -156,4 +157,16 @@ def spec_from_form(form: dict[str, Any]) -> TunnelSpec:
         local_port=port("local_port", None), jump=(jump,) if jump else (),
         node=node or None, ssh_port=port("ssh_port", None),
         identity_file=str(form.get("identity_file") or "").strip() or None,
-        options=tuple(options)).validated()
+        options=tuple(options),
+        config_file=str(form.get("config_file") or "").strip() or None).validated()
+
+
+def form_from_spec(spec: TunnelSpec) -> dict[str, Any]:
+    """The dialog's fields for a spec (what the command line hands to the running app)."""
+    return {"mode": "ssh", "target": spec.target, "where": "node" if spec.node else "host",
+            "node": spec.node or "", "remote_port": str(spec.remote_port),
+            "local_port": "" if spec.local_port is None else str(spec.local_port),
+            "jump": ",".join(spec.jump),
+            "ssh_port": "" if spec.ssh_port is None else str(spec.ssh_port),
+            "identity_file": spec.identity_file or "", "options": "\n".join(spec.options),
+            "config_file": spec.config_file or ""}

@@ -49,36 +49,48 @@ class RemoteSession:
     def __init__(self, spec: TunnelSpec | None = None, *, port: int | None = None,
                  remote_port: int | None = None,
                  on_status: Callable[[TunnelStatus], None] | None = None,
-                 ready_timeout: float = 60.0, **tunnel_options: object) -> None:
+                 ready_timeout: float = 60.0) -> None:
         if (spec is None) == (port is None):
             raise ValueError("give either an SSH spec or an already forwarded port")
         self.spec = spec.validated() if spec is not None else None
         self.remote_port = self.spec.remote_port if self.spec else remote_port
         self.on_status = on_status
         self.ready_timeout = ready_timeout
-        self.tunnel_options = tunnel_options
         self.local_port = port
         self.tunnel: Tunnel | None = None
         self.proxy: LocalProxy | None = None
         self.data_service: RemoteDataService | None = None
         self.view: RemoteView | None = None
         self._lock = threading.Lock()
+        self._closed = threading.Event()
 
     def open(self) -> RemoteView:
+        """Connect; on any failure everything started so far is stopped again."""
         with self._lock:
-            if self.spec is not None:
-                self._start_tunnel()
-            assert self.local_port is not None
-            result = probe(self.local_port, remote_port=self.remote_port, timeout=5)
-            if not result.is_cellucid:
+            try:
+                return self._open()
+            except BaseException:
                 self.close()
-                raise RemoteError(result.message)
-            self.view = self._view(result)
-            log.info("remote viewer: %s (%s)", self.view.url, result.message)
-            return self.view
+                raise
+
+    def _open(self) -> RemoteView:
+        if self._closed.is_set():
+            raise RemoteError("Disconnected.")
+        if self.spec is not None:
+            self._start_tunnel()
+        assert self.local_port is not None
+        result = probe(self.local_port, remote_port=self.remote_port, timeout=5)
+        if not result.is_cellucid:
+            raise RemoteError(result.message)
+        self.view = self._view(result)
+        if self._closed.is_set():  # Disconnect pressed while connecting
+            raise RemoteError("Disconnected.")
+        log.info("remote viewer: %s (%s)", self.view.url, result.message)
+        return self.view
 
     def close(self) -> None:
-        """Stop the proxy and the tunnel (safe to call twice)."""
+        """Stop the proxy and the tunnel (safe to call twice, and while ``open`` runs)."""
+        self._closed.set()
         if self.proxy is not None:
             self.proxy.stop()
             self.proxy = None
@@ -98,10 +110,11 @@ class RemoteSession:
                               "port or leave it empty.")
         self.local_port = choose_local_port(self.spec.remote_port, requested)
         self.tunnel = Tunnel(self.spec, self.local_port, on_status=self.on_status,
-                             ready_timeout=self.ready_timeout, **self.tunnel_options)
+                             ready_timeout=self.ready_timeout)
         status = self.tunnel.start().wait_connected(self.ready_timeout + 30)
+        if self._closed.is_set():
+            raise RemoteError("Disconnected.")
         if status.state != TunnelState.CONNECTED:
-            self.tunnel.stop()
             raise RemoteError(status.message)
 
     def _view(self, result: ProbeResult) -> RemoteView:

@@ -28,6 +28,7 @@ from cellucid_desktop.data.gene_index import GeneIndexManager
 from cellucid_desktop.data.genes import (GeneNames, Source, UnknownGene, UnknownSource,
                                          expression_sources, find_source, read_gene)
 from cellucid_desktop.data.h5ad import open_h5ad
+from cellucid_desktop.data.memory import limit_arenas
 from cellucid_desktop.data.obs import TooManyCategories, UnknownColumn, read_obs_column
 from cellucid_desktop.data.reader import DatasetReader, file_identity
 from cellucid_desktop.server.context import server_context
@@ -52,6 +53,7 @@ class DataService:
         self._gzip: OrderedDict[str, bytes] = OrderedDict()
         self._gzip_bytes = 0
         registry.on_remove(self.forget)
+        limit_arenas()  # per-request vectors of MBs must not bloat one arena per thread
 
     def reader(self, dataset: Dataset) -> DatasetReader:
         """The dataset's reader, replaced when the file on disk changed."""

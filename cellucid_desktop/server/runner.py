@@ -16,7 +16,8 @@ from waitress import wasyncore
 from cellucid_desktop import __version__
 from cellucid_desktop.server.app import create_app
 from cellucid_desktop.server.registry import DatasetRegistry
-from cellucid_desktop.server.sendfile import SendfileChannel, mark_environ
+from cellucid_desktop.server.store import ANNDATA_PREFIX
+from cellucid_desktop.server.fastpath import InlineStoreReads, SendfileChannel, mark_environ
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,9 @@ class ServerThread:
 
     @property
     def url(self) -> str:
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
-        return f"http://{host}:{self.port}"
+        """The origin a browser on this machine opens (a wildcard bind means loopback)."""
+        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
     def start(self) -> ServerThread:
         """Bind and start serving; raises PortInUseError or OSError with a clear message."""
@@ -95,6 +97,8 @@ class ServerThread:
             raise OSError(exc.errno, f"Cannot listen on {self.host}:{self.requested_port}: "
                           f"{exc.strerror}") from None
         self._server.channel_class = SendfileChannel
+        self._server.task_dispatcher = InlineStoreReads(self._server.task_dispatcher,
+                                                        "/" + ANNDATA_PREFIX)
         self.port = int(self._server.effective_port)
         self._thread = threading.Thread(target=self._server.run, name="cellucid-server",
                                         daemon=True)

@@ -3,7 +3,7 @@
 The store route is the hot path (a viewer reads a file with thousands of Range
 requests), so it is answered by a lean WSGI app in front of Flask: no routing table,
 no request object. Under our runner the body goes from the page cache to the socket
-with ``sendfile`` (server/sendfile.py); elsewhere it is the WSGI file wrapper.
+with ``sendfile`` (server/fastpath.py); elsewhere it is the WSGI file wrapper.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any, BinaryIO
 from flask import Response
 
 from cellucid_desktop.server.registry import DatasetRegistry
-from cellucid_desktop.server.sendfile import ENVIRON_KEY as SENDFILE_KEY
-from cellucid_desktop.server.sendfile import SendfileBuffer
+from cellucid_desktop.server.fastpath import ENVIRON_KEY as SENDFILE_KEY
+from cellucid_desktop.server.fastpath import SendfileBuffer
 
 ANNDATA_PREFIX = "_cellucid/anndata/"
 _ROUTE_PREFIX = "/" + ANNDATA_PREFIX

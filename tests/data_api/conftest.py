@@ -87,11 +87,23 @@ def legacy_06(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     return path, write_legacy_06(path)
 
 
-@pytest.fixture
-def ad_api(ad_path: Path, start_api) -> tuple[Api, Dataset]:
-    registry = DatasetRegistry()
-    dataset = registry.add(ad_path, dataset_id="ad-test")
-    return start_api(registry), dataset
+@pytest.fixture(scope="module")
+def ad_api(ad_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Api, Dataset]]:
+    """One server for a whole module of read-only checks on the anndata-written file.
+
+    Module-scoped, so it gets its own cache folder (the per-test one is gone by the
+    time later tests run) and is stopped once at the end.
+    """
+    cache = tmp_path_factory.mktemp("ad-api-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(cache))
+        registry = DatasetRegistry()
+        dataset = registry.add(ad_path, dataset_id="ad-test")
+        api = Api(registry)
+        try:
+            yield api, dataset
+        finally:
+            api.stop()
 
 
 def q(name: str) -> str:

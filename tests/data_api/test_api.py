@@ -14,8 +14,10 @@ from tests.data_api.conftest import q
 from tests.data_api.files import N_CELLS, N_GENES
 
 
-def test_dataset_document_lists_embeddings_obs_and_sources(ad_api, adata):
-    api, dataset = ad_api
+def test_dataset_document_lists_embeddings_obs_and_sources(ad_path, start_api):
+    registry = DatasetRegistry()  # a server of its own: no gene was asked for yet
+    dataset = registry.add(ad_path, dataset_id="ad-test")
+    api = start_api(registry)
     listing = api.get("/datasets").json()
     document = api.get(f"/datasets/{dataset.id}").json()
     assert listing == {"datasets": [document]}

@@ -81,7 +81,11 @@ def _draws_cells(app: gui.App, env: dict[str, str], window_title: str, shot: Pat
 def test_frozen_app_opens_a_file_in_a_viewer_window_that_draws_its_cells(
         frozen_launch, app_env, small_h5ad, tmp_path):
     app = frozen_launch(str(small_h5ad))
-    viewer = app.wait_window("viewer:small-test", "the frozen app's viewer window", timeout=120)
+    try:
+        viewer = app.wait_window("viewer:small-test", "the frozen app's viewer window", timeout=120)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\napp exit code {app.proc.poll()}, output:\n"
+                             + "".join(app.output) + (app.proc.stdout.read() or "")) from None
     assert viewer["title"] == "Small test"
     assert gui.wait_visible(app_env, "^Small test$", 60)
     wait_for(lambda: _draws_cells(app, app_env, "Small test", tmp_path / "viewer.png"), 90,

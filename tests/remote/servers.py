@@ -7,31 +7,30 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.helpers import wait_for
-from tests.server.reference import raw_request
+from tests.server.reference import ReferenceServer, raw_request
 
 VENV_BIN = Path(sys.executable).parent
 LOCAL_URL = re.compile(r"^  Local URL:\s+http://([0-9.]+):(\d+)", re.M)
 
 
-class ServeProcess:
-    """A server CLI that prints cellucid's banner; ``port`` read from its Local URL."""
+class ServeProcess(ReferenceServer):
+    """A server CLI that prints cellucid's banner; ``port`` read from its Local URL (any
+    bind address, unlike ReferenceServer, whose stop() it shares)."""
 
-    def __init__(self, argv: list[str]) -> None:
+    def __init__(self, argv: list[str]) -> None:  # not super().__init__: it starts cellucid
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                         text=True, env=env, stdin=subprocess.DEVNULL)
         self.output = ""
         self.host, self.port = wait_for(self._read_url, timeout=90, what=f"{argv[0]} banner")
-        wait_for(lambda: raw_request(self.port, "GET", "/_cellucid/health",
-                                     host=f"{self.host}:{self.port}").status == 200,
-                 what="the server's health route", interval=0.2) if self.host == "127.0.0.1" \
-            else None
+        if self.host == "127.0.0.1":  # raw_request reaches 127.0.0.1 only
+            wait_for(lambda: raw_request(self.port, "GET", "/_cellucid/health").status == 200,
+                     what="the server's health route", interval=0.2)
 
     def _read_url(self) -> tuple[str, int] | None:
         if self.process.poll() is not None:
@@ -40,15 +39,6 @@ class ServeProcess:
         match = LOCAL_URL.search(self.output)
         return (match.group(1), int(match.group(2))) if match else None
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process.stdout.close()
 
 
 def cellucid_serve(path: Path, *extra: str, host: str = "127.0.0.1") -> ServeProcess:

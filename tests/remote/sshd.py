@@ -63,31 +63,31 @@ class Sshd:
         return _banner_ready(self.port)
 
     def stop(self) -> None:
-        """Stop the listener and every session it forked (they share its group? no:
-        sshd's per-connection children are found by their parent PID)."""
+        """Stop the listener, then the per-connection sessions it forked (by PID)."""
         if self.process is None or self.process.poll() is not None:
             return
-        children = _children(self.process.pid)
+        sessions = children(self.process.pid)
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(10)
-        for pid in children:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+        _signal_all(sessions, signal.SIGTERM)
 
     def kill_sessions(self) -> int:
         """Drop every open SSH connection but keep sshd listening (a network blip)."""
-        children = _children(self.process.pid)
-        for pid in children:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        return len(children)
+        sessions = children(self.process.pid)
+        _signal_all(sessions, signal.SIGKILL)
+        return len(sessions)
 
 
-def _children(pid: int) -> list[int]:
+def _signal_all(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def children(pid: int) -> list[int]:
+    """Live (non-zombie) child processes of ``pid``."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -95,7 +95,8 @@ def _children(pid: int) -> list[int]:
                 stat = (entry / "stat").read_text()
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
                 found.append(int(entry.name))
     return found
 

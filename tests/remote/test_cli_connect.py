@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests.helpers import wait_for
 from tests.remote.servers import ServeProcess
-from tests.remote.sshd import SshLab
+from tests.remote.sshd import SshLab, children
 
 VIEWER_URL = re.compile(r"^  Viewer URL:\s+(\S+)$", re.M)
 ROOT = Path(__file__).parents[2]
@@ -45,18 +47,17 @@ def _viewer_url(proc: subprocess.Popen) -> str:
     return wait_for(line, timeout=90, what="the Viewer URL line")
 
 
-def _ssh_children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat.rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid and fields[0] != "Z":
-                found.append(int(entry.name))
-    return found
+@contextlib.contextmanager
+def _running(*args: str) -> Iterator[subprocess.Popen]:
+    proc = _start(*args)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
 
 
 def test_print_command_shows_the_tunnel_and_the_remote_server_command() -> None:
@@ -75,39 +76,25 @@ def test_a_target_with_spaces_is_refused_with_one_line() -> None:
 
 def test_connect_tunnel_no_window_prints_viewer_url_and_ctrl_c_stops_ssh(
         ssh_lab: SshLab, desktop_remote: ServeProcess) -> None:
-    proc = _start("login", "-F", str(ssh_lab.config), "--remote-port",
-                  str(desktop_remote.port), "--no-window")
-    try:
+    with _running("login", "-F", str(ssh_lab.config), "--remote-port",
+                  str(desktop_remote.port), "--no-window") as proc:
         url = _viewer_url(proc)
         with urllib.request.urlopen(url, timeout=30) as resp:
             assert resp.status == 200
-        children = _ssh_children(proc.pid)
-        assert children, "ssh should run as a child of connect"
+        ssh = children(proc.pid)
+        assert ssh, "ssh should run as a child of connect"
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 130
-        wait_for(lambda: not _ssh_children(proc.pid) and not any(
-            Path(f"/proc/{c}").exists() for c in children), what="ssh to be stopped")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
+        wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in ssh),
+                 what="ssh to be stopped")
 
 
 def test_connect_to_an_already_forwarded_port(desktop_remote: ServeProcess) -> None:
-    proc = _start(str(desktop_remote.port), "--no-window")
-    try:
+    with _running(str(desktop_remote.port), "--no-window") as proc:
         url = _viewer_url(proc)
         assert url == f"http://127.0.0.1:{desktop_remote.port}/?dataset=remote-data"
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 130
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
 
 
 def test_connect_reports_a_failed_login_and_exits_1(ssh_lab: SshLab) -> None:

@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from cellucid_desktop import paths
 from cellucid_desktop.remote.connections import Connection, ConnectionStore
 from cellucid_desktop.remote.ports import choose_local_port, is_free, who_holds
@@ -81,3 +83,20 @@ def test_hand_edited_entries_that_no_longer_validate_are_skipped() -> None:
     store.path.write_text(json.dumps(data))
     assert [c.name for c in ConnectionStore().saved()] == ["good"]
     assert not [p for p in os.listdir(store.path.parent) if p.endswith(".tmp")]
+
+
+def test_dialog_fields_and_specs_convert_both_ways() -> None:
+    from cellucid_desktop.remote.connections import form_from_spec, spec_from_form
+    from cellucid_desktop.remote.ssh_command import SpecError
+
+    spec = TunnelSpec("alice@hpc", 9000, jump=("gw1", "gw2"), node="c042", ssh_port=2222,
+                      identity_file="/k/id", options=("Compression=yes",)).validated()
+    assert spec_from_form(form_from_spec(spec)) == spec
+    form = {"target": "alice@hpc", "where": "host", "node": "ignored", "remote_port": "",
+            "local_port": " ", "options": "\n"}
+    assert spec_from_form(form) == TunnelSpec("alice@hpc").validated()
+    for bad in ({"target": "x", "where": "node", "node": ""},
+                {"target": "x", "remote_port": "80a"},
+                {"target": "x", "options": "ProxyCommand=sh"}):
+        with pytest.raises(SpecError):
+            spec_from_form(bad)

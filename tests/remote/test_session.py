@@ -18,6 +18,7 @@ from cellucid_desktop.remote.session import RemoteError, RemoteSession
 from cellucid_desktop.remote.ssh_command import tunnel_argv
 from cellucid_desktop.server.registry import DatasetRegistry
 from cellucid_desktop.server.runner import ServerThread
+from tests.desktop.gui import running
 from tests.helpers import wait_for
 from tests.remote.conftest import spec_for
 from tests.remote.servers import ServeProcess, cellucid_serve
@@ -166,3 +167,27 @@ def test_a_port_that_is_not_cellucid_is_refused_with_a_message(ssh_lab: SshLab,
         session.close()
         server.shutdown()
         server.server_close()
+
+
+def test_disconnect_while_connecting_stops_ssh_and_fails_open(ssh_lab: SshLab) -> None:
+    """The user presses Disconnect while the tunnel waits for a server that never comes."""
+    from tests.helpers import free_port
+
+    session = RemoteSession(spec_for(ssh_lab, free_port()), ready_timeout=60)
+    outcome: list[BaseException] = []
+    worker = threading.Thread(target=lambda: _capture(session.open, outcome))
+    worker.start()
+    wait_for(lambda: session.tunnel is not None and session.tunnel.pid, 30,
+             what="ssh to start")
+    pid = session.tunnel.pid
+    session.close()
+    worker.join(30)
+    assert isinstance(outcome[0], RemoteError) and str(outcome[0]) == "Disconnected."
+    assert not running(pid)
+
+
+def _capture(call: object, into: list[BaseException]) -> None:
+    try:
+        call()
+    except BaseException as exc:  # noqa: BLE001 - the test inspects it
+        into.append(exc)

@@ -12,19 +12,11 @@ from pathlib import Path
 from cellucid_desktop.remote.ports import any_free_port
 from cellucid_desktop.remote.probe import fetch
 from cellucid_desktop.remote.tunnel import Tunnel, TunnelState, TunnelStatus
+from tests.desktop.gui import running
 from tests.helpers import free_port, wait_for
 from tests.remote.conftest import spec_for
 from tests.remote.servers import ServeProcess
 from tests.remote.sshd import SshLab
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _health_through(port: int, remote_port: int) -> int:
@@ -41,10 +33,10 @@ def test_tunnel_connects_forwards_and_stops_its_ssh(ssh_lab: SshLab,
         assert status.state == TunnelState.CONNECTED, status.message
         assert _health_through(local, desktop_remote.port) == 200
         pid = tunnel.pid
-        assert pid is not None and _alive(pid)
+        assert pid is not None and running(pid)
     finally:
         tunnel.stop()
-    assert not _alive(pid)
+    assert not running(pid)
     assert [s.state for s in seen][:2] == [TunnelState.CONNECTING, TunnelState.CONNECTED]
     assert seen[-1].state == TunnelState.STOPPED
 
@@ -175,9 +167,9 @@ def test_ssh_dies_with_the_app_even_without_a_clean_exit(ssh_lab: SshLab,
     try:
         state, pid = app.stdout.readline().split()
         assert state == "connected"
-        assert _alive(int(pid))
+        assert running(int(pid))
     finally:
         app.kill()
         app.wait()
         app.stdout.close()
-    wait_for(lambda: not _alive(int(pid)), timeout=20, what="ssh to exit with its parent")
+    wait_for(lambda: not running(int(pid)), timeout=20, what="ssh to exit with its parent")

@@ -79,3 +79,12 @@ def test_a_host_name_binds_its_ipv4_address_only(registry: DatasetRegistry) -> N
         assert raw_request(server.port, "GET", "/_cellucid/health", host="localhost:{port}").status == 200
         with socket.socket(socket.AF_INET6) as sock:  # nothing on ::1 at that port
             assert sock.connect_ex(("::1", server.port)) != 0
+
+
+def test_ipv6_loopback_bind_has_a_bracketed_url(registry: DatasetRegistry) -> None:
+    with ServerThread(registry, host="::1") as server:
+        assert server.url == f"http://[::1]:{server.port}"
+        conn = http.client.HTTPConnection("::1", server.port, timeout=10)
+        conn.request("GET", "/_cellucid/health", headers={"Host": f"[::1]:{server.port}"})
+        assert conn.getresponse().status == 200
+        conn.close()

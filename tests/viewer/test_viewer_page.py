@@ -15,7 +15,8 @@ from playwright.sync_api import Page
 
 from cellucid_desktop.server.runner import ServerThread
 from tests.viewer.viewer_page import (background, cell_pixels, colour_count, hover_a_cell, open_viewer,
-                                      plot_pixels, set_range, settle, swatch_colours, wait_state)
+                                      plot_pixels, set_range, settle, swatch_colour_of, swatch_colours,
+                                      wait_state)
 
 
 def query(page: Page) -> dict[str, list[str]]:
@@ -35,7 +36,22 @@ def test_default_view_draws_the_first_dataset_with_distinct_category_colours(
         assert colour_count(pixels, colour) > 0, f"category colour {colour} not drawn"
 
 
-def test_hiding_and_isolating_categories_removes_their_pixels(page: Page, viewer_server: ServerThread) -> None:
+def test_booleans_are_two_categories_and_missing_numbers_are_listed_grey(
+        page: Page, viewer_server: ServerThread) -> None:
+    open_viewer(page, viewer_server.url, "?dataset=small-test&color=doublet")
+    names = page.locator(".legend-row .legend-name").all_text_contents()
+    assert names == ["False", "True"]
+    page.locator("#color-select").select_option("pct_counts_mt")
+    wait_state(page)
+    assert page.locator(".colorbar").is_visible()
+    missing = page.locator(".legend-row.missing")
+    assert missing.locator(".legend-name").text_content() == "missing"
+    assert int(missing.locator(".legend-count").text_content()) > 0
+    assert swatch_colour_of(missing) == (150, 150, 150)
+
+
+def test_hiding_and_isolating_categories_removes_their_pixels(page: Page,
+                                                              viewer_server: ServerThread) -> None:
     open_viewer(page, viewer_server.url, "?dataset=small-test&color=batch")
     set_range(page, "#opacity-input", 1)
     settle(page)
@@ -146,6 +162,14 @@ def test_view_state_round_trips_through_the_url(page: Page, viewer_server: Serve
     assert page.locator(".legend-row").count() == 3
 
 
+def test_a_stale_link_still_opens_the_plot_and_says_what_is_missing(
+        page: Page, viewer_server: ServerThread) -> None:
+    open_viewer(page, viewer_server.url, "?dataset=small-test&embedding=X_gone&gene=NOT_A_GENE")
+    assert query(page)["embedding"] == ["X_umap"] and "gene" not in query(page)
+    assert cell_pixels(plot_pixels(page)) > 2000
+    assert "NOT_A_GENE" in page.locator("#toast").text_content()
+
+
 def test_unknown_dataset_shows_the_error_panel(page: Page, viewer_server: ServerThread) -> None:
     open_viewer(page, viewer_server.url, "?dataset=does-not-exist", expect="error")
     panel = page.locator("#error")
@@ -173,6 +197,13 @@ def test_missing_webgl2_says_to_use_a_browser_with_webgl2(page: Page, viewer_ser
     open_viewer(page, viewer_server.url, "?dataset=small-test", expect="error")
     assert page.locator("#error").is_visible()
     assert "WebGL2" in page.locator("#error .error-message").text_content()
+
+
+def test_losing_the_webgl_context_shows_the_error_panel(page: Page, viewer_server: ServerThread) -> None:
+    open_viewer(page, viewer_server.url, "?dataset=small-test")
+    page.evaluate("window.cellucidViewer.renderer.gl.getExtension('WEBGL_lose_context').loseContext()")
+    wait_state(page, "error")
+    assert "Reload" in page.locator("#error .error-message").text_content()
 
 
 def test_anndata_file_without_obs_and_with_3d_only_embedding(page: Page, viewer_server: ServerThread) -> None:
@@ -223,6 +254,11 @@ def png_size(data: bytes) -> tuple[int, int]:
     return Image.open(io.BytesIO(data)).size
 
 
+def canvas_size(page: Page) -> tuple[int, int]:
+    """The plot's drawing buffer size in device pixels."""
+    return tuple(page.eval_on_selector("#plot", "c => [c.width, c.height]"))
+
+
 def test_png_export_goes_through_the_desktop_bridge(page: Page, viewer_server: ServerThread) -> None:
     # The native save dialog belongs to the desktop window (tested with it); here a
     # stand-in bridge records what the page hands to pywebview.api.save_file.
@@ -230,7 +266,7 @@ def test_png_export_goes_through_the_desktop_bridge(page: Page, viewer_server: S
         window.__saved = { name, data, mime };
         return Promise.resolve({ saved: true, path: '/home/me/' + name, error: null }); } } };""")
     open_viewer(page, viewer_server.url, "?dataset=small-test")
-    width, height = page.evaluate("[document.getElementById('plot').width, document.getElementById('plot').height]")
+    width, height = canvas_size(page)
     page.locator("button.export[data-scale='2']").click()
     page.wait_for_function("window.__saved !== undefined")
     saved = page.evaluate("window.__saved")
@@ -240,9 +276,10 @@ def test_png_export_goes_through_the_desktop_bridge(page: Page, viewer_server: S
     assert "/home/me/" in page.locator("#toast").text_content()
 
 
-def test_png_export_downloads_in_a_plain_browser(page: Page, viewer_server: ServerThread, tmp_path: Path) -> None:
+def test_png_export_downloads_in_a_plain_browser(page: Page, viewer_server: ServerThread,
+                                                 tmp_path: Path) -> None:
     open_viewer(page, viewer_server.url, "?dataset=small-test")
-    width, height = page.evaluate("[document.getElementById('plot').width, document.getElementById('plot').height]")
+    width, height = canvas_size(page)
     with page.expect_download() as info:
         page.locator("button.export[data-scale='1']").click()
     target = tmp_path / info.value.suggested_filename

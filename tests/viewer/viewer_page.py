@@ -7,7 +7,7 @@ import io
 
 import numpy as np
 from PIL import Image
-from playwright.sync_api import Page
+from playwright.sync_api import Locator, Page
 
 
 def open_viewer(page: Page, base_url: str, query: str = "", expect: str = "ready") -> str:
@@ -46,8 +46,8 @@ def colour_count(pixels: np.ndarray, rgb: tuple[int, int, int]) -> int:
 
 def set_range(page: Page, selector: str, value: float) -> None:
     """Move a slider the way a user's drag ends: value set, input event fired."""
-    page.eval_on_selector(selector, "(el, v) => { el.value = String(v); el.dispatchEvent(new Event('input')); }",
-                          value)
+    page.eval_on_selector(selector,
+                          "(el, v) => { el.value = String(v); el.dispatchEvent(new Event('input')); }", value)
     page.evaluate("window.cellucidViewer.renderer.requestRender()")
 
 
@@ -56,11 +56,19 @@ def settle(page: Page) -> None:
     page.evaluate("window.cellucidViewer.renderer.requestRender()")
 
 
+def _rgb(css: str) -> tuple[int, int, int]:
+    return tuple(int(v) for v in css[css.index("(") + 1:css.index(")")].split(",")[:3])
+
+
 def swatch_colours(page: Page) -> list[tuple[int, int, int]]:
     """The legend's category colours, in legend order."""
     css = page.eval_on_selector_all(".legend-row:not(.missing) .swatch",
                                     "els => els.map(e => getComputedStyle(e).backgroundColor)")
-    return [tuple(int(v) for v in c[c.index("(") + 1:c.index(")")].split(",")[:3]) for c in css]
+    return [_rgb(c) for c in css]
+
+
+def swatch_colour_of(row: Locator) -> tuple[int, int, int]:
+    return _rgb(row.locator(".swatch").evaluate("e => getComputedStyle(e).backgroundColor"))
 
 
 def hover_a_cell(page: Page) -> str:

@@ -165,7 +165,6 @@ class RemoteConnections:
         except Exception as exc:  # noqa: BLE001 - shown to the user, logged in full
             log.exception("Connecting failed")
             live.state, live.message = "failed", f"Connecting failed ({exc}); see the log."
-            live.session.close()
             return
         live.url, live.state = view.url, "connected"
         live.message = view.probe.message + ("" if view.direct else " (through a local proxy)")

@@ -24,7 +24,7 @@ export function attachInteraction(canvas, renderer, onHover) {
       drag.y = e.clientY;
       if (drag.pan) camera.pan(dx, dy, canvas.clientWidth, canvas.clientHeight);
       else camera.orbit(dx, dy);
-      renderer.moved();
+      renderer.requestRender();
       return;
     }
     clearTimeout(hoverTimer);
@@ -42,6 +42,6 @@ export function attachInteraction(canvas, renderer, onHover) {
     const r = canvas.getBoundingClientRect();
     const delta = e.deltaMode === 1 ? e.deltaY * 16 : e.deltaY;
     camera.zoomAt(Math.exp(-delta * 0.0015), e.clientX - r.left, e.clientY - r.top, canvas.clientWidth, canvas.clientHeight);
-    renderer.moved();
+    renderer.requestRender();
   }, { passive: false });
 }

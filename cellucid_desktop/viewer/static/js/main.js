@@ -3,18 +3,18 @@
 
 import * as api from "./api.js";
 import { exportPng } from "./export-png.js";
+import { GeneIndexStatus } from "./gene-index.js";
 import { GeneSearch } from "./gene-search.js";
 import { attachInteraction } from "./interaction.js";
 import { Lasso } from "./lasso.js";
 import { Legend } from "./legend.js";
-import { PointRenderer } from "./renderer.js";
+import { PointRenderer, WebGLMissingError } from "./renderer.js";
 import { Progress, hideError, setViewerState, showError } from "./status.js";
 import { readUrlState } from "./url-state.js";
 import { Viewer } from "./viewer.js";
 
 const $ = (id) => document.getElementById(id);
 const fmt = new Intl.NumberFormat();
-const GENE_INDEX_POLL_MS = 1000;
 
 function cssColor(name) {
   const probe = document.createElement("div");
@@ -45,7 +45,7 @@ function option(value, label) {
   return o;
 }
 
-function fillDatasetControls(viewer) {
+function fillDatasetControls(viewer, geneIndex) {
   const ds = viewer.ds;
   $("dataset-info").textContent = `${ds.name} · ${fmt.format(ds.n_cells)} cells · ${fmt.format(ds.n_genes)} genes`;
   document.title = `${ds.name} · Cellucid`;
@@ -77,7 +77,7 @@ function fillDatasetControls(viewer) {
   $("size-input").value = String(defaultPointSize(n));
   $("opacity-input").value = n > 300000 ? "0.7" : "0.85";
   applyStyle(viewer);
-  watchGeneIndex(viewer, ds.gene_index);
+  geneIndex.show(ds.gene_index);
 }
 
 function applyStyle(viewer) {
@@ -90,44 +90,6 @@ function applyStyle(viewer) {
 
 function applyTheme(renderer) {
   renderer.setStyle({ background: cssColor("--plot-bg"), plain: cssColor("--plot-plain") });
-}
-
-let geneIndexTimer = null;
-let geneIndexSeq = 0;
-
-/** Ask the server how its gene index is doing (a search may have started a build). */
-async function refreshGeneIndex(viewer) {
-  const seq = ++geneIndexSeq;
-  let status;
-  try {
-    status = await api.getGeneIndex(viewer.ds);
-  } catch (err) {
-    status = { status: "failed", message: err.message };
-  }
-  if (seq === geneIndexSeq) watchGeneIndex(viewer, status);
-}
-
-/** Show the gene index state; while it builds, poll until it is ready or failed. */
-function watchGeneIndex(viewer, status) {
-  clearTimeout(geneIndexTimer);
-  const box = $("gene-index");
-  const text = box.querySelector(".gene-index-text");
-  const bar = box.querySelector(".progress-bar");
-  if (!status || status.status === "none" || status.status === "ready") {
-    box.hidden = true;
-    return;
-  }
-  box.hidden = false;
-  if (status.status === "failed") {
-    bar.hidden = true;
-    text.textContent = `Gene index could not be built: ${status.message || "unknown reason"}. Gene colouring still works, more slowly.`;
-    return;
-  }
-  bar.hidden = false;
-  const pct = Math.round((status.progress || 0) * 100);
-  bar.firstElementChild.style.width = `${pct}%`;
-  text.textContent = `Building the gene index… ${pct}%${status.message ? ` · ${status.message}` : ""}`;
-  geneIndexTimer = setTimeout(() => refreshGeneIndex(viewer), GENE_INDEX_POLL_MS);
 }
 
 function showColoring(viewer, legend) {
@@ -216,11 +178,20 @@ function boot() {
   try {
     renderer = new PointRenderer($("plot"));
   } catch (err) {
-    showError(errorPanel, "WebGL2 is not available",
-      "This viewer draws cells with WebGL2, which this window does not offer; open the same address in a browser with WebGL2 (a recent Chrome, Edge, Firefox or Safari).");
+    if (err instanceof WebGLMissingError) {
+      showError(errorPanel, "WebGL2 is not available",
+        "This viewer draws cells with WebGL2, which this window does not offer; open the same address in a browser with WebGL2 (a recent Chrome, Edge, Firefox or Safari).");
+    } else {
+      showError(errorPanel, "The plot could not start", `${err.message}; try a browser with WebGL2 and report this if it persists.`);
+    }
     $("error-close").hidden = true;
     return;
   }
+  $("plot").addEventListener("webglcontextlost", (e) => {
+    e.preventDefault();
+    showError(errorPanel, "The plot stopped",
+      "The graphics context was lost (a driver reset or too little GPU memory); press Reload to draw it again.");
+  });
   applyTheme(renderer);
   window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => applyTheme(renderer));
   let viewer;
@@ -231,14 +202,15 @@ function boot() {
     onToggleMissing: () => viewer.toggleMissing(),
     onColormap: (name) => viewer.setColormap(name),
   });
+  const geneIndex = new GeneIndexStatus($("gene-index"), () => api.getGeneIndex(viewer.ds));
   viewer = new Viewer(renderer, {
     progress,
     legend,
     toast,
-    onDataset: fillDatasetControls,
+    onDataset: (v) => fillDatasetControls(v, geneIndex),
     onChange: (v) => {
       showColoring(v, legend);
-      if (v.coloring.type === "gene") refreshGeneIndex(v);  // a gene read may start a build
+      if (v.coloring.type === "gene") geneIndex.refresh();  // a gene read may start a build
     },
     onSelection: showSelection,
     onError: (title, message) => showError(errorPanel, title, message),
@@ -275,7 +247,7 @@ function boot() {
     };
   }
   new GeneSearch($("gene-input"), $("gene-list"),
-    (q) => api.searchGenes(viewer.ds, q, viewer.source).finally(() => refreshGeneIndex(viewer)),
+    (q) => api.searchGenes(viewer.ds, q, viewer.source).finally(() => geneIndex.refresh()),
     (name) => viewer.colorByGene(name));
 
   viewer.open(readUrlState());

@@ -8,10 +8,6 @@ import { VERTEX, FRAGMENT } from "./shaders.js";
 import { colormapLut } from "./colors.js";
 
 const LUT_WIDTH = 4096;
-// While the user drags or zooms, at most this many points are drawn (an even subset),
-// so a software renderer keeps up; the full set is drawn once the motion stops.
-const MOTION_POINTS = 200000;
-const SETTLE_MS = 180;
 const MODE = { plain: 0, categorical: 1, continuous: 2 };
 
 export class WebGLMissingError extends Error {}
@@ -98,10 +94,7 @@ export class PointRenderer {
     this.pick = compile(gl, "#define PICK\n");
     this.vao = gl.createVertexArray();
     this.buffers = { pos: gl.createBuffer(), code: gl.createBuffer(), value: gl.createBuffer(), sel: gl.createBuffer(),
-      order: gl.createBuffer(), subset: gl.createBuffer() };
-    this.subsetCount = 0;
-    this.moving = false;
-    this.settleTimer = null;
+      order: gl.createBuffer() };
     this.catLut = this.makeTexture();
     this.cmap = this.makeTexture();
     this.count = 0;
@@ -162,14 +155,6 @@ export class PointRenderer {
     this.positions = positions;
     this.norm = normalisation(positions, dims);
     this.attribute(0, this.buffers.pos, positions, dims, this.gl.FLOAT, false);
-    this.subsetCount = 0;
-    if (this.count > MOTION_POINTS) {
-      const stride = this.count / MOTION_POINTS;
-      const subset = new Uint32Array(MOTION_POINTS);
-      for (let k = 0; k < MOTION_POINTS; k++) subset[k] = Math.floor(k * stride);
-      this.elements(this.buffers.subset, subset);
-      this.subsetCount = MOTION_POINTS;
-    }
     this.camera.setMode(dims === 3);
     this.setSelection(null, 0);
     this.requestRender();
@@ -225,16 +210,6 @@ export class PointRenderer {
     this.requestRender();
   }
 
-  /** The view is moving: draw the subset now, everything once it has been still a moment. */
-  moved() {
-    if (this.subsetCount) {
-      this.moving = true;
-      clearTimeout(this.settleTimer);
-      this.settleTimer = setTimeout(() => { this.moving = false; this.requestRender(); }, SETTLE_MS);
-    }
-    return this.requestRender();
-  }
-
   setStyle(style) {
     Object.assign(this.style, style);
     this.requestRender();
@@ -268,6 +243,16 @@ export class PointRenderer {
       });
     }
     return this.pending;
+  }
+
+  /**
+   * Draw a frame and wait until the GPU has finished it: reading one pixel back cannot
+   * complete before the frame is rasterised (draw calls themselves return at once).
+   */
+  async drawn() {
+    await this.requestRender();
+    const gl = this.gl;
+    gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(4));
   }
 
   draw(pass, width, height, sizeScale) {
@@ -309,10 +294,7 @@ export class PointRenderer {
       gl.enable(gl.BLEND);
       gl.blendFuncSeparate(gl.SRC_ALPHA, gl.ONE_MINUS_SRC_ALPHA, gl.ONE, gl.ONE_MINUS_SRC_ALPHA);
     }
-    if (this.moving && this.subsetCount && !pass) {
-      gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, this.buffers.subset);
-      gl.drawElements(gl.POINTS, this.subsetCount, gl.UNSIGNED_INT, 0);
-    } else if (this.mode === MODE.continuous && this.dims !== 3) {
+    if (this.mode === MODE.continuous && this.dims !== 3) {
       // 2D continuous colouring draws in value order; 3D has the depth test instead.
       gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, this.buffers.order);
       gl.drawElements(gl.POINTS, this.count, gl.UNSIGNED_INT, 0);

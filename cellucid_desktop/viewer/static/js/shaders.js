@@ -65,6 +65,8 @@ void main() {
     return;
   }
   gl_Position = u_matrix * vec4((a_pos - u_center) * u_scale, 1.0);
+  // dimmed cells sit at the far plane, so in 3D they never hide selected ones
+  if (u_selMode == 1 && a_sel == 0u) gl_Position.z = 0.9999 * gl_Position.w;
   gl_PointSize = u_pointSize;
 #ifdef PICK
   v_id = uint(gl_VertexID) + 1u;

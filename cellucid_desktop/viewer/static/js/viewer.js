@@ -51,7 +51,7 @@ export class Viewer {
   async finish(generation) {
     this.syncUrl();
     this.ui.onChange(this);
-    await this.renderer.requestRender();
+    await this.renderer.drawn();
     if (generation === this.generation) setViewerState("ready");
   }
 
@@ -86,6 +86,12 @@ export class Viewer {
         const obsKey = state.color !== null ? state.color : autoColor(ds);
         coloring = obsKey === null ? Promise.resolve({ type: "none" }) : this.loadObs(obsKey);
       }
+      // a stale link (column or gene no longer there) still opens the plot, uncoloured
+      coloring = coloring.catch((err) => {
+        if (err.status !== 404) throw err;
+        this.ui.toast(err.message);
+        return { type: "none" };
+      });
       const [embedding, loaded] = await Promise.all([this.loadEmbedding(key), coloring]);
       this.showEmbedding(embedding);
       this.showColoring(loaded);
@@ -99,9 +105,8 @@ export class Viewer {
   }
 
   loadEmbedding(key) {
-    const entry = this.ds.embeddings.find((e) => e.key === key);
     return this.ui.progress.track(`Loading ${key} (${this.ds.n_cells.toLocaleString()} cells)…`,
-      (update) => api.getEmbedding(this.ds, key, (a, b) => update(a / b))).then((data) => ({ key, entry, ...data }));
+      (update) => api.getEmbedding(this.ds, key, (a, b) => update(a / b))).then((data) => ({ key, ...data }));
   }
 
   showEmbedding(embedding) {
