@@ -11,7 +11,8 @@ behind one sshd on 127.0.0.1, each reached with the app's own Tunnel/RemoteSessi
   built-in viewer's data API.
 
 Rows: Start tunnel -> health answers; session open (tunnel + probe + datasets + proxy);
-first data (dataset description + default embedding); first gene; 10 more genes.
+first data (dataset description + default embedding); the built-in viewer `ready` in
+headless Chromium (from Start, fresh session); first gene; 10 more genes.
 
 Usage: .venv/bin/python benchmarks/remote.py [--size 100k]
 """
@@ -20,8 +21,10 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -31,9 +34,11 @@ import h5py
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from gene_vectors import N_GENES, dataset_file  # noqa: E402
+from playwright.sync_api import Browser, sync_playwright  # noqa: E402
+
+from benchmarks.gene_vectors import N_GENES, dataset_file  # noqa: E402
+from benchmarks.viewer_load import load_once  # noqa: E402
 
 from cellucid_desktop.remote.ports import any_free_port  # noqa: E402
 from cellucid_desktop.remote.session import RemoteSession  # noqa: E402
@@ -41,6 +46,7 @@ from cellucid_desktop.remote.ssh_command import TunnelSpec  # noqa: E402
 from cellucid_desktop.remote.tunnel import Tunnel, TunnelState  # noqa: E402
 from tests.remote.servers import cellucid_serve, desktop_serve  # noqa: E402
 from tests.remote.sshd import SshLab  # noqa: E402
+from tests.viewer.browser import launch_chromium  # noqa: E402
 
 DATASET = "remote-data"
 
@@ -102,18 +108,27 @@ def api_genes(port: int, host_port: int, genes: list[str], gzip: bool,
     return out
 
 
-def open_session(spec: TunnelSpec) -> tuple[RemoteSession, float, float]:
-    """Session open time, then time to the viewer's first data (dataset + embedding)."""
+def open_session(spec: TunnelSpec, browser: Browser,
+                 ) -> tuple[RemoteSession, float, float, float]:
+    """Times from Start: session open; the viewer's first data (dataset + embedding);
+    the built-in viewer `ready` in headless Chromium (a second, fresh session)."""
     session = RemoteSession(spec)
     start = time.perf_counter()
     view = session.open()
     opened = time.perf_counter() - start
     base_port = int(view.url.split(":")[2].split("/")[0])
     _, _, doc, t1 = get(base_port, f"/api/v1/datasets/{DATASET}", base_port)
-    embedding = __import__("json").loads(doc)["default_embedding"]
+    embedding = json.loads(doc)["default_embedding"]
     _, _, _, t2 = get(base_port, f"/api/v1/datasets/{DATASET}/embeddings/{embedding}",
                       base_port)
-    return session, opened, opened + t1 + t2
+    session.close()
+    session = RemoteSession(spec)
+    start = time.perf_counter()
+    view = session.open()
+    loaded, (context, _page) = load_once(browser, view.url)
+    ready = time.perf_counter() - start
+    context.close()
+    return session, opened, opened + t1 + t2, ready
 
 
 def main() -> None:
@@ -121,22 +136,27 @@ def main() -> None:
     parser.add_argument("--size", default="100k")
     args = parser.parse_args()
     path = dataset_file(args.size)
-    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="remote-bench-", dir=path.parent)
+    cache = tempfile.mkdtemp(prefix="remote-bench-", dir=path.parent)
+    os.environ["XDG_CACHE_HOME"] = cache  # gene indexes built here are deleted at the end
     rng = random.Random(3)
     genes = [f"GENE{rng.randrange(N_GENES):05d}" for _ in range(11)]
-    lab = SshLab(Path(tempfile.mkdtemp(prefix="remote-bench-ssh-"))).start()
+    ssh_root = tempfile.mkdtemp(prefix="remote-bench-ssh-")
+    lab = SshLab(Path(ssh_root)).start()
     ours = desktop_serve(path)
     theirs = cellucid_serve(path)
     rows: list[tuple[str, str, str, str]] = []
+    playwright = sync_playwright().start()
+    browser = launch_chromium(playwright)
     try:
         for label, remote in (("ours", ours), ("cellucid 0.9.5", theirs)):
             spec = TunnelSpec("login", remote.port, config_file=str(lab.config))
             rows.append((label, "Start tunnel -> health answers", f"{time_tunnel(spec):.3f}",
                          ""))
-            session, opened, first_data = open_session(spec)
+            session, opened, first_data, ready = open_session(spec, browser)
             rows.append((label, "session open (tunnel+probe+datasets+proxy)",
                          f"{opened:.3f}", ""))
             rows.append((label, "first data (dataset + embedding)", f"{first_data:.3f}", ""))
+            rows.append((label, "viewer ready in headless Chromium", f"{ready:.3f}", ""))
             tunnel_port = session.local_port
             if label == "ours":
                 first = api_genes(tunnel_port, remote.port, genes[:1], gzip=True)[0]
@@ -166,9 +186,13 @@ def main() -> None:
                              f"{time.perf_counter() - start:.3f}", f"{moved:,}"))
             session.close()
     finally:
+        browser.close()
+        playwright.stop()
         ours.stop()
         theirs.stop()
         lab.stop()
+        shutil.rmtree(cache, ignore_errors=True)
+        shutil.rmtree(ssh_root, ignore_errors=True)
     print(f"\nfile: {path.name} ({path.stat().st_size / 1e6:.0f} MB), loopback sshd\n")
     print(f"| {'remote':<15}| {'step':<45}| {'seconds':>8} | {'bytes':>16} |")
     print(f"|{'-' * 16}|{'-' * 46}|{'-' * 10}|{'-' * 18}|")

@@ -10,7 +10,8 @@
   header either, so a page cannot even preflight it. ``connect`` (same guard) is
   ``cellucid-desktop connect`` handing a remote to the app.
 * ``/__test__/*``: the GUI tests' control surface, registered only when
-  ``CELLUCID_DESKTOP_TEST_TOKEN`` is set, behind its own header.
+  ``CELLUCID_DESKTOP_TEST_TOKEN`` is set, behind its own header: ``windows`` (keys,
+  titles, URLs, load times) and ``eval`` (JavaScript in one window).
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ class Controller(Protocol):
     def quit(self) -> None: ...
     def test_windows(self) -> list[dict[str, Any]]: ...
     def test_eval(self, key: str, script: str) -> Any: ...
-    def open_dialog(self) -> None: ...
     remote: Any  # desktop/connect/controller.py RemoteConnections
 
 
@@ -107,9 +107,6 @@ def _register_test_routes(flask_app: Flask, app: Controller, token: str) -> None
             return jsonify(windows=app.test_windows())
         if command == "eval":
             return jsonify(result=app.test_eval(str(body["key"]), str(body["js"])))
-        if command == "open_dialog":
-            app.open_dialog()
-            return jsonify(ok=True)
         abort(404)
 
 

@@ -49,7 +49,7 @@ class TunnelStatus:
     problem: SshProblem | None = None
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child before exec: get SIGTERM when the parent thread dies (Linux)."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
@@ -206,7 +206,7 @@ class Tunnel:
         if not is_free(self.local_port):
             return self._port_busy()
         self._stderr.clear()
-        kwargs = {"preexec_fn": _die_with_parent} if sys.platform.startswith("linux") else {}
+        kwargs = {"preexec_fn": die_with_parent} if sys.platform.startswith("linux") else {}
         try:
             proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

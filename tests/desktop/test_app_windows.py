@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import socket
 from pathlib import Path
 
 from PIL import Image
@@ -45,7 +46,9 @@ def test_file_chosen_in_the_real_dialog_opens_a_viewer_window(launch, app_env, s
                                                              tmp_path):
     app = launch()
     app.wait_home_ready()
-    app.request("/__test__/open_dialog", {})
+    home = wait_visible(app_env, "^Cellucid Desktop$", pid=app.proc.pid)
+    xdotool(app_env, "windowfocus", "--sync", home)
+    xdotool(app_env, "key", "ctrl+o")  # the home window's shortcut for Open dataset…
     dialog = wait_visible(app_env, "^Open files?$")
     type_into_dialog(app_env, dialog, str(small_h5ad))
     viewer = app.wait_window("viewer:small-test", "the viewer window of the chosen file")
@@ -118,6 +121,21 @@ def test_a_corrupt_file_shows_an_error_and_the_app_keeps_running(launch, app_env
     # Still running and still able to open files.
     assert run_cli(app_env, "open", str(small_h5ad)).returncode == 0
     app.wait_window("viewer:small-test")
+
+
+def test_a_busy_configured_port_falls_back_to_a_free_one_with_a_message(launch, app_env):
+    config = Path(app_env["XDG_CONFIG_HOME"]) / "cellucid-desktop"
+    config.mkdir(parents=True, exist_ok=True)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        (config / "settings.json").write_text(json.dumps({"port": port}))
+        app = launch()
+        app.wait_home_ready()
+        assert not app.url.endswith(f":{port}")
+        notice = app.eval("home", "document.querySelector('.notice.warning').textContent")
+        assert f"Port {port} is in use" in notice
 
 
 def test_closing_home_keeps_the_app_and_a_second_launch_shows_it_again(launch, app_env):

@@ -39,9 +39,6 @@ class RecordingApp:
     def test_eval(self, key: str, script: str) -> Any:
         return None
 
-    def open_dialog(self) -> None:
-        self.calls.append(("dialog", None))
-
 
 @pytest.fixture()
 def served():

@@ -14,8 +14,7 @@ SCRIPT = textwrap.dedent("""
     from cellucid_desktop.desktop.fileopen import install_file_open_handler
 
     got, done = [], threading.Event()
-    keep = install_file_open_handler(lambda paths: (got.extend(paths), done.set()))
-    app = QCoreApplication.instance()
+    app = install_file_open_handler(lambda paths: (got.extend(paths), done.set()))
     # What Qt builds from macOS's "open documents" Apple Event, delivered to the app.
     QCoreApplication.sendEvent(app, QFileOpenEvent("/data/pbmc.h5ad"))
     print(done.wait(10), got)

@@ -7,7 +7,8 @@ import subprocess
 from pathlib import Path
 
 from cellucid_desktop.desktop.tray import menu_position
-from tests.desktop.gui import close_window, running, visible_window, wait_visible, xdotool
+from tests.desktop.gui import (close_window, running, type_into_dialog, visible_window,
+                               wait_visible, xdotool)
 from tests.helpers import wait_for
 
 
@@ -34,7 +35,8 @@ def choose_from_tray_menu(env: dict[str, str], icon: str, command: str) -> None:
     xdotool(env, "key", "Return")
 
 
-def test_tray_menu_shows_home_and_quit_leaves_nothing_running(launch, app_env, tray_host):
+def test_tray_menu_shows_home_opens_files_and_quit_leaves_nothing_running(
+        launch, app_env, tray_host, small_h5ad):
     app = launch()
     app.wait_home_ready()
     icon = wait_for(lambda: tray_icons(app_env, tray_host), 60, what="the icon in the tray")[0]
@@ -45,6 +47,10 @@ def test_tray_menu_shows_home_and_quit_leaves_nothing_running(launch, app_env, t
 
     choose_from_tray_menu(app_env, icon, "show")
     assert wait_visible(app_env, "^Cellucid Desktop$", pid=app.proc.pid)
+
+    choose_from_tray_menu(app_env, icon, "open_dialog")
+    type_into_dialog(app_env, wait_visible(app_env, "^Open files?$"), str(small_h5ad))
+    assert app.wait_window("viewer:small-test")["title"] == "Small test"
 
     app.windows()  # records the app's child processes (tray, Qt WebEngine) by PID
     children = app.known_children

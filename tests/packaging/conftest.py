@@ -4,6 +4,8 @@ the desktop GUI fixtures (Xvfb, D-Bus, app launcher) reused from tests/desktop."
 from __future__ import annotations
 
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,12 +17,18 @@ BUILD_TIMEOUT = 600
 
 
 @pytest.fixture(scope="session")
-def frozen_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Path of the bundle's `cellucid-desktop` binary (one-folder build, no tarball)."""
-    out = tmp_path_factory.mktemp("bundle")
-    result = subprocess.run([str(ROOT / "packaging" / "build-linux.sh"), "--no-tarball", str(out)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
-    assert result.returncode == 0, f"bundle build failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
-    binary = out / "dist" / "cellucid-desktop" / "cellucid-desktop"
-    assert binary.is_file()
-    return binary
+def frozen_app() -> Iterator[Path]:
+    """Path of the bundle's `cellucid-desktop` binary (one-folder build, no tarball).
+
+    Built in its own temp folder, not pytest's: pytest deletes all but the newest three
+    basetemp folders of a user, so a concurrent pytest run would remove the bundle while
+    it runs (the app then dies with SIGSEGV).
+    """
+    with tempfile.TemporaryDirectory(prefix="cellucid-bundle-") as out:
+        result = subprocess.run([str(ROOT / "packaging" / "build-linux.sh"), "--no-tarball", out],
+                                cwd=ROOT, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
+        assert result.returncode == 0, \
+            f"bundle build failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+        binary = Path(out) / "dist" / "cellucid-desktop" / "cellucid-desktop"
+        assert binary.is_file()
+        yield binary

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cellucid_desktop.remote.tunnel import die_with_parent
 from tests.helpers import wait_for
 from tests.server.reference import ReferenceServer, raw_request
 
@@ -25,7 +26,8 @@ class ServeProcess(ReferenceServer):
     def __init__(self, argv: list[str]) -> None:  # not super().__init__: it starts cellucid
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        text=True, env=env, stdin=subprocess.DEVNULL)
+                                        text=True, env=env, stdin=subprocess.DEVNULL,
+                                        preexec_fn=die_with_parent)
         self.output = ""
         self.host, self.port = wait_for(self._read_url, timeout=90, what=f"{argv[0]} banner")
         if self.host == "127.0.0.1":  # raw_request reaches 127.0.0.1 only

@@ -13,6 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from cellucid_desktop.remote.tunnel import die_with_parent
 from tests.helpers import free_port, wait_for
 
 SSHD = "/usr/sbin/sshd"
@@ -51,9 +52,12 @@ class Sshd:
         # Debian's sshd refuses to start without its privilege-separation directory,
         # which only the openssh-server service normally creates.
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-        self.process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.config)],
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=open(self.root / "sshd.log", "ab"))
+        # die_with_parent: a test run killed before its teardown leaves no sshd behind
+        with open(self.root / "sshd.log", "ab") as log:
+            self.process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.config)],
+                                            stdin=subprocess.DEVNULL,
+                                            stdout=subprocess.DEVNULL, stderr=log,
+                                            preexec_fn=die_with_parent)
         wait_for(self._ready, what=f"sshd on port {self.port}")
         return self
 

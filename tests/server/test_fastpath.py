@@ -34,14 +34,14 @@ def _request(port: int, method: str, headers: str = "") -> bytes:
     return (f"{method} {STORE} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{headers}\r\n").encode()
 
 
-def _read_response(sock_file) -> tuple[int, bytes]:
+def _read_response(sock_file, head: bool = False) -> tuple[int, bytes]:
     status = int(sock_file.readline().split()[1])
     length = 0
     while (line := sock_file.readline()) not in (b"\r\n", b""):
         name, _, value = line.decode().partition(":")
         if name.lower() == "content-length":
             length = int(value)
-    return status, sock_file.read(length)
+    return status, b"" if head else sock_file.read(length)
 
 
 def test_pipelined_ranges_are_answered_in_order(big_store) -> None:
@@ -53,8 +53,7 @@ def test_pipelined_ranges_are_answered_in_order(big_store) -> None:
         reader = sock.makefile("rb")
         for a, b in ranges:
             assert _read_response(reader) == (206, data[a:b + 1])
-        status, _ = _read_response(reader)
-        assert status == 200
+        assert _read_response(reader, head=True) == (200, b"")
 
 
 def test_huge_pipelined_range_then_small_one_does_not_hang(big_store) -> None:
