@@ -19,6 +19,8 @@ PACKAGES=(
   xvfb xauth x11-utils xdotool imagemagick chromium
   # tunnel tests and file associations
   openssh-server openssh-client xdg-utils desktop-file-utils shared-mime-info
+  # the Linux bundle build (PyInstaller's binary analysis) and `gio open` in its tests
+  binutils libglib2.0-bin
 )
 
 missing=()

@@ -27,36 +27,42 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cellucid_desktop.integration import launch_command
-
     if sys.platform == "darwin":
         return error("on macOS the .h5ad association comes with Cellucid Desktop.app; "
                      "drag the app to Applications instead of running integrate")
-    if sys.platform == "win32":
-        from cellucid_desktop.integration import windows
-        if args.remove:
-            windows.remove()
-            print("Removed the .h5ad association from the registry.")
-        else:
-            windows.install(launch_command())
-            print("Registered .h5ad files to open with Cellucid Desktop.")
-        return 0
-
-    from cellucid_desktop.integration import linux
     try:
-        report = (linux.remove() if args.remove
-                  else linux.install(launch_command(), make_default=not args.no_default))
+        if sys.platform == "win32":
+            return _windows(args.remove)
+        return _linux(args.remove, make_default=not args.no_default)
     except (OSError, RuntimeError) as exc:
         return error(f"could not update the desktop integration ({exc}); "
-                     "check that your home folder is writable")
+                     "check that you may write to your user settings")
+
+
+def _windows(remove: bool) -> int:
+    from cellucid_desktop.integration import launch_command, windows
+
+    if remove:
+        windows.remove()
+        print("Removed the .h5ad association from the registry.")
+    else:
+        windows.install(launch_command())
+        print("Registered .h5ad files to open with Cellucid Desktop.")
+    return 0
+
+
+def _linux(remove: bool, make_default: bool) -> int:
+    from cellucid_desktop.integration import launch_command, linux
+
+    report = linux.remove() if remove else linux.install(launch_command(), make_default=make_default)
     for path in report.files:
-        print(f"  {'removed' if args.remove else 'wrote'}  {path}")
-    for command in report.ran:
-        print(f"  ran      {command}")
+        print(f"  {'removed' if remove else 'wrote'}  {path}")
+    for step in report.steps:
+        print(f"  {step}")
     if report.missing_tools:
         print(f"Note: {', '.join(report.missing_tools)} not installed; the menu and file type "
               "may need a new login to appear (install xdg-utils, desktop-file-utils and "
               "shared-mime-info).")
-    print("Removed Cellucid Desktop from the desktop." if args.remove
+    print("Removed Cellucid Desktop from the desktop." if remove
           else "Cellucid Desktop is in the menu and opens .h5ad files.")
     return 0

@@ -67,11 +67,14 @@ class GeneIndex:
         self.n_rows, self.n_cols = int(meta["n_rows"]), int(meta["n_cols"])
         self.indptr = np.fromfile(folder / "indptr.i64", dtype=np.int64)
         nnz = int(self.indptr[-1]) if self.indptr.size else -1
-        self._rows = os.open(folder / "rows.i32", os.O_RDONLY)
-        self._data = os.open(folder / "data.f32", os.O_RDONLY)
-        sizes = (os.fstat(self._rows).st_size, os.fstat(self._data).st_size)
+        # File objects, not bare descriptors: a request still reading an index that was
+        # just dropped keeps its files open, and no descriptor number is closed twice.
+        self._rows = open(folder / "rows.i32", "rb", buffering=0)  # noqa: SIM115
+        self._data = open(folder / "data.f32", "rb", buffering=0)  # noqa: SIM115
+        sizes = (os.fstat(self._rows.fileno()).st_size, os.fstat(self._data.fileno()).st_size)
         if self.indptr.size != self.n_cols + 1 or sizes != (nnz * 4, nnz * 4):
-            self.close()
+            self._rows.close()
+            self._data.close()
             raise DatasetError(f"The gene index {folder.name} is damaged; it will be rebuilt")
 
     def column(self, gene: int) -> tuple[np.ndarray, np.ndarray]:
@@ -80,15 +83,11 @@ class GeneIndex:
         rows = np.empty(stop - start, dtype=np.int32)
         values = np.empty(stop - start, dtype=np.float32)
         if stop > start:
-            os.preadv(self._rows, [rows], start * 4)
-            os.preadv(self._data, [values], start * 4)
+            os.preadv(self._rows.fileno(), [rows], start * 4)
+            os.preadv(self._data.fileno(), [values], start * 4)
         out = np.zeros(self.n_rows, dtype=np.float32)
         out[rows] = values
         return out, values
-
-    def close(self) -> None:
-        for fd in (self._rows, self._data):
-            os.close(fd)
 
 
 def build_index(reader: DatasetReader, source: Source, folder: Path, *,
@@ -217,15 +216,12 @@ class GeneIndexManager:
         self._jobs: dict[str, _Job] = {}
         self._failed: dict[str, str] = {}
         self._open: dict[str, tuple[DatasetReader, GeneIndex]] = {}
-        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._queue: queue.Queue[_Job] = queue.Queue()
         self._worker: threading.Thread | None = None
 
     @property
     def root(self) -> Path:
         return self._root or index_root()
-
-    def folder(self, reader: DatasetReader, source: Source) -> Path:
-        return self.root / index_key(reader, source)
 
     def status(self, reader: DatasetReader, source: Source) -> dict:
         """``{"status", "progress", "message"}`` as the data API reports it."""
@@ -275,10 +271,7 @@ class GeneIndexManager:
             shutil.rmtree(folder, ignore_errors=True)  # damaged: the next request rebuilds
             return None
         with self._lock:
-            kept = self._open.setdefault(key, (reader, index))[1]
-        if kept is not index:
-            index.close()
-        return kept
+            return self._open.setdefault(key, (reader, index))[1]
 
     def forget(self, reader: DatasetReader) -> None:
         """Stop building for a closed reader and drop its open indexes."""
@@ -287,13 +280,11 @@ class GeneIndexManager:
                 if job.reader is reader:
                     job.cancelled.set()
             for key in [k for k, (owner, _) in self._open.items() if owner is reader]:
-                self._open.pop(key)[1].close()
+                del self._open[key]  # its files close when the last request using it ends
 
     def _run(self) -> None:
         while True:
             job = self._queue.get()
-            if job is None:
-                return
             try:
                 if not job.cancelled.is_set():
                     self._build(job)
@@ -340,13 +331,3 @@ class GeneIndexManager:
                     in_use = other.name in self._open
                 if not in_use:
                     shutil.rmtree(other, ignore_errors=True)
-
-    def close(self) -> None:
-        """Cancel every build and stop the worker."""
-        with self._lock:
-            for job in self._jobs.values():
-                job.cancelled.set()
-            for _, index in self._open.values():
-                index.close()
-            self._open.clear()
-        self._queue.put(None)

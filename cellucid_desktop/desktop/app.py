@@ -434,6 +434,7 @@ class DesktopApp:
         recent = [[e["path"], e["name"] + (" (missing)" if e["missing"] else "")]
                   for e in self.user.recent_entries()]
         windows = [[f"viewer:{d.id}", d.name] for d in self.registry.all()]
+        windows += self.remote.tray_windows()
         self.tray.update_menu(recent, windows)
 
     def on_tray_command(self, command: str, argument: str = "") -> None:

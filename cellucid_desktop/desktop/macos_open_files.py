@@ -1,10 +1,14 @@
-"""macOS: hand files opened from Finder (double-click, *Open With*, drag onto the Dock
-icon) to the app. They arrive as an open-documents Apple event, never in argv.
+"""macOS: hand files opened from Finder (double-click, *Open With*, drop on the Dock icon)
+to the app. They arrive as an open-documents Apple event, never in argv.
 
-NSApplication answers that event by calling its delegate's ``application:openURLs:``.
-pywebview's cocoa delegate lacks that method, so :func:`install` adds it through pyobjc,
-before ``webview.start()`` (the delegate is set when the first window is made, before the
-run loop starts, so files that launched the app arrive too).
+Who receives that event depends on pywebview's backend:
+- ``qt`` (what the app starts today): Qt's own application delegate turns it into a
+  ``QFileOpenEvent`` sent to the ``QApplication``; an event filter picks it up.
+- ``cocoa`` (WKWebView): NSApplication calls its delegate's ``application:openURLs:``,
+  which pywebview's delegate lacks, so it is added through pyobjc.
+
+Call :func:`install` right before ``webview.start()`` (after the Qt environment is set),
+so files that launched the app are caught too.
 """
 
 from __future__ import annotations
@@ -19,23 +23,49 @@ SELECTOR = b"application:openURLs:"
 SIGNATURE = b"v@:@@"  # void, self, _cmd, NSApplication *, NSArray<NSURL *> *
 
 
-class DelegateHooks(Protocol):
-    """The one platform call this module needs (a fake stands in for it in tests)."""
+class OpenFileSource(Protocol):
+    """The platform call behind one backend: report opened paths to ``deliver``."""
 
-    def add_app_delegate_method(self, selector: bytes, signature: bytes,
-                                func: Callable[..., None]) -> None: ...
+    def watch(self, deliver: OpenFiles) -> None: ...
 
 
-class PyObjCHooks:
-    """Adds a method to pywebview's cocoa ``BrowserView.AppDelegate`` class (macOS only)."""
+class QtFileOpenEvents:
+    """``QFileOpenEvent`` on the application object (Qt backend)."""
 
-    def add_app_delegate_method(self, selector: bytes, signature: bytes,
-                                func: Callable[..., None]) -> None:
+    def watch(self, deliver: OpenFiles) -> None:
+        import webview.platforms.qt  # noqa: F401 - imports QtWebEngine before the QApplication
+        from qtpy.QtCore import QEvent, QObject
+        from qtpy.QtWidgets import QApplication
+
+        class FileOpenFilter(QObject):
+            def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 - Qt's name
+                if event.type() == QEvent.Type.FileOpen and event.file():
+                    deliver([event.file()])
+                    return True
+                return False
+
+        # pywebview reuses an existing QApplication; the filter lives as its child.
+        app = QApplication.instance() or QApplication(sys.argv)
+        app.installEventFilter(FileOpenFilter(app))
+
+
+class CocoaDelegateURLs:
+    """``application:openURLs:`` added to pywebview's cocoa ``AppDelegate`` (cocoa backend)."""
+
+    def watch(self, deliver: OpenFiles) -> None:
         import objc
         from webview.platforms.cocoa import BrowserView
 
+        def application_openURLs_(delegate: Any, app: Any, urls: Any) -> None:
+            paths = file_paths(urls)
+            if paths:
+                deliver(paths)
+
         objc.classAddMethods(BrowserView.AppDelegate,
-                             [objc.selector(func, selector=selector, signature=signature)])
+                             [objc.selector(application_openURLs_, selector=SELECTOR, signature=SIGNATURE)])
+
+
+SOURCES: dict[str, Callable[[], OpenFileSource]] = {"qt": QtFileOpenEvents, "cocoa": CocoaDelegateURLs}
 
 
 def file_paths(urls: Iterable[Any]) -> list[str]:
@@ -43,22 +73,21 @@ def file_paths(urls: Iterable[Any]) -> list[str]:
     return [str(url.path()) for url in urls if url.isFileURL()]
 
 
-def install(on_open: OpenFiles, hooks: DelegateHooks | None = None) -> bool:
+def install(on_open: OpenFiles, backend: str = "qt", source: OpenFileSource | None = None) -> bool:
     """Call ``on_open(paths)`` for every batch of files macOS asks the app to open.
 
-    ``on_open`` runs on a fresh thread: the event arrives on the GUI thread, where
-    blocking pywebview calls (``create_window``...) would deadlock. Returns False (and
-    does nothing) when not on macOS and no ``hooks`` are given.
+    ``backend`` is the pywebview ``gui`` the app starts. ``on_open`` runs on a fresh
+    thread: the event arrives on the GUI thread, where blocking pywebview calls
+    (``create_window``...) would deadlock. Returns False, doing nothing, off macOS unless
+    a ``source`` is given (tests).
     """
-    if hooks is None:
+    if source is None:
         if sys.platform != "darwin":
             return False
-        hooks = PyObjCHooks()
+        source = SOURCES[backend]()
 
-    def application_openURLs_(delegate: Any, app: Any, urls: Any) -> None:
-        paths = file_paths(urls)
-        if paths:
-            threading.Thread(target=on_open, args=(paths,), name="open-files", daemon=True).start()
+    def deliver(paths: list[str]) -> None:
+        threading.Thread(target=on_open, args=(paths,), name="open-files", daemon=True).start()
 
-    hooks.add_app_delegate_method(SELECTOR, SIGNATURE, application_openURLs_)
+    source.watch(deliver)
     return True

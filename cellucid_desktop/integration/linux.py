@@ -87,7 +87,7 @@ class Report:
     """What an install or removal did, for the command to print."""
 
     files: list[Path] = field(default_factory=list)
-    ran: list[str] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)  # commands run, files edited
     missing_tools: list[str] = field(default_factory=list)
 
 
@@ -106,7 +106,7 @@ def _run(report: Report, argv: list[str]) -> None:
     result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     if result.returncode != 0:
         raise RuntimeError(f"{argv[0]} failed: {(result.stderr or result.stdout).strip()}")
-    report.ran.append(" ".join(argv))
+    report.steps.append("ran " + " ".join(argv))
 
 
 def _refresh(report: Report, root: Path) -> None:
@@ -150,7 +150,7 @@ def remove(root: Path | None = None) -> Report:
     mimeapps = config_home() / "mimeapps.list"
     if mimeapps.exists():
         mimeapps.write_text(drop_association(mimeapps.read_text(encoding="utf-8")), encoding="utf-8")
-        report.ran.append(f"dropped the {MIME_TYPE} default from {mimeapps}")
+        report.steps.append(f"dropped the {MIME_TYPE} default from {mimeapps}")
     return report
 
 

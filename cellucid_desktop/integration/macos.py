@@ -22,7 +22,8 @@ def info_plist(version: str, handler_rank: str = "Default") -> dict[str, Any]:
     ``handler_rank``: "Default" so a double-click opens the app when nothing else claims
     `.h5ad` (no app owns the format); "Alternate" only lists it under *Open With*.
     LSUIElement stays False: the app has real windows, and without a main menu the web
-    views would lose Cmd+C/V/Q; the tray child hides its own Dock icon instead.
+    views would lose Cmd+C/V/Q; the tray child process hides its own Dock icon instead
+    (Accessory activation policy).
     """
     if handler_rank not in ("Default", "Alternate", "Owner", "None"):
         raise ValueError(f"unknown LSHandlerRank {handler_rank!r}")
@@ -37,8 +38,6 @@ def info_plist(version: str, handler_rank: str = "Default") -> dict[str, Any]:
         "LSUIElement": False,
         "NSHighResolutionCapable": True,
         "NSRequiresAquaSystemAppearance": False,
-        # WKWebView loads the app's own server on http://127.0.0.1
-        "NSAppTransportSecurity": {"NSAllowsLocalNetworking": True},
         "CFBundleDocumentTypes": [{
             "CFBundleTypeName": TYPE_DESCRIPTION,
             "CFBundleTypeRole": "Viewer",

@@ -21,7 +21,7 @@ _RULES: tuple[tuple[str, str, str, bool], ...] = (
     ("host-key-changed", r"REMOTE HOST IDENTIFICATION HAS CHANGED",
      "The host key of {host} has changed since you last connected; if the server was not "
      "reinstalled this may be an attack, otherwise remove the old key with "
-     "`ssh-keygen -R {host}` and connect once in a terminal.", False),
+     "`{remove_key}` and connect once in a terminal.", False),
     ("host-key-unknown", r"Host key verification failed|No \S+ host key is known|"
      r"authenticity of host",
      "{host} is not in your known hosts yet; connect once in a terminal to check and "
@@ -38,6 +38,9 @@ _RULES: tuple[tuple[str, str, str, bool], ...] = (
      r"bad permissions|error in libcrypto)|UNPROTECTED PRIVATE KEY FILE",
      "The identity file could not be used (missing, unreadable or with too-open "
      "permissions); check the path and run `chmod 600` on it.", False),
+    ("node-not-found", r"open failed: (?:connect failed: )?(?:Name or service not known|"
+     r"Temporary failure in name resolution)",
+     "The login node could not resolve the compute node {node}; check its name.", False),
     ("name-not-found", r"Could not resolve hostname|Name or service not known|"
      r"nodename nor servname",
      "The host name {host} could not be found; check the spelling or your ~/.ssh/config "
@@ -48,9 +51,6 @@ _RULES: tuple[tuple[str, str, str, bool], ...] = (
      "The connection to {host} timed out; check the network, VPN or jump host.", True),
     ("unreachable", r"No route to host|Network is unreachable",
      "{host} is unreachable from this machine; check the network or VPN.", True),
-    ("node-not-found", r"open failed: (?:connect failed: )?(?:Name or service not known|"
-     r"Temporary failure in name resolution)",
-     "The login node could not resolve the compute node {node}; check its name.", False),
     ("forwarding-refused", r"open failed: administratively prohibited",
      "The SSH server does not allow port forwarding (AllowTcpForwarding); ask the "
      "administrators or use the cluster's own tunnel tool.", False),
@@ -71,10 +71,11 @@ def diagnose(stderr: str, returncode: int | None, *, host: str, command: str = "
              node: str | None = None, holder: str | None = None,
              server_command: str = "cellucid serve data.h5ad --no-browser") -> SshProblem:
     """Name the problem in ssh's output; unknown output becomes its last line verbatim."""
+    remove = re.search(r"^\s*(ssh-keygen -f .* -R .*)$", stderr, re.M)
     values = {"host": host, "command": command, "local_port": local_port,
-              "remote_port": remote_port, "node": node or host,
-              "where": node or host, "holder": f" by {holder}" if holder else "",
-              "server_command": server_command}
+              "remote_port": remote_port, "node": node or host, "where": node or host,
+              "holder": f" by {holder}" if holder else "", "server_command": server_command,
+              "remove_key": remove.group(1).strip() if remove else f"ssh-keygen -R {host}"}
     for kind, pattern, message, retry in _RULES:
         match = re.search(pattern, stderr)
         if match:

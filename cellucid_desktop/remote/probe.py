@@ -130,7 +130,7 @@ def probe(port: int, *, remote_port: int | None = None, timeout: float = 2.0) ->
     result = ProbeResult(port, UNSUPPORTED, host_port, "", version=str(health["version"]),
                          health=health, server=server)
     result.kind = _generation(port, host_port, health, reply, timeout)
-    result.datasets = _datasets(port, host_port, result.kind, timeout)
+    result.datasets = _datasets(port, host_port, timeout)
     result.has_ui = _has_ui(port, host_port, timeout)
     result.message = _describe(result)
     return result
@@ -190,7 +190,7 @@ def _generation(port: int, host_port: int, health: dict, reply: Reply, timeout: 
     return G1_ANNDATA if reply.version == 10 else UNSUPPORTED
 
 
-def _datasets(port: int, host_port: int, kind: str, timeout: float) -> list[dict]:
+def _datasets(port: int, host_port: int, timeout: float) -> list[dict]:
     try:
         doc = fetch(port, "/_cellucid/datasets", host_port=host_port, timeout=timeout).json()
     except OSError:

@@ -21,6 +21,7 @@ from cellucid_desktop.remote.tunnel import Tunnel, TunnelState, TunnelStatus
 
 if TYPE_CHECKING:
     from cellucid_desktop.remote.remote_data import RemoteDataService
+    from cellucid_desktop.server.webapp_cache import WebAppCache
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ class RemoteSession:
     """``open()`` returns a RemoteView or raises RemoteError; ``close()`` ends it all.
 
     Give ``spec`` to run ssh, or ``port`` for a port that is already forwarded.
+    ``viewer`` chooses the UI the proxy serves for a remote without one (Settings'
+    "Open datasets in"): the built-in viewer, or the cached official web app.
     ``on_status`` receives the tunnel's states (connecting, connected, reconnecting,
     failed, stopped).
     """
@@ -49,13 +52,14 @@ class RemoteSession:
     def __init__(self, spec: TunnelSpec | None = None, *, port: int | None = None,
                  remote_port: int | None = None,
                  on_status: Callable[[TunnelStatus], None] | None = None,
-                 ready_timeout: float = 60.0) -> None:
+                 ready_timeout: float = 60.0, viewer: str = "builtin") -> None:
         if (spec is None) == (port is None):
             raise ValueError("give either an SSH spec or an already forwarded port")
         self.spec = spec.validated() if spec is not None else None
         self.remote_port = self.spec.remote_port if self.spec else remote_port
         self.on_status = on_status
         self.ready_timeout = ready_timeout
+        self.viewer = viewer  # for a remote without UI: "builtin", or "webapp" if cached
         self.local_port = port
         self.tunnel: Tunnel | None = None
         self.proxy: LocalProxy | None = None
@@ -125,10 +129,26 @@ class RemoteSession:
             # Only the Host check is in the way: forward everything, UI included.
             self.proxy = LocalProxy(result.port, result.host_port, prefixes=EVERYTHING)
             path = result.viewer_path
+        elif self.viewer == "webapp" and self._webapp_cache() is not None:
+            from cellucid_desktop.server.webapp_assets import webapp_blueprint
+
+            # The official app reads the remote store itself, through the forwarded routes.
+            self.proxy = LocalProxy(result.port, result.host_port, prefixes=CELLUCID_PREFIXES,
+                                    blueprints=[webapp_blueprint(self._webapp_cache())],
+                                    ui="webapp")
+            path = "/?anndata=true"
         else:
             self.proxy, path = self._builtin_viewer_proxy(result)
         self.proxy.start()
         return RemoteView(f"{self.proxy.url}{path}", result, False)
+
+    @staticmethod
+    def _webapp_cache() -> WebAppCache | None:
+        """The web-app cache if it holds a build (fetching one is the user's choice)."""
+        from cellucid_desktop.server.webapp_cache import WebAppCache
+
+        cache = WebAppCache()
+        return cache if cache.current() is not None else None
 
     def _builtin_viewer_proxy(self, result: ProbeResult) -> tuple[LocalProxy, str]:
         """The remote has no UI: the built-in viewer is served locally, its data API

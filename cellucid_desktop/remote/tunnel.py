@@ -202,7 +202,10 @@ class Tunnel:
             _live.discard(self)
 
     def _run_once(self) -> SshProblem | None:
-        """Start ssh, wait until it forwards, then until it exits. None = it was up."""
+        """Start ssh, wait until it forwards, then until it exits. None = it was up (or
+        the tunnel was stopped)."""
+        if self._stop.is_set():
+            return None
         if not is_free(self.local_port):
             return self._port_busy()
         self._stderr.clear()
@@ -219,8 +222,8 @@ class Tunnel:
         reader.start()
         try:
             problem = self._await_forward(proc)
-            if problem is not None:
-                return problem
+            if problem is not None or self._stop.is_set():
+                return problem  # (None when stopped meanwhile: ``finally`` ends this ssh)
             self._set(TunnelStatus(TunnelState.CONNECTED, f"Connected: 127.0.0.1:"
                                    f"{self.local_port} -> {self.spec.forward_host}:"
                                    f"{self.spec.remote_port} via {self.spec.target}"))

@@ -37,8 +37,38 @@ from cellucid_desktop.server.registry import Dataset, DatasetRegistry
 bp = Blueprint("cellucid_data_api", __name__, url_prefix="/api/v1")
 
 EXPOSED = "Content-Encoding, Content-Length, ETag, X-Dims, X-Gene-Index, X-Min, X-Max, Server-Timing"
-GZIP_CACHE_BYTES = 32 << 20
+GZIP_CACHE_BYTES = 16 << 20
+OBS_CACHE_BYTES = 16 << 20  # decoded obs columns: a viewer asks for meta, then values
 SPARSE_ENOUGH_TO_GZIP = 0.25  # fraction of non-zero cells below which a gene is gzipped
+
+
+class BoundedCache:
+    """A thread-safe LRU map holding at most ``max_bytes`` of values."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._items: OrderedDict[str, tuple[object, int]] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, key: str) -> object | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            self._items.move_to_end(key)
+            return item[0]
+
+    def put(self, key: str, value: object, size: int) -> None:
+        if size > self.max_bytes // 4:
+            return  # one huge item would push out everything else
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = (value, size)
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                self._bytes -= self._items.popitem(last=False)[1][1]
 
 
 class DataService:
@@ -50,8 +80,8 @@ class DataService:
         self._lock = threading.Lock()
         self._readers: dict[str, tuple[Path, DatasetReader]] = {}
         self._names: dict[tuple[int, str], GeneNames] = {}
-        self._gzip: OrderedDict[str, bytes] = OrderedDict()
-        self._gzip_bytes = 0
+        self._gzip = BoundedCache(GZIP_CACHE_BYTES)
+        self.obs_columns = BoundedCache(OBS_CACHE_BYTES)
         registry.on_remove(self.forget)
         limit_arenas()  # per-request vectors of MBs must not bloat one arena per thread
 
@@ -86,19 +116,12 @@ class DataService:
 
     def gzipped(self, etag: str, body: bytes) -> bytes:
         """gzip at level 1 (fast), remembered by ETag within a bounded cache."""
-        with self._lock:
-            if etag in self._gzip:
-                self._gzip.move_to_end(etag)
-                return self._gzip[etag]
-        packer = zlib.compressobj(1, zlib.DEFLATED, 31)
-        packed = packer.compress(body) + packer.flush()
-        with self._lock:
-            if len(packed) <= GZIP_CACHE_BYTES // 4:
-                self._gzip[etag] = packed
-                self._gzip_bytes += len(packed)
-                while self._gzip_bytes > GZIP_CACHE_BYTES:
-                    self._gzip_bytes -= len(self._gzip.popitem(last=False)[1])
-        return packed
+        packed = self._gzip.get(etag)
+        if packed is None:
+            packer = zlib.compressobj(1, zlib.DEFLATED, 31)
+            packed = packer.compress(body) + packer.flush()
+            self._gzip.put(etag, packed, len(packed))
+        return packed  # type: ignore[return-value]
 
     def forget(self, dataset: Dataset) -> None:
         """Registry hook: a removed dataset's file is closed and its build cancelled."""
@@ -113,14 +136,6 @@ class DataService:
             for key in [k for k in self._names if k[0] == id(reader)]:
                 del self._names[key]
         reader.close()
-
-    def close(self) -> None:
-        for dataset_id in list(self._readers):
-            with self._lock:
-                current = self._readers.pop(dataset_id, None)
-            if current is not None:
-                self._close(current[1])
-        self.index.close()
 
 
 def register(app: Flask) -> None:
@@ -218,7 +233,8 @@ def _describe(dataset: Dataset, reader: DatasetReader) -> dict:
         "n_genes": meta.n_genes,
         "embeddings": [e.describe() for e in embeddings],
         "default_embedding": embeddings[0].key if embeddings else None,
-        "obs": [{"key": c.name, "kind": c.kind, "n_categories": c.n_categories}
+        "obs": [{"key": c.name, "kind": c.kind,
+                 "n_categories": 2 if c.kind == "boolean" else c.n_categories}
                 for c in meta.obs_columns],
         "expression_sources": [s.describe() for s in sources],
         "default_source": sources[0].id if sources else None,
@@ -266,11 +282,14 @@ def obs(dataset_id: str, rest: str) -> Response:
     etag = _etag(reader, "obs", key)
     if values and (cached := _not_modified(etag)) is not None:
         return cached
-    with reader.file() as h5:
-        try:
-            column = read_obs_column(h5, key)
-        except TooManyCategories as exc:
-            raise ApiError(422, str(exc)) from None
+    column = _service().obs_columns.get(etag)
+    if column is None:
+        with reader.file() as h5:
+            try:
+                column = read_obs_column(h5, key)
+            except TooManyCategories as exc:
+                raise ApiError(422, str(exc)) from None
+        _service().obs_columns.put(etag, column, column.values.nbytes)
     if not values:
         return _json(column.describe())
     body = column.values.astype("<u2" if column.values.dtype == np.uint16 else "<f4",

@@ -30,7 +30,7 @@ def test_dataset_document_lists_embeddings_obs_and_sources(ad_path, start_api):
     assert "X_one" not in {e["key"] for e in document["embeddings"]}
     kinds = {o["key"]: (o["kind"], o["n_categories"]) for o in document["obs"]}
     assert kinds["cell_type"] == ("categorical", 5) and kinds["score"] == ("continuous", None)
-    assert kinds["is_doublet"][0] == "boolean" and kinds["barcode"][0] == "string"
+    assert kinds["is_doublet"] == ("boolean", 2) and kinds["barcode"] == ("string", None)
     assert document["expression_sources"] == [
         {"id": "X", "label": "X", "layout": "csr"},
         {"id": "raw", "label": "raw.X", "layout": "csc"},

@@ -17,6 +17,7 @@ from cellucid_desktop import paths
 from cellucid_desktop.data import gene_index
 from cellucid_desktop.data.genes import find_source, read_gene
 from cellucid_desktop.data.h5ad import open_h5ad
+from cellucid_desktop.data.h5ad_writer import write_h5ad
 from cellucid_desktop.data.reader import DatasetReader, file_identity
 from cellucid_desktop.data.synthetic import make_synthetic
 from cellucid_desktop.server.registry import DatasetRegistry
@@ -165,3 +166,19 @@ def test_removing_a_dataset_closes_its_file(csr_file, start_api):
     registry.remove(dataset.id)
     assert str(csr_file) not in open_paths()
     assert api.get(f"/datasets/{dataset.id}").status == 404
+
+
+def test_a_failed_build_is_reported_and_genes_are_still_served(tmp_path, start_api):
+    indptr = np.array([0, 2, 3, 4])
+    indices = np.array([0, 1, 1, 7], dtype=np.int32)  # 7 is past the last of 3 genes
+    data = np.array([1.0, 2.0, 3.0, 4.0], dtype=np.float32)
+    path = write_h5ad(tmp_path / "damaged.h5ad", obs_names=["a", "b", "c"],
+                      var_names=["g0", "g1", "g2"], x_blocks=[(indptr, indices, data)])
+    registry = DatasetRegistry()
+    dataset = registry.add(path)
+    api = start_api(registry)
+    np.testing.assert_array_equal(gene(api, dataset.id, "g1"), [2.0, 3.0, 0.0])
+    status = wait_for(lambda: (s := api.get(f"/datasets/{dataset.id}/gene-index").json())
+                      ["status"] == "failed" and s, timeout=60, what="the build to fail")
+    assert "damaged" in status["message"]
+    np.testing.assert_array_equal(gene(api, dataset.id, "g0"), [1.0, 0.0, 0.0])

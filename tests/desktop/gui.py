@@ -158,12 +158,15 @@ def wait_visible(env: dict[str, str], title_regex: str, timeout: float = 30.0,
 
 
 def type_into_dialog(env: dict[str, str], window_id: str, text: str) -> None:
-    """Focus a Qt file dialog, replace its file-name field with ``text``, press Return."""
-    xdotool(env, "windowactivate", "--sync", window_id)
+    """Focus a Qt file dialog, replace its file-name field with ``text``, press Return.
+
+    Real (XTEST) key events to the focused window: events sent to a window directly
+    (``--window``) are synthetic and left GTK's tray menu unable to take the keyboard
+    afterwards."""
     xdotool(env, "windowfocus", "--sync", window_id)
-    xdotool(env, "key", "--window", window_id, "ctrl+a")
-    xdotool(env, "type", "--window", window_id, "--delay", "20", text)
-    xdotool(env, "key", "--window", window_id, "Return")
+    xdotool(env, "key", "ctrl+a")
+    xdotool(env, "type", "--delay", "20", text)
+    xdotool(env, "key", "Return")
 
 
 def screenshot(env: dict[str, str], path: Path) -> Image.Image:

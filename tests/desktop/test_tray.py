@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 from pathlib import Path
 
 from cellucid_desktop.desktop.tray import menu_position
@@ -24,12 +25,14 @@ def mapped_windows(env: dict[str, str]) -> set[str]:
     return set(xdotool(env, "search", "--onlyvisible", "--name", "").split())
 
 
-def choose_from_tray_menu(env: dict[str, str], icon: str, command: str) -> None:
+def choose_from_tray_menu(env: dict[str, str], tray: str, icon: str, command: str) -> None:
     """Right-click the icon, then Down×N Return, as a keyboard user would."""
+    xdotool(env, "windowraise", tray)  # no window manager keeps the dock above big windows
     before = mapped_windows(env)
     xdotool(env, "mousemove", "--window", icon, "5", "5")
     xdotool(env, "click", "3")
     wait_for(lambda: mapped_windows(env) - before, 20, what="the tray menu popped up")
+    time.sleep(0.5)  # GTK maps the menu before it grabs the keyboard
     for _ in range(menu_position(command)):
         xdotool(env, "key", "Down")
     xdotool(env, "key", "Return")
@@ -45,17 +48,18 @@ def test_tray_menu_shows_home_opens_files_and_quit_leaves_nothing_running(
     wait_for(lambda: app.windows()["home"]["hidden"], 30, what="home hidden to the tray")
     assert visible_window(app_env, "^Cellucid Desktop$", pid=app.proc.pid) is None
 
-    choose_from_tray_menu(app_env, icon, "show")
+    choose_from_tray_menu(app_env, tray_host, icon, "show")
     assert wait_visible(app_env, "^Cellucid Desktop$", pid=app.proc.pid)
 
-    choose_from_tray_menu(app_env, icon, "open_dialog")
+    choose_from_tray_menu(app_env, tray_host, icon, "open_dialog")
     type_into_dialog(app_env, wait_visible(app_env, "^Open files?$"), str(small_h5ad))
     assert app.wait_window("viewer:small-test")["title"] == "Small test"
+    assert wait_visible(app_env, "^Small test$")
 
     app.windows()  # records the app's child processes (tray, Qt WebEngine) by PID
     children = app.known_children
     assert len(children) >= 2
-    choose_from_tray_menu(app_env, icon, "quit")
+    choose_from_tray_menu(app_env, tray_host, icon, "quit")
     assert app.proc.wait(60) == 0
     wait_for(lambda: not any(running(pid) for pid in children), 30,
              what="every child process of the app gone")

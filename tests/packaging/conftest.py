@@ -3,7 +3,9 @@ the desktop GUI fixtures (Xvfb, D-Bus, app launcher) reused from tests/desktop."
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +28,8 @@ def frozen_app() -> Iterator[Path]:
     """
     with tempfile.TemporaryDirectory(prefix="cellucid-bundle-") as out:
         result = subprocess.run([str(ROOT / "packaging" / "build-linux.sh"), "--no-tarball", out],
-                                cwd=ROOT, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
+                                cwd=ROOT, capture_output=True, text=True, timeout=BUILD_TIMEOUT,
+                                env={**os.environ, "PYTHON": sys.executable})
         assert result.returncode == 0, \
             f"bundle build failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
         binary = Path(out) / "dist" / "cellucid-desktop" / "cellucid-desktop"

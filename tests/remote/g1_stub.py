@@ -24,10 +24,14 @@ EXPORT = {
 
 
 class G1Stub:
-    def __init__(self, routes: dict[str, bytes]) -> None:
+    """``http11`` and another ``server`` make a stand-in for an unknown Cellucid version."""
+
+    def __init__(self, routes: dict[str, bytes], *, http11: bool = False,
+                 server: str = "SimpleHTTP/0.6") -> None:
         class Handler(BaseHTTPRequestHandler):
-            server_version = "SimpleHTTP/0.6"
-            protocol_version = "HTTP/1.0"
+            server_version = server
+            sys_version = ""
+            protocol_version = "HTTP/1.1" if http11 else "HTTP/1.0"
 
             def do_GET(self) -> None:  # noqa: N802 - stdlib name
                 body = routes.get(self.path.split("?")[0])
@@ -35,6 +39,7 @@ class G1Stub:
                     text = f"Not found: {self.path}".encode()
                     self.send_response(404)
                     self.send_header("Content-Type", "text/plain")
+                    self.send_header("Content-Length", str(len(text)))
                     self.end_headers()
                     self.wfile.write(text)
                     return

@@ -10,7 +10,6 @@ import os
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 from cellucid_desktop.remote.tunnel import die_with_parent

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.desktop.gui import wait_visible
+from cellucid_desktop.remote.connections import ConnectionStore
+from tests.desktop.gui import descendants, run_cli, running, wait_visible
 from tests.desktop.test_app_windows import drawn_fraction, window_pixels
 from tests.helpers import wait_for
 from tests.remote.servers import ServeProcess
@@ -47,3 +48,25 @@ def test_connect_dialog_opens_a_window_drawing_the_remote_cells(
     # Disconnect closes the window and stops ssh
     app.eval("connect", "document.getElementById('disconnect').click()")
     wait_for(lambda: "remote:1" not in app.windows(), 30, what="the remote window to close")
+
+
+def test_connect_command_hands_the_remote_to_the_app_whose_quit_stops_ssh(
+        launch, app_env, ssh_lab: SshLab, desktop_remote: ServeProcess) -> None:
+    app = launch()
+    app.wait_home_ready()
+    result = run_cli(app_env, "connect", "login", "-F", str(ssh_lab.config),
+                     "--remote-port", str(desktop_remote.port), timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Opened in Cellucid Desktop: http://127.0.0.1:" in result.stdout
+    window = app.wait_window("remote:1", "the remote window opened by the command")
+    assert window["url"].endswith("/?dataset=remote-data")
+    assert [c.spec.target for c in ConnectionStore().recent()] == ["login"]  # for the dialog
+    # the app, not the finished command, owns the tunnel: the viewer keeps working
+    wait_for(lambda: app.eval("remote:1", "document.documentElement.dataset.viewerState")
+             == "ready", 90, what="the remote viewer ready")
+    ssh = [pid for pid in descendants(app.proc.pid)
+           if Path(f"/proc/{pid}/comm").read_text().strip() == "ssh"]
+    assert ssh, "the app runs the tunnel's ssh"
+    assert run_cli(app_env, "quit").returncode == 0
+    app.proc.wait(60)
+    wait_for(lambda: not any(running(pid) for pid in ssh), 20, what="ssh gone with the app")

@@ -9,7 +9,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from cellucid_desktop.remote.probe import (DESKTOP, G1_ANNDATA, G1_EXPORT, G2, HOST_REFUSED,
-                                           NOT_CELLUCID, NOTHING, find_servers, probe)
+                                           NOT_CELLUCID, NOTHING, UNSUPPORTED, find_servers,
+                                           probe)
 from cellucid_desktop.remote.ports import any_free_port
 from cellucid_desktop.remote.tunnel import Tunnel, TunnelState
 from tests.helpers import free_port
@@ -72,6 +73,18 @@ def test_g1_stubs_are_recognised_as_090_with_their_viewer_path(routes: dict, kin
     assert result.kind == kind and result.version == "0.9.0"
     assert result.viewer_path == path
     assert result.datasets[0]["id"] in ("test", "demo-one")
+
+
+def test_a_cellucid_like_server_of_unknown_generation_is_unsupported() -> None:
+    health = b'{"status": "ok", "type": "anndata", "version": "2.0.0", "format": "zarr3", ' \
+             b'"n_cells": 1, "n_genes": 1, "shards": 4}'
+    stub = G1Stub({"/_cellucid/health": health}, http11=True, server="Cellucid/2")
+    try:
+        result = probe(stub.port)
+    finally:
+        stub.stop()
+    assert result.kind == UNSUPPORTED and not result.is_cellucid
+    assert "Cellucid 2.0.0, a version this app does not support" in result.message
 
 
 def test_a_plain_web_server_is_not_cellucid(plain_http: int) -> None:

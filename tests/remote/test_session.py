@@ -191,3 +191,27 @@ def _capture(call: object, into: list[BaseException]) -> None:
         call()
     except BaseException as exc:  # noqa: BLE001 - the test inspects it
         into.append(exc)
+
+
+def test_remote_without_ui_can_be_shown_in_the_cached_official_web_app(
+        ssh_lab: SshLab, g2_remote: ServeProcess) -> None:
+    """With a web-app build cached (from the web-app tests' stand-in source), the proxy
+    serves it and forwards the protocol routes it reads to the remote."""
+    from cellucid_desktop import paths
+    from cellucid_desktop.server.webapp_cache import WebAppCache
+    from tests.webapp.source import BuildSource, make_build
+
+    source = BuildSource(make_build("build-1", marker="remote-webapp")).start()
+    try:
+        WebAppCache(paths.cache_dir() / "webapp", source_url=source.url, timeout=10).fetch()
+    finally:
+        source.stop()
+    session = RemoteSession(spec_for(ssh_lab, g2_remote.port), viewer="webapp")
+    try:
+        view = session.open()
+        assert view.url.endswith("/?anndata=true") and not view.direct
+        assert b"remote-webapp" in _get(view.url)[2]
+        datasets = _get(_base(view.url) + "/_cellucid/datasets")[2]
+        assert b'"remote-data"' in datasets
+    finally:
+        session.close()

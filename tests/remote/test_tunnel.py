@@ -16,7 +16,7 @@ from tests.desktop.gui import running
 from tests.helpers import free_port, wait_for
 from tests.remote.conftest import spec_for
 from tests.remote.servers import ServeProcess
-from tests.remote.sshd import SshLab
+from tests.remote.sshd import SshLab, keygen
 
 
 def _health_through(port: int, remote_port: int) -> int:
@@ -111,6 +111,21 @@ def test_unknown_host_key_is_reported(ssh_lab: SshLab, tmp_path: Path) -> None:
     assert status.problem.kind == "host-key-unknown", status.message
 
 
+def test_changed_host_key_is_reported_as_a_possible_attack(ssh_lab: SshLab,
+                                                           tmp_path: Path) -> None:
+    other = keygen(tmp_path / "other_host_key")
+    wrong = tmp_path / "known_hosts"
+    key = " ".join(Path(f"{other}.pub").read_text().split()[:2])
+    wrong.write_text(f"[127.0.0.1]:{ssh_lab.login.port} {key}\n")
+    spec = spec_for(ssh_lab, 8765, options=(f"UserKnownHostsFile={wrong}",))
+    tunnel = Tunnel(spec, any_free_port())
+    status = tunnel.start().wait_connected(60)
+    tunnel.stop()
+    assert status.state == TunnelState.FAILED
+    assert status.problem.kind == "host-key-changed", status.message
+    assert f'ssh-keygen -f "{wrong}" -R "[127.0.0.1]:{ssh_lab.login.port}"' in status.message
+
+
 def test_ssh_port_with_nothing_listening_is_refused_and_retried(ssh_lab: SshLab) -> None:
     seen: list[TunnelStatus] = []
     tunnel = Tunnel(spec_for(ssh_lab, 8765, target="127.0.0.1", ssh_port=free_port()),
@@ -131,6 +146,16 @@ def test_nothing_listening_on_the_remote_port_names_the_port(ssh_lab: SshLab) ->
     assert status.state == TunnelState.FAILED
     assert status.problem.kind == "nothing-listening", status.message
     assert f"Nothing is listening on port {remote}" in status.message
+
+
+def test_unknown_compute_node_is_named(ssh_lab: SshLab) -> None:
+    spec = spec_for(ssh_lab, 8765, node="no-such-node.invalid")
+    tunnel = Tunnel(spec, any_free_port(), ready_timeout=3)
+    status = tunnel.start().wait_connected(60)
+    tunnel.stop()
+    assert status.state == TunnelState.FAILED
+    assert status.problem.kind == "node-not-found", status.message
+    assert "could not resolve the compute node no-such-node.invalid" in status.message
 
 
 def test_busy_local_port_names_the_process_holding_it(ssh_lab: SshLab) -> None:

@@ -266,8 +266,9 @@ def test_host_header_is_checked_like_cellucid(pair: Pair, host: str, method: str
 
 
 @pytest.mark.parametrize("host", HOSTS)
-def test_host_refusals_have_cellucid_body(pair: Pair, host: str) -> None:
-    theirs, ours = pair.both("GET", STORE, host=host)
+@pytest.mark.parametrize("headers", [[], [("Range", "bytes=0-99")]], ids=["whole", "range"])
+def test_host_is_checked_on_the_store_like_cellucid(pair: Pair, host: str, headers: list) -> None:
+    theirs, ours = pair.both("GET", STORE, headers, host=host)
     assert_same(theirs, ours)
 
 

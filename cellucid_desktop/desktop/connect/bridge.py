@@ -34,6 +34,9 @@ class ConnectApi:
     def connect_saved(self) -> list[dict[str, Any]]:
         return self._app.remote.saved()
 
+    def connect_recent(self) -> list[dict[str, Any]]:
+        return self._app.remote.recent()
+
     def connect_delete(self, name: str) -> list[dict[str, Any]]:
         return self._app.remote.delete(name)
 

@@ -43,6 +43,11 @@ class Live:
                 "message": self.message, "url": self.url}
 
 
+def _entry(connection: Connection) -> dict[str, Any]:
+    return {"name": connection.name, "describe": connection.describe,
+            "form": connection.extra.get("form", {})}
+
+
 def _forwarded_port(form: dict[str, Any]) -> int:
     text = str(form.get("forwarded_port") or "").strip()
     if not text.isdigit() or not 1 <= int(text) <= 65535:
@@ -80,16 +85,18 @@ class RemoteConnections:
 
     def start(self, form: dict[str, Any]) -> dict[str, Any]:
         """Begin connecting in the background; the dialog polls ``status``."""
+        viewer = self.app.user.settings.default_viewer
         try:
             if form.get("mode") == "forwarded":
                 port = _forwarded_port(form)
                 remote = str(form.get("remote_port") or "").strip()
                 session = RemoteSession(port=port,
-                                        remote_port=int(remote) if remote.isdigit() else None)
+                                        remote_port=int(remote) if remote.isdigit() else None,
+                                        viewer=viewer)
                 name = f"127.0.0.1:{port}"
             else:
                 spec = spec_from_form(form)
-                session = RemoteSession(spec)
+                session = RemoteSession(spec, viewer=viewer)
                 name = spec.target
         except SpecError as exc:
             return {"ok": False, "error": str(exc)}
@@ -118,6 +125,7 @@ class RemoteConnections:
         window = self.app.window(f"remote:{live.id}")
         if window is not None:
             window.destroy()
+        self.app.update_tray_menu()
 
     def save(self, name: str, form: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -131,8 +139,17 @@ class RemoteConnections:
         return {"ok": True, "saved": self.saved()}
 
     def saved(self) -> list[dict[str, Any]]:
-        return [{"name": c.name, "describe": c.describe, "form": c.extra.get("form", {})}
-                for c in self.store.saved()]
+        return [_entry(c) for c in self.store.saved()]
+
+    def recent(self) -> list[dict[str, Any]]:
+        """Remotes that connected lately, newest first."""
+        return [_entry(c) for c in self.store.recent()]
+
+    def tray_windows(self) -> list[list[str]]:
+        """[window key, label] of each connected remote, for the tray's Windows menu."""
+        with self._lock:
+            return [[f"remote:{live.id}", f"{live.name} (remote)"]
+                    for live in self._live.values() if live.url]
 
     def delete(self, name: str) -> list[dict[str, Any]]:
         self.store.delete(name)
@@ -181,3 +198,4 @@ class RemoteConnections:
                                        background_color="#101318")
         self.app._track(f"remote:{live.id}", window)
         window.events.closed += lambda: self.disconnect(live.id)
+        self.app.update_tray_menu()

@@ -54,19 +54,23 @@
     if (current) setStatus(await api.connect_status(current));
   }
 
-  async function renderSaved(list) {
-    const ul = $("saved");
+  function renderList(id, list, deletable) {
+    const ul = $(id);
     ul.replaceChildren();
     for (const c of list) {
       const li = page.el("li");
       const use = page.el("button", {}, c.name);
       use.addEventListener("click", () => { fill(c.form); $("save-name").value = c.name; });
-      const del = page.el("button", { title: "Delete" }, "×");
-      del.addEventListener("click", async () => renderSaved(await api.connect_delete(c.name)));
-      li.append(use, " ", page.el("span", { class: "muted" }, c.describe), " ", del);
+      li.append(use, " ", page.el("span", { class: "muted" }, c.describe));
+      if (deletable) {
+        const del = page.el("button", { title: "Delete" }, "×");
+        del.addEventListener("click", async () => renderSaved(await api.connect_delete(c.name)));
+        li.append(" ", del);
+      }
       ul.append(li);
     }
   }
+  const renderSaved = (list) => renderList("saved", list, true);
 
   document.body.addEventListener("input", () => refresh());
   document.body.addEventListener("change", () => refresh());
@@ -100,6 +104,7 @@
     }
   });
   renderSaved(await api.connect_saved());
+  renderList("recent", await api.connect_recent(), false);
   refresh();
   window.cellucidConnect = { form, fill, status: () => $("status").textContent };
 })();
