@@ -81,9 +81,7 @@ class RemoteDataService(DataService):
         with self._remote_lock:
             readers, self._remote_readers = list(self._remote_readers.values()), {}
         for reader in readers:
-            self.index.forget(reader)
-            reader.close()
-        super().close()
+            self._close(reader)  # cancels its gene-index build, then closes the h5py file
         for store in self.stores.values():
             store.file.close()
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -190,3 +191,19 @@ def close_window(env: dict[str, str], window_id: str) -> None:
         conn.flush()
     finally:
         conn.close()
+
+
+def close_until(env: dict[str, str], title_regex: str, done: Callable[[], Any],
+                pid: int | None = None, timeout: float = 30.0) -> None:
+    """Close a window as a user would, clicking close again if the first click came
+    before the window was ready for it (Qt may drop a very early WM_DELETE_WINDOW)."""
+    def attempt() -> Any:
+        if done():
+            return True
+        window_id = visible_window(env, title_regex, pid)
+        if window_id:
+            close_window(env, window_id)
+        time.sleep(1.0)
+        return done()
+
+    wait_for(attempt, timeout, interval=0, what=f"window {title_regex!r} closed")

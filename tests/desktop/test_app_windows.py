@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from tests.desktop.gui import (close_window, run_cli, screenshot, type_into_dialog,
+from tests.desktop.gui import (close_until, run_cli, screenshot, type_into_dialog,
                                visible_window, wait_visible, xdotool)
 from tests.helpers import wait_for
 
@@ -87,8 +87,7 @@ def test_a_second_launch_hands_its_file_to_the_running_app_and_exits(
 def test_closing_a_viewer_window_releases_its_dataset(launch, app_env, small_h5ad):
     app = launch(str(small_h5ad))
     app.wait_window("viewer:small-test")
-    close_window(app_env, wait_visible(app_env, "^Small test$"))
-    wait_for(lambda: "viewer:small-test" not in app.windows(), 30, what="viewer window closed")
+    close_until(app_env, "^Small test$", lambda: "viewer:small-test" not in app.windows())
     # The home page lists the registry's datasets: the closed one is gone from it.
     wait_for(lambda: app.eval("home", "document.getElementById('open-list').children.length")
              == 0, 20, what="the dataset released")
@@ -141,8 +140,8 @@ def test_a_busy_configured_port_falls_back_to_a_free_one_with_a_message(launch, 
 def test_closing_home_keeps_the_app_and_a_second_launch_shows_it_again(launch, app_env):
     app = launch()
     app.wait_home_ready()
-    close_window(app_env, wait_visible(app_env, "^Cellucid Desktop$", pid=app.proc.pid))
-    wait_for(lambda: app.windows()["home"]["hidden"], 30, what="home window hidden")
+    close_until(app_env, "^Cellucid Desktop$", lambda: app.windows()["home"]["hidden"],
+                pid=app.proc.pid)
     assert visible_window(app_env, "^Cellucid Desktop$", pid=app.proc.pid) is None
     assert app.proc.poll() is None
     second = run_cli(app_env)

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from cellucid_desktop.desktop.tray import menu_position
-from tests.desktop.gui import (close_window, running, type_into_dialog, visible_window,
+from tests.desktop.gui import (close_until, running, type_into_dialog, visible_window,
                                wait_visible, xdotool)
 from tests.helpers import wait_for
 
@@ -44,8 +44,8 @@ def test_tray_menu_shows_home_opens_files_and_quit_leaves_nothing_running(
     app.wait_home_ready()
     icon = wait_for(lambda: tray_icons(app_env, tray_host), 60, what="the icon in the tray")[0]
 
-    close_window(app_env, wait_visible(app_env, "^Cellucid Desktop$", pid=app.proc.pid))
-    wait_for(lambda: app.windows()["home"]["hidden"], 30, what="home hidden to the tray")
+    close_until(app_env, "^Cellucid Desktop$", lambda: app.windows()["home"]["hidden"],
+                pid=app.proc.pid)
     assert visible_window(app_env, "^Cellucid Desktop$", pid=app.proc.pid) is None
 
     choose_from_tray_menu(app_env, tray_host, icon, "show")
