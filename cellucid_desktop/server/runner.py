@@ -111,7 +111,10 @@ class ServerThread:
         server, self._server = self._server, None
         if server is None:
             return
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        try:
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        except OSError:  # the loop already ended and closed its trigger
+            wasyncore.close_all(server._map)
         if self._thread is not None:
             self._thread.join(timeout)
         server.task_dispatcher.shutdown(timeout=timeout)
