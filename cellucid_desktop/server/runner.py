@@ -107,17 +107,21 @@ class ServerThread:
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Close every connection from the server's own loop, then its workers."""
+        """Stop the workers first, then close every connection from the server's own loop.
+
+        Workers finishing a request wake the loop through its trigger pipe, so they
+        must be gone before the loop closes that pipe (else: EBADF in a worker).
+        """
         server, self._server = self._server, None
         if server is None:
             return
+        server.task_dispatcher.shutdown(timeout=timeout)
         try:
             server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
         except OSError:  # the loop already ended and closed its trigger
             wasyncore.close_all(server._map)
         if self._thread is not None:
             self._thread.join(timeout)
-        server.task_dispatcher.shutdown(timeout=timeout)
         log.info("Server stopped")
 
     def __enter__(self) -> ServerThread:
