@@ -50,7 +50,7 @@ def expression_sources(meta: AnnDataMeta) -> list[Source]:
     if meta.x is not None:
         sources.append(Source("X", "X", "X", "var", meta.x))
     if meta.raw_x is not None:
-        sources.append(Source("raw", "raw.X", "raw/X", "raw/var", meta.raw_x))
+        sources.append(Source("raw", "raw.X", meta.raw_x_path, meta.raw_var_path, meta.raw_x))
     for name, info in meta.layers.items():
         sources.append(Source(f"layers/{name}", f"layer {name}", f"layers/{name}", "var", info))
     return sources

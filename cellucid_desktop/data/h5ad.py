@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import errno
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import h5py
 import numpy as np
@@ -62,7 +62,8 @@ class AnnDataMeta:
     cellucid_id: str | None
     cellucid_name: str | None
     encoding: str  # "0.6", "0.7" or "0.8+"
-    extra: dict[str, Any] = field(default_factory=dict)
+    raw_x_path: str = "raw/X"  # 0.6 files keep raw at top level: "raw.X", "raw.var"
+    raw_var_path: str = "raw/var"
 
 
 def has_hdf5_magic(path: Path) -> bool:
@@ -298,6 +299,11 @@ def read_metadata(h5: h5py.File) -> AnnDataMeta:
                 layers[key] = info
     raw_x = n_raw = None
     raw_x_element, raw_var = _raw_elements(h5)
+    raw_paths = {}
+    if raw_x_element is not None:
+        raw_paths["raw_x_path"] = raw_x_element.name.lstrip("/")
+    if raw_var is not None:
+        raw_paths["raw_var_path"] = raw_var.name.lstrip("/")
     if raw_x_element is not None:
         raw_x = matrix_info(raw_x_element)
         n_raw = _frame_length(raw_var) if raw_var is not None else None
@@ -321,6 +327,7 @@ def read_metadata(h5: h5py.File) -> AnnDataMeta:
         cellucid_id=_uns_text(h5, "uns/cellucid/id"),
         cellucid_name=_uns_text(h5, "uns/cellucid/name"),
         encoding=encoding,
+        **raw_paths,
     )
 
 
