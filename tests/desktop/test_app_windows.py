@@ -165,3 +165,21 @@ def test_save_file_writes_through_the_real_save_dialog(launch, app_env, small_h5
     assert result == {"saved": True, "path": str(target), "error": None}
     assert target.read_bytes() == payload
     assert visible_window(app_env, "^Save file$") is None
+
+
+def test_settings_window_changes_are_saved_and_applied(launch, app_env):
+    app = launch()
+    app.wait_home_ready()
+    xdotool(app_env, "windowfocus", "--sync",
+            wait_visible(app_env, "^Cellucid Desktop$", pid=app.proc.pid))
+    xdotool(app_env, "key", "ctrl+comma")
+    app.wait_window("settings", "the settings window")
+    wait_for(lambda: app.eval("settings", "document.documentElement.dataset.pageState")
+             == "ready", 30, what="settings page ready")
+    app.eval("settings", "(() => { const s = document.getElementById('theme'); s.value = 'dark';"
+                         " s.dispatchEvent(new Event('change')); })()")
+    saved = Path(app_env["XDG_CONFIG_HOME"]) / "cellucid-desktop" / "settings.json"
+    wait_for(lambda: saved.exists() and json.loads(saved.read_text())["theme"] == "dark", 20,
+             what="the theme saved")
+    wait_for(lambda: app.eval("home", "document.documentElement.dataset.theme") == "dark", 20,
+             what="the home window re-themed")

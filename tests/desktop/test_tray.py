@@ -39,7 +39,12 @@ def choose_from_tray_menu(env: dict[str, str], tray: str, icon: str, command: st
 
 
 def test_tray_menu_shows_home_opens_files_and_quit_leaves_nothing_running(
-        launch, app_env, tray_host, small_h5ad):
+        launch, app_env, tray_host, small_h5ad, tmp_path):
+    browser_log = tmp_path / "browser.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\necho "$1" > {browser_log}\n')
+    browser.chmod(0o755)
+    app_env["BROWSER"] = str(browser)  # what Python's webbrowser runs
     app = launch()
     app.wait_home_ready()
     icon = wait_for(lambda: tray_icons(app_env, tray_host), 60, what="the icon in the tray")[0]
@@ -55,6 +60,11 @@ def test_tray_menu_shows_home_opens_files_and_quit_leaves_nothing_running(
     type_into_dialog(app_env, wait_visible(app_env, "^Open files?$"), str(small_h5ad))
     assert app.wait_window("viewer:small-test")["title"] == "Small test"
     assert wait_visible(app_env, "^Small test$")
+
+    choose_from_tray_menu(app_env, tray_host, icon, "browser")  # $BROWSER records the URL
+    opened = wait_for(lambda: browser_log.exists() and browser_log.read_text().strip(), 30,
+                      what="the viewer URL handed to the web browser")
+    assert opened == app.url + "/?dataset=small-test"
 
     app.windows()  # records the app's child processes (tray, Qt WebEngine) by PID
     children = app.known_children

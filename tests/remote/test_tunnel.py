@@ -11,6 +11,7 @@ from pathlib import Path
 
 from cellucid_desktop.remote.ports import any_free_port
 from cellucid_desktop.remote.probe import fetch
+from cellucid_desktop.remote.ssh_command import TunnelSpec
 from cellucid_desktop.remote.tunnel import Tunnel, TunnelState, TunnelStatus
 from tests.desktop.gui import running
 from tests.helpers import free_port, wait_for
@@ -21,6 +22,15 @@ from tests.remote.sshd import SshLab, keygen
 
 def _health_through(port: int, remote_port: int) -> int:
     return fetch(port, "/_cellucid/health", host_port=remote_port, timeout=10).status
+
+
+def _failed(spec: TunnelSpec, local: int | None = None, **options: object) -> TunnelStatus:
+    """Run a tunnel that must fail; its final status."""
+    tunnel = Tunnel(spec, local or any_free_port(), **options)
+    status = tunnel.start().wait_until({TunnelState.FAILED}, 60)
+    tunnel.stop()
+    assert status.state == TunnelState.FAILED, status
+    return status
 
 
 def test_tunnel_connects_forwards_and_stops_its_ssh(ssh_lab: SshLab,
@@ -91,10 +101,7 @@ def test_dropped_ssh_connection_is_restored(ssh_lab: SshLab,
 
 
 def test_wrong_key_fails_once_with_an_authentication_message(ssh_lab: SshLab) -> None:
-    tunnel = Tunnel(spec_for(ssh_lab, 8765, target="login-wrong-key"), any_free_port())
-    status = tunnel.start().wait_connected(60)
-    tunnel.stop()
-    assert status.state == TunnelState.FAILED
+    status = _failed(spec_for(ssh_lab, 8765, target="login-wrong-key"))
     assert status.problem is not None and status.problem.kind == "auth-failed"
     assert "Authentication to login-wrong-key failed" in status.message
     assert "ssh -N -L" in status.message  # the command to run in a terminal
@@ -104,10 +111,7 @@ def test_unknown_host_key_is_reported(ssh_lab: SshLab, tmp_path: Path) -> None:
     empty = tmp_path / "empty_known_hosts"
     empty.write_text("")
     spec = spec_for(ssh_lab, 8765, options=(f"UserKnownHostsFile={empty}",))
-    tunnel = Tunnel(spec, any_free_port())
-    status = tunnel.start().wait_connected(60)
-    tunnel.stop()
-    assert status.state == TunnelState.FAILED
+    status = _failed(spec)
     assert status.problem.kind == "host-key-unknown", status.message
 
 
@@ -118,21 +122,15 @@ def test_changed_host_key_is_reported_as_a_possible_attack(ssh_lab: SshLab,
     key = " ".join(Path(f"{other}.pub").read_text().split()[:2])
     wrong.write_text(f"[127.0.0.1]:{ssh_lab.login.port} {key}\n")
     spec = spec_for(ssh_lab, 8765, options=(f"UserKnownHostsFile={wrong}",))
-    tunnel = Tunnel(spec, any_free_port())
-    status = tunnel.start().wait_connected(60)
-    tunnel.stop()
-    assert status.state == TunnelState.FAILED
+    status = _failed(spec)
     assert status.problem.kind == "host-key-changed", status.message
     assert f'ssh-keygen -f "{wrong}" -R "[127.0.0.1]:{ssh_lab.login.port}"' in status.message
 
 
 def test_ssh_port_with_nothing_listening_is_refused_and_retried(ssh_lab: SshLab) -> None:
     seen: list[TunnelStatus] = []
-    tunnel = Tunnel(spec_for(ssh_lab, 8765, target="127.0.0.1", ssh_port=free_port()),
-                    any_free_port(), on_status=seen.append, backoff=(0.2,), max_failures=2)
-    status = tunnel.start().wait_until({TunnelState.FAILED}, 60)
-    tunnel.stop()
-    assert status.state == TunnelState.FAILED
+    status = _failed(spec_for(ssh_lab, 8765, target="127.0.0.1", ssh_port=free_port()),
+                     on_status=seen.append, backoff=(0.2,), max_failures=2)
     assert status.problem.kind == "ssh-refused"
     assert "Gave up after 2 attempts" in status.message
     assert [s.attempt for s in seen if "Reconnecting in" in s.message] == [1, 2]
@@ -140,20 +138,14 @@ def test_ssh_port_with_nothing_listening_is_refused_and_retried(ssh_lab: SshLab)
 
 def test_nothing_listening_on_the_remote_port_names_the_port(ssh_lab: SshLab) -> None:
     remote = free_port()
-    tunnel = Tunnel(spec_for(ssh_lab, remote), any_free_port(), ready_timeout=3)
-    status = tunnel.start().wait_connected(60)
-    tunnel.stop()
-    assert status.state == TunnelState.FAILED
+    status = _failed(spec_for(ssh_lab, remote), ready_timeout=3)
     assert status.problem.kind == "nothing-listening", status.message
     assert f"Nothing is listening on port {remote}" in status.message
 
 
 def test_unknown_compute_node_is_named(ssh_lab: SshLab) -> None:
     spec = spec_for(ssh_lab, 8765, node="no-such-node.invalid")
-    tunnel = Tunnel(spec, any_free_port(), ready_timeout=3)
-    status = tunnel.start().wait_connected(60)
-    tunnel.stop()
-    assert status.state == TunnelState.FAILED
+    status = _failed(spec, ready_timeout=3)
     assert status.problem.kind == "node-not-found", status.message
     assert "could not resolve the compute node no-such-node.invalid" in status.message
 
@@ -164,10 +156,7 @@ def test_busy_local_port_names_the_process_holding_it(ssh_lab: SshLab) -> None:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        tunnel = Tunnel(spec_for(ssh_lab, 8765), port)
-        status = tunnel.start().wait_connected(30)
-        tunnel.stop()
-    assert status.state == TunnelState.FAILED
+        status = _failed(spec_for(ssh_lab, 8765), port)
     assert status.problem.kind == "local-port-busy"
     assert f"(PID {os.getpid()})" in status.message
 
