@@ -52,10 +52,7 @@ class RemoteRegistry(DatasetRegistry):
             meta = read_metadata(h5)
         # ``path`` is a label only: no local file exists, and the store routes of this
         # origin are forwarded to the remote before they could look it up.
-        entry = Dataset(dataset_id, name, Path(f"remote:{dataset_id}"), meta)
-        with self._lock:
-            self._by_id[dataset_id] = entry
-        return entry
+        return self.publish(dataset_id, name, Path(f"remote:{dataset_id}"), meta)
 
 
 class RemoteDataService(DataService):

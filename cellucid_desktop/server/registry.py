@@ -51,12 +51,19 @@ class DatasetRegistry:
         base_id = dataset_id or meta.cellucid_id or resolved.name.removesuffix(".h5ad")
         base_id = base_id if is_valid_id(base_id) else slugify_id(base_id)
         display = clean_name(name or meta.cellucid_name or resolved.stem, base_id)
+        return self.publish(base_id, display, resolved, meta)
+
+    def publish(self, base_id: str, name: str, path: Path, meta: AnnDataMeta) -> Dataset:
+        """Register already-read metadata under ``base_id`` made unique (``-2``, ``-3``...).
+
+        ``path`` names the store; for a remote store it is a label, never opened here.
+        """
         with self._lock:
             unique, n = base_id, 1
             while unique in self._by_id:
                 n += 1
                 unique = f"{base_id[:170]}-{n}"
-            entry = Dataset(unique, display, resolved, meta)
+            entry = Dataset(unique, name, path, meta)
             self._by_id[unique] = entry
         return entry
 
