@@ -101,7 +101,7 @@ class DesktopApp:
             server.stop()
             return forward_to_running(files, demo)
         try:
-            self._file_open_filter = install_file_open_handler(self.open_paths)
+            self._qt_app = install_file_open_handler(self.open_paths)  # Qt app, kept alive
             self._create_page("home", hidden=False)
             print(f"Cellucid Desktop is running at {server.url}", flush=True)
             webview.start(self._after_start, (files, demo), gui="qt", private_mode=True)

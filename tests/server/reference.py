@@ -15,10 +15,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from cellucid_desktop.remote.tunnel import die_with_parent
 from tests.helpers import wait_for
 
 VENV_BIN = Path(sys.executable).parent
-LOCAL_URL = re.compile(r"^  Local URL:\s+http://127\.0\.0\.1:(\d+)$", re.M)
+LOCAL_URL = re.compile(r"^  Local URL:\s+http://([0-9.]+):(\d+)", re.M)
 
 
 @dataclass
@@ -55,26 +56,30 @@ def raw_request(port: int, method: str, path: str, headers: list[tuple[str, str]
         conn.close()
 
 
-class ReferenceServer:
-    """`cellucid serve FILE --no-web-ui` in a subprocess, on a port the OS picks."""
+class ServeProcess:
+    """A server CLI that prints cellucid's banner, run as a subprocess on a free port.
 
-    def __init__(self, path: Path, dataset_id: str, name: str, extra: list[str] = ()) -> None:
-        argv = [str(VENV_BIN / "cellucid"), "serve", str(path), "--no-web-ui", "--no-browser",
-                "--port", "0", "--dataset-id", dataset_id, "--dataset-name", name, *extra]
+    ``host``/``port`` come from its ``Local URL`` line; the process dies with the test
+    run even if pytest is killed.
+    """
+
+    def __init__(self, argv: list[str]) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        text=True, env=env)
+                                        text=True, env=env, stdin=subprocess.DEVNULL,
+                                        preexec_fn=die_with_parent)
         self.output = ""
-        self.port = wait_for(self._read_port, timeout=90, what="cellucid serve's banner")
-        wait_for(lambda: raw_request(self.port, "GET", "/_cellucid/health").status == 200,
-                 what="cellucid serve's health route")
+        self.host, self.port = wait_for(self._read_url, timeout=90, what=f"{argv[0]} banner")
+        if self.host == "127.0.0.1":  # raw_request reaches 127.0.0.1 only
+            wait_for(lambda: raw_request(self.port, "GET", "/_cellucid/health").status == 200,
+                     what="the server's health route", interval=0.2)
 
-    def _read_port(self) -> int | None:
+    def _read_url(self) -> tuple[str, int] | None:
         if self.process.poll() is not None:
-            raise AssertionError(f"cellucid serve exited: {self.output}{self.process.stdout.read()}")
+            raise AssertionError(f"server exited: {self.output}{self.process.stdout.read()}")
         self.output += self.process.stdout.readline()
         match = LOCAL_URL.search(self.output)
-        return int(match.group(1)) if match else None
+        return (match.group(1), int(match.group(2))) if match else None
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -85,3 +90,10 @@ class ReferenceServer:
                 self.process.kill()
                 self.process.wait()
         self.process.stdout.close()
+
+
+def reference_server(path: Path, dataset_id: str, name: str, extra: list[str] = ()) -> ServeProcess:
+    """`cellucid serve FILE --no-web-ui` 0.9.5 on a port the OS picks."""
+    return ServeProcess([str(VENV_BIN / "cellucid"), "serve", str(path), "--no-web-ui",
+                         "--no-browser", "--port", "0", "--dataset-id", dataset_id,
+                         "--dataset-name", name, *extra])

@@ -17,7 +17,7 @@ import pytest
 
 from cellucid_desktop.server.registry import DatasetRegistry
 from cellucid_desktop.server.runner import ServerThread
-from tests.server.reference import Answer, ReferenceServer, raw_request
+from tests.server.reference import Answer, raw_request, reference_server
 
 DATASET_ID, DATASET_NAME = "conf-data", "Conformance data"
 STORE = f"/_cellucid/anndata/{DATASET_ID}.h5ad"
@@ -38,7 +38,7 @@ class Pair:
     """The reference server and ours, on one file, with the same options."""
 
     def __init__(self, path: Path, allowed_hosts: list[str]) -> None:
-        self.theirs = ReferenceServer(
+        self.theirs = reference_server(
             path, DATASET_ID, DATASET_NAME,
             [arg for host in allowed_hosts for arg in ("--allowed-host", host)])
         registry = DatasetRegistry()
