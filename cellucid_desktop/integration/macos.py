@@ -3,7 +3,7 @@
 Finder learns about `.h5ad` only from the bundle's Info.plist: an imported UTI
 (`org.scverse.anndata`, since AnnData's makers do not export one) plus a document type
 that names it. Opened files then arrive as Apple events, not argv
-(see cellucid_desktop/desktop/macos_open_files.py).
+(see cellucid_desktop/desktop/fileopen.py).
 """
 
 from __future__ import annotations
