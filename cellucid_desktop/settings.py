@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from cellucid_desktop import paths
+from cellucid_desktop.server.webapp_inventory import (DEFAULT_SOURCE_URL, SourceURLError,
+                                                      validate_source_url)
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +91,7 @@ class Settings:
     port: int = 0  # 0 = any free port
     theme: str = "system"  # "system" | "light" | "dark"
     tray_hint_shown: bool = False
+    webapp_source: str = DEFAULT_SOURCE_URL  # where the official web build is fetched from
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Settings:
@@ -102,6 +105,10 @@ class Settings:
             merged.theme = "system"
         if not 0 <= merged.port <= 65535:
             merged.port = 0
+        try:
+            validate_source_url(merged.webapp_source)
+        except SourceURLError:
+            merged.webapp_source = DEFAULT_SOURCE_URL
         return merged
 
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+
+from cellucid_desktop.cli.output import error
 
 HELP = "start the desktop app (the default when no command is given)"
 DESCRIPTION = """\
@@ -45,9 +49,21 @@ def start_or_forward(files: list[str], demo: bool, verbose: bool = False) -> int
 
     if find_running() is not None:
         return forward_to_running(files, demo)
+    if not has_display():
+        return error("no graphical display found (DISPLAY is not set), so no window can "
+                     "open. Run the app in a desktop session, or serve the data without "
+                     "windows: cellucid-desktop serve --demo")
     from cellucid_desktop.desktop import qtenv
     from cellucid_desktop.desktop.app import DesktopApp
     from cellucid_desktop.desktop.control import test_token_from_env
 
     qtenv.configure()
     return DesktopApp(test_token=test_token_from_env()).run(files, demo)
+
+
+def has_display() -> bool:
+    """Whether Qt can open windows here: always on macOS/Windows, else an X11 or
+    Wayland display, or a Qt platform chosen explicitly (e.g. offscreen for tests)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return any(os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))

@@ -30,6 +30,7 @@ from cellucid_desktop.desktop.control import desktop_routes
 from cellucid_desktop.desktop.fileopen import install_file_open_handler
 from cellucid_desktop.desktop.system import open_with_system
 from cellucid_desktop.desktop.tray import TrayProcess
+from cellucid_desktop.desktop.webapp_open import WebAppOpener
 from cellucid_desktop.logs import log_file
 from cellucid_desktop.server.registry import Dataset, DatasetRegistry
 from cellucid_desktop.server.runner import PortInUseError, ServerThread
@@ -38,16 +39,19 @@ from cellucid_desktop.settings import UserState
 if TYPE_CHECKING:
     import webview
 
+    from cellucid_desktop.server.webapp_cache import WebAppCache
+
 log = logging.getLogger(__name__)
 
 FILE_TYPES = ("AnnData files (*.h5ad)", "All files (*.*)")
 # Cache sub-folders the Settings window can clear (under paths.cache_dir()).
 CACHE_FOLDERS = {"genes": "gene-index", "webapp": "webapp", "demo": "demo"}
-PAGE_SIZES = {"home": (920, 660), "settings": (560, 600), "connect": (640, 760),
-              "about": (480, 360)}
+PAGE_SIZES = {"home": (920, 660), "settings": (560, 660), "connect": (640, 760),
+              "about": (480, 360), "webapp": (460, 220)}
 PAGE_TITLES = {"home": "Cellucid Desktop", "settings": "Settings — Cellucid Desktop",
                "connect": "Connect to remote — Cellucid Desktop",
-               "about": "About Cellucid Desktop"}
+               "about": "About Cellucid Desktop",
+               "webapp": "Getting the Cellucid web app — Cellucid Desktop"}
 QUIT_DEADLINE = 20.0  # seconds Quit may take before the process ends regardless
 
 
@@ -73,6 +77,7 @@ class DesktopApp:
         self._webapp_servers: dict[str, ServerThread] = {}  # viewer key -> its web-app origin
         self._quitting = threading.Event()
         self.remote = RemoteConnections(self)  # connect dialog's sessions (desktop/connect)
+        self.webapp = WebAppOpener(self)  # "Open in Cellucid web app" (desktop/webapp_open.py)
         for message in self.user.messages:
             self.notify(message, "warning")
 
@@ -163,13 +168,14 @@ class DesktopApp:
             PAGE_TITLES[page], f"{self.server.url}/_desktop/pages/{page}.html",
             js_api=PageApi(self), width=width, height=height, hidden=hidden,
             min_size=(420, 320), background_color="#14171f")
-        self._track(page, window)
+        self.track_window(page, window)
         if page == "home":
             window.events.closing += self._on_home_closing
             window.events.loaded += self._attach_drop_zone
         return window
 
-    def _track(self, key: str, window: webview.Window) -> None:
+    def track_window(self, key: str, window: webview.Window) -> None:
+        """Keep ``window`` under ``key`` (test surface, Quit, tray) until it closes."""
         with self._lock:
             self._windows[key] = window
         window.events.loaded += lambda: self._loaded_at.setdefault(key, time.time())
@@ -288,43 +294,77 @@ class DesktopApp:
         self.show_viewer(dataset)
         return {"path": str(path), "ok": True, "id": dataset.id, "name": dataset.name}
 
+    def webapp_cache(self) -> WebAppCache:
+        """The web-app cache for the source chosen in Settings."""
+        from cellucid_desktop.server.webapp_cache import WebAppCache
+
+        return WebAppCache(source_url=self.user.settings.webapp_source)
+
+    def start_webapp(self, key: str, dataset: Dataset) -> str:
+        """Serve the cached web app for ``dataset`` on an origin of its own, owned by the
+        window ``key`` (stopped when it closes); its URL. Raises WebAppError."""
+        from cellucid_desktop.server.webapp_assets import start_webapp_server, webapp_viewer_url
+
+        webapp = start_webapp_server(self.registry, self.webapp_cache(), dataset_id=dataset.id)
+        with self._lock:
+            self._webapp_servers[key] = webapp
+        return webapp_viewer_url(webapp)
+
     def _viewer_url(self, key: str, dataset: Dataset) -> str:
         """The built-in viewer on our server, or the official web app on an origin of its
         own (server/webapp_assets.py) when chosen in Settings and downloaded."""
         assert self.server is not None
         if self.user.settings.default_viewer == "webapp":
-            from cellucid_desktop.server.webapp_assets import (start_webapp_server,
-                                                               webapp_viewer_url)
-            from cellucid_desktop.server.webapp_cache import WebAppCache
             from cellucid_desktop.server.webapp_inventory import WebAppError
 
             try:
-                webapp = start_webapp_server(self.registry, WebAppCache(), dataset_id=dataset.id)
+                return self.start_webapp(key, dataset)
             except WebAppError as exc:
                 self.notify(f"{exc} {dataset.name} is shown in the built-in viewer.", "warning")
-            else:
-                self._webapp_servers[key] = webapp
-                return webapp_viewer_url(webapp)
         return f"{self.server.url}/?dataset={dataset.id}"
+
+    def _create_viewer_window(self, key: str, title: str, url: str) -> None:
+        import webview
+
+        window = webview.create_window(
+            title, url, js_api=ViewerApi(self, key),
+            width=1280, height=820, min_size=(480, 360), background_color="#101318")
+        self.track_window(key, window)
 
     def show_viewer(self, dataset: Dataset) -> None:
         """Open a window on the dataset, or focus the one already showing it."""
-        import webview
-
         key = f"viewer:{dataset.id}"
         with self._lock:
             exists = key in self._windows
             if not exists:
                 url = self._viewer_urls[key] = self._viewer_url(key, dataset)
-                window = webview.create_window(
-                    dataset.name, url, js_api=ViewerApi(self, key),
-                    width=1280, height=820, min_size=(480, 360), background_color="#101318")
-                self._track(key, window)
+                self._create_viewer_window(key, dataset.name, url)
                 log.info("Opened %s (%s)", dataset.id, dataset.path)
         self._last_viewer = key
         if exists:
             self.focus(key)
         self.update_tray_menu()
+
+    def show_webapp_window(self, key: str, dataset: Dataset, url: str) -> None:
+        """The web app (already served at ``url`` for ``key``) in a window of its own."""
+        with self._lock:
+            self._viewer_urls[key] = url
+            self._create_viewer_window(key, f"{dataset.name} — Cellucid web app", url)
+        log.info("Opened %s in the web app", dataset.id)
+        self.update_tray_menu()
+
+    def current_dataset(self) -> Dataset | None:
+        """The dataset of the last focused or opened built-in viewer, if still open."""
+        key = self._last_viewer or ""
+        return self.registry.get(key.removeprefix("viewer:")) if self.window(key) else None
+
+    def show_webapp_progress(self) -> None:
+        self._show_page("webapp")
+
+    def close_window(self, key: str) -> None:
+        window = self.window(key)
+        if window is not None:
+            window.destroy()
 
     def choose_and_open(self) -> list[dict[str, Any]]:
         """Native multi-select file dialog, filtered to .h5ad, then open the choices."""
@@ -375,7 +415,7 @@ class DesktopApp:
             "notices": notices,
             "settings": {"default_viewer": settings.default_viewer,
                          "close_to_tray": settings.close_to_tray, "port": settings.port,
-                         "theme": settings.theme},
+                         "theme": settings.theme, "webapp_source": settings.webapp_source},
             "port": self.server.port if self.server else None,
             "log_file": str(log_file()),
             "config_dir": str(paths.config_dir()),
@@ -392,6 +432,14 @@ class DesktopApp:
         self.refresh_home()
 
     def save_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Apply and save; an unusable web-app source is refused with ``error``."""
+        from cellucid_desktop.server.webapp_inventory import SourceURLError, validate_source_url
+
+        if "webapp_source" in changes:
+            try:
+                validate_source_url(changes["webapp_source"])
+            except SourceURLError as exc:
+                return {**self.page_state()["settings"], "error": str(exc)}
         self.user.update_settings(changes)
         self.refresh_home()
         return self.page_state()["settings"]
@@ -434,13 +482,17 @@ class DesktopApp:
         recent = [[e["path"], e["name"] + (" (missing)" if e["missing"] else "")]
                   for e in self.user.recent_entries()]
         windows = [[f"viewer:{d.id}", d.name] for d in self.registry.all()]
+        with self._lock:
+            windows += [[key, w.title] for key, w in self._windows.items()
+                        if key.startswith("webapp:")]
         windows += self.remote.tray_windows()
-        self.tray.update_menu(recent, windows)
+        self.tray.update_menu(recent, windows, self.remote.tray_remotes())
 
     def on_tray_command(self, command: str, argument: str = "") -> None:
         actions = {
             "show": self.show_home, "open_dialog": self.open_dialog,
             "connect": self.open_connect_dialog, "browser": self.open_in_browser,
+            "webapp": self.webapp.open_from_tray,
             "settings": self.show_settings, "log": self.show_log, "about": self.show_about,
             "quit": self.quit,
         }
@@ -448,6 +500,8 @@ class DesktopApp:
             self.open_paths([argument])
         elif command == "focus":
             self.focus(argument)
+        elif command == "open_remote":
+            self.remote.start_remembered(argument)
         elif command in actions:
             actions[command]()
 

@@ -64,9 +64,14 @@ class PageApi(ConnectApi):
     def focus(self, dataset_id: str) -> None:
         self._app.focus(f"viewer:{dataset_id}")
 
+    def webapp_status(self) -> dict[str, Any]:
+        """The progress window of *Open in Cellucid web app* polls this."""
+        return self._app.webapp.status()
+
 
 class ViewerApi:
-    """Bridge of a viewer window: ``save_file`` for exports (PNG, SVG, CSV)."""
+    """Bridge of a viewer window: ``save_file`` for exports (PNG, SVG, CSV) and
+    ``open_in_webapp`` (the sidebar button), both acting only on this window's dataset."""
 
     def __init__(self, app: DesktopApp, key: str) -> None:
         self._app = app
@@ -91,3 +96,10 @@ class ViewerApi:
             return {"saved": False, "path": str(target),
                     "error": f"Could not save {target.name}: {exc.strerror or exc}."}
         return {"saved": True, "path": str(target), "error": None}
+
+    def open_in_webapp(self) -> dict[str, Any]:
+        """This window's dataset in the official web app (downloaded first if needed).
+
+        Returns ``{"ok": bool, "error": str|None}``; the viewer shows the error.
+        """
+        return self._app.webapp.open(self._key.removeprefix("viewer:"))

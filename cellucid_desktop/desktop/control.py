@@ -50,13 +50,19 @@ def _token_ok(header: str, expected: str) -> bool:
     return hmac.compare_digest(supplied.encode(), expected.encode())
 
 
+def _refuse() -> None:
+    """A short plain-text 403 (not Flask's HTML page): callers are programs."""
+    abort(Response("Forbidden: this control request is not allowed.\n", status=403,
+                   mimetype="text/plain"))
+
+
 def _guard(header: str, expected: str) -> None:
     if request.headers.get("Origin") is not None:
         log.warning("Refused a control request from a web page (Origin %r)",
                     request.headers.get("Origin"))
-        abort(403)
+        _refuse()
     if not _token_ok(header, expected):
-        abort(403)
+        _refuse()
 
 
 def desktop_routes(app: Controller, secret: str,

@@ -2,9 +2,9 @@
 macOS, and GTK's loop does not share a thread with Qt's; docs/desktop-stack.md §3-4).
 
 Parent → child over a Pipe: ``("menu", {"recent": [[path, label]...], "windows":
-[[key, title]...]})``, ``("notify", text)``, ``("stop",)``. Child → parent: the menu
-choice, e.g. ``("open_dialog",)``, ``("open_recent", path)``, ``("focus", key)``,
-``("quit",)``. The child stops when the parent says so or when the pipe closes (the
+[[key, title]...], "remotes": [[key, label]...]})``, ``("notify", text)``, ``("stop",)``.
+Child → parent: the menu choice, e.g. ``("open_dialog",)``, ``("open_recent", path)``,
+``("focus", key)``, ``("open_remote", key)``, ``("webapp",)``, ``("quit",)``. The child stops when the parent says so or when the pipe closes (the
 parent died), so it never outlives the app.
 """
 
@@ -26,8 +26,10 @@ MENU = [
     ("open_dialog", "Open dataset…"),
     ("recent", "Open recent"),
     ("connect", "Connect to remote…"),
+    ("remotes", "Recent remotes"),
     ("windows", "Windows"),
     ("browser", "Open in browser"),
+    ("webapp", "Open in Cellucid web app"),
     None,
     ("settings", "Settings"),
     ("log", "Show log"),
@@ -63,6 +65,9 @@ def _build_menu(pystray: Any, state: dict[str, list[list[str]]],
             items.append(item(entry[1], submenu(state["recent"], "open_recent", "No recent files")))
         elif entry[0] == "windows":
             items.append(item(entry[1], submenu(state["windows"], "focus", "No open datasets")))
+        elif entry[0] == "remotes":
+            items.append(item(entry[1], submenu(state["remotes"], "open_remote",
+                                                "No saved or recent remotes")))
         else:
             items.append(item(entry[1], action(entry[0]), default=entry[0] == "show"))
     return menu(*items)
@@ -90,7 +95,7 @@ def tray_main(conn: Connection) -> None:
         from cellucid_desktop.desktop.icon import tray_image
 
         hide_from_dock()
-        state: dict[str, list[list[str]]] = {"recent": [], "windows": []}
+        state: dict[str, list[list[str]]] = {"recent": [], "windows": [], "remotes": []}
         icon = pystray.Icon("cellucid-desktop", tray_image(), "Cellucid Desktop",
                             menu=_build_menu(pystray, state, send))
 
@@ -183,8 +188,9 @@ class TrayProcess:
             except OSError:
                 self._conn = None
 
-    def update_menu(self, recent: list[list[str]], windows: list[list[str]]) -> None:
-        self.send("menu", {"recent": recent, "windows": windows})
+    def update_menu(self, recent: list[list[str]], windows: list[list[str]],
+                    remotes: list[list[str]]) -> None:
+        self.send("menu", {"recent": recent, "windows": windows, "remotes": remotes})
 
     def stop(self, timeout: float = 8.0) -> None:
         """Ask the child to stop, wait, and kill it if it hangs."""

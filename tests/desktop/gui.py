@@ -20,6 +20,7 @@ from typing import Any
 
 from PIL import Image
 
+from cellucid_desktop.desktop.tray import menu_position
 from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -207,3 +208,37 @@ def close_until(env: dict[str, str], title_regex: str, done: Callable[[], Any],
         return done()
 
     wait_for(attempt, timeout, interval=0, what=f"window {title_regex!r} closed")
+
+
+# ----- the tray icon on trayer -------------------------------------------------------
+
+def tray_icons(env: dict[str, str], tray_window: str) -> list[str]:
+    """Ids of the windows docked inside trayer that have a real size (the icons)."""
+    tree = subprocess.run(["xwininfo", "-tree", "-id", tray_window], env=env, text=True,
+                          capture_output=True, timeout=30).stdout
+    return [m.group(1) for m in re.finditer(r"^\s+(0x[0-9a-f]+) .*?(\d+)x(\d+)\+", tree, re.M)
+            if int(m.group(2)) >= 8 and int(m.group(3)) >= 8]
+
+
+def mapped_windows(env: dict[str, str]) -> set[str]:
+    return set(xdotool(env, "search", "--onlyvisible", "--name", "").split())
+
+
+def choose_from_tray_menu(env: dict[str, str], tray: str, icon: str, command: str,
+                          submenu_item: int | None = None) -> None:
+    """Right-click the icon, then Down×N Return, as a keyboard user would; with
+    ``submenu_item`` (0-based), Right opens the submenu and Down×k Return picks in it."""
+    xdotool(env, "windowraise", tray)  # no window manager keeps the dock above big windows
+    before = mapped_windows(env)
+    xdotool(env, "mousemove", "--window", icon, "5", "5")
+    xdotool(env, "click", "3")
+    wait_for(lambda: mapped_windows(env) - before, 20, what="the tray menu popped up")
+    time.sleep(0.5)  # GTK maps the menu before it grabs the keyboard
+    for _ in range(menu_position(command)):
+        xdotool(env, "key", "Down")
+    if submenu_item is not None:
+        xdotool(env, "key", "Right")  # opens the submenu on its first item
+        time.sleep(0.5)
+        for _ in range(submenu_item):
+            xdotool(env, "key", "Down")
+    xdotool(env, "key", "Return")

@@ -2,40 +2,11 @@
 
 from __future__ import annotations
 
-import re
-import subprocess
-import time
 from pathlib import Path
 
-from cellucid_desktop.desktop.tray import menu_position
-from tests.desktop.gui import (close_until, running, type_into_dialog, visible_window,
-                               wait_visible, xdotool)
+from tests.desktop.gui import (choose_from_tray_menu, close_until, running, tray_icons,
+                               type_into_dialog, visible_window, wait_visible)
 from tests.helpers import wait_for
-
-
-def tray_icons(env: dict[str, str], tray_window: str) -> list[str]:
-    """Ids of the windows docked inside trayer that have a real size (the icons)."""
-    tree = subprocess.run(["xwininfo", "-tree", "-id", tray_window], env=env, text=True,
-                          capture_output=True, timeout=30).stdout
-    return [m.group(1) for m in re.finditer(r"^\s+(0x[0-9a-f]+) .*?(\d+)x(\d+)\+", tree, re.M)
-            if int(m.group(2)) >= 8 and int(m.group(3)) >= 8]
-
-
-def mapped_windows(env: dict[str, str]) -> set[str]:
-    return set(xdotool(env, "search", "--onlyvisible", "--name", "").split())
-
-
-def choose_from_tray_menu(env: dict[str, str], tray: str, icon: str, command: str) -> None:
-    """Right-click the icon, then Down×N Return, as a keyboard user would."""
-    xdotool(env, "windowraise", tray)  # no window manager keeps the dock above big windows
-    before = mapped_windows(env)
-    xdotool(env, "mousemove", "--window", icon, "5", "5")
-    xdotool(env, "click", "3")
-    wait_for(lambda: mapped_windows(env) - before, 20, what="the tray menu popped up")
-    time.sleep(0.5)  # GTK maps the menu before it grabs the keyboard
-    for _ in range(menu_position(command)):
-        xdotool(env, "key", "Down")
-    xdotool(env, "key", "Return")
 
 
 def test_tray_menu_shows_home_opens_files_and_quit_leaves_nothing_running(

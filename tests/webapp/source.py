@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -44,6 +45,7 @@ class Reply:
     content_length: int | None = None  # None: the true length
     send_bytes: int | None = None  # stop after this many bytes and close (truncation)
     redirect: str | None = None  # answer 302 to this URL instead
+    delay: float = 0.0  # seconds to wait before answering (a slow network)
 
 
 def make_build(build_id: str, *, marker: str = "", index_build_id: str | None = "same",
@@ -95,6 +97,7 @@ class BuildSource:
                 if reply is None:
                     self.send_error(404)
                     return
+                time.sleep(reply.delay)
                 if reply.redirect is not None:
                     self.send_response(302)
                     self.send_header("Location", reply.redirect)

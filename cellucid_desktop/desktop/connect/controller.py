@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cellucid_desktop.remote.connections import (Connection, ConnectionStore, SpecError,
-                                                 spec_from_form)
+                                                 form_from_spec, spec_from_form)
 from cellucid_desktop.remote.ports import choose_local_port
 from cellucid_desktop.remote.probe import find_servers
 from cellucid_desktop.remote.session import RemoteError, RemoteSession
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from cellucid_desktop.desktop.app import DesktopApp
 
 log = logging.getLogger(__name__)
+
+TRAY_REMOTES = 8  # entries in the tray's Recent remotes menu
 
 
 @dataclass
@@ -37,6 +39,7 @@ class Live:
     state: str = "connecting"
     message: str = ""
     url: str | None = None
+    announce: bool = False  # started outside the dialog (tray): a failure goes to home
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "state": self.state,
@@ -83,8 +86,9 @@ class RemoteConnections:
                 "server_command": server_command(data, spec.remote_port, program=program,
                                                  offline=bool(form.get("offline")))}
 
-    def start(self, form: dict[str, Any]) -> dict[str, Any]:
-        """Begin connecting in the background; the dialog polls ``status``."""
+    def start(self, form: dict[str, Any], announce: bool = False) -> dict[str, Any]:
+        """Begin connecting in the background; the dialog polls ``status``. With
+        ``announce`` (no dialog watching) a failure is shown on the home page."""
         viewer = self.app.user.settings.default_viewer
         try:
             if form.get("mode") == "forwarded":
@@ -100,7 +104,8 @@ class RemoteConnections:
                 name = spec.target
         except SpecError as exc:
             return {"ok": False, "error": str(exc)}
-        live = Live(str(next(self._ids)), str(form.get("name") or "").strip() or name, session)
+        live = Live(str(next(self._ids)), str(form.get("name") or "").strip() or name, session,
+                    announce=announce)
         session.on_status = lambda status: self._on_status(live, status)
         with self._lock:
             self._live[live.id] = live
@@ -136,6 +141,7 @@ class RemoteConnections:
             self.store.save(connection)
         except SpecError as exc:
             return {"ok": False, "error": str(exc)}
+        self.app.update_tray_menu()
         return {"ok": True, "saved": self.saved()}
 
     def saved(self) -> list[dict[str, Any]]:
@@ -151,8 +157,42 @@ class RemoteConnections:
             return [[f"remote:{live.id}", f"{live.name} (remote)"]
                     for live in self._live.values() if live.url]
 
+    def remembered(self) -> list[Connection]:
+        """Saved and recent connections, one per remote, most recently used first
+        (a saved one never used sorts after those that were)."""
+        recent = self.store.recent()
+        used = {c.describe: c.last_used for c in recent}
+        saved = self.store.saved()
+        names = {c.describe for c in saved}
+        entries = saved + [c for c in recent if c.describe not in names]
+        entries.sort(key=lambda c: used.get(c.describe, 0.0), reverse=True)
+        return entries[:TRAY_REMOTES]
+
+    def tray_remotes(self) -> list[list[str]]:
+        """[key, label] of :meth:`remembered`, for the tray's Recent remotes menu."""
+        return [[c.describe, c.name if c.name in c.describe else f"{c.name} — {c.describe}"]
+                for c in self.remembered()]
+
+    def start_remembered(self, describe: str) -> None:
+        """The tray's choice: start it as the dialog starts a saved connection (its
+        form through :meth:`start`); the window opens when it connects."""
+        connection = next((c for c in self.remembered() if c.describe == describe), None)
+        if connection is None:
+            self.app.notify("That remote is no longer saved; connect to it again.", "warning")
+            self.app.show_home()
+            return
+        form = dict(connection.extra.get("form") or (
+            form_from_spec(connection.spec) if connection.spec else
+            {"mode": "forwarded", "forwarded_port": str(connection.port)}))
+        form["name"] = connection.name
+        started = self.start(form, announce=True)
+        if not started["ok"]:
+            self.app.notify(started["error"], "error")
+            self.app.show_home()
+
     def delete(self, name: str) -> list[dict[str, Any]]:
         self.store.delete(name)
+        self.app.update_tray_menu()
         return self.saved()
 
     def find_forwarded(self) -> list[dict[str, Any]]:
@@ -177,11 +217,11 @@ class RemoteConnections:
         try:
             view = live.session.open()
         except RemoteError as exc:
-            live.state, live.message = "failed", str(exc)
+            self._failed(live, str(exc))
             return
         except Exception as exc:  # noqa: BLE001 - shown to the user, logged in full
             log.exception("Connecting failed")
-            live.state, live.message = "failed", f"Connecting failed ({exc}); see the log."
+            self._failed(live, f"Connecting failed ({exc}); see the log.")
             return
         live.url, live.state = view.url, "connected"
         live.message = view.probe.message + ("" if view.direct else " (through a local proxy)")
@@ -190,12 +230,18 @@ class RemoteConnections:
                                         extra={"form": form}))
         self._show(live)
 
+    def _failed(self, live: Live, message: str) -> None:
+        live.state, live.message = "failed", message
+        if live.announce:
+            self.app.notify(f"{live.name}: {message}", "error")
+            self.app.show_home()
+
     def _show(self, live: Live) -> None:
         import webview
 
         window = webview.create_window(f"{live.name} — Cellucid (remote)", live.url,
                                        width=1280, height=820, min_size=(480, 360),
                                        background_color="#101318")
-        self.app._track(f"remote:{live.id}", window)
+        self.app.track_window(f"remote:{live.id}", window)
         window.events.closed += lambda: self.disconnect(live.id)
         self.app.update_tray_menu()

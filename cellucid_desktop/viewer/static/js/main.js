@@ -12,6 +12,7 @@ import { PointRenderer, WebGLMissingError } from "./renderer.js";
 import { Progress, hideError, setViewerState, showError } from "./status.js";
 import { readUrlState } from "./url-state.js";
 import { Viewer } from "./viewer.js";
+import { attachWebAppButton } from "./webapp-button.js";
 
 const $ = (id) => document.getElementById(id);
 const fmt = new Intl.NumberFormat();
@@ -235,6 +236,7 @@ function boot() {
   $("only-selection").onchange = (e) => viewer.setOnlySelection(e.target.checked);
   $("error-retry").onclick = () => window.location.reload();
   $("error-close").onclick = () => hideError(errorPanel);
+  attachWebAppButton($("webapp-section"), $("webapp-button"), toast);
   for (const button of document.querySelectorAll("button.export")) {
     button.onclick = async () => {
       const scale = Number(button.dataset.scale);

@@ -1,0 +1,42 @@
+"""The tray's *Recent remotes* menu: a saved connection chosen there opens its viewer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cellucid_desktop.remote.connections import Connection, ConnectionStore
+from tests.desktop.gui import choose_from_tray_menu, tray_icons, xdotool
+from tests.helpers import wait_for
+from tests.remote.servers import desktop_serve
+
+
+def test_a_saved_remote_chosen_in_the_tray_opens_the_remote_viewer_window(
+        launch, app_env, tray_host, small_h5ad: Path) -> None:
+    remote = desktop_serve(small_h5ad)  # a real `cellucid-desktop serve`: "already forwarded"
+    try:
+        form = {"mode": "forwarded", "forwarded_port": str(remote.port)}
+        ConnectionStore().save(Connection("Lab server", port=remote.port, extra={"form": form}))
+        app = launch()
+        app.wait_home_ready()
+        icon = wait_for(lambda: tray_icons(app_env, tray_host), 60, what="the icon in the tray")[0]
+
+        def choose() -> bool:
+            """The menu is filled once the tray says it is ready: retry until it was."""
+            choose_from_tray_menu(app_env, tray_host, icon, "remotes", submenu_item=0)
+            try:
+                return bool(wait_for(lambda: "remote:1" in app.windows(), 15,
+                                     what="the remote window"))
+            except AssertionError:
+                xdotool(app_env, "key", "Escape", "Escape")
+                return False
+
+        wait_for(choose, 90, interval=0, what="the saved remote started from the tray")
+        window = app.wait_window("remote:1", "the remote viewer window", timeout=90)
+        assert window["title"] == "Lab server — Cellucid (remote)"
+        assert window["url"].startswith(f"http://127.0.0.1:{remote.port}/")
+        assert "dataset=remote-data" in window["url"]
+        wait_for(lambda: app.eval("remote:1", "document.documentElement.dataset.viewerState")
+                 == "ready", 90, what="the remote viewer ready")
+        assert ConnectionStore().recent()[0].name == "Lab server"  # used: now recent too
+    finally:
+        remote.stop()
