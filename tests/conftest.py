@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from cellucid_desktop.data.synthetic import make_synthetic
+from tests.viewer.browser import launch_chromium
 
 
 @pytest.fixture(autouse=True)
@@ -27,3 +30,13 @@ def small_h5ad(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_synthetic(path, 3000, 500, genes_per_cell=60, seed=1,
                           dataset_id="small-test", name="Small test")
 
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium (software WebGL2) for the whole run: Playwright's sync API
+    allows one driver per thread, so every test area shares this one."""
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()

@@ -8,11 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from cellucid_desktop.server.registry import DatasetRegistry
 from cellucid_desktop.server.runner import ServerThread
-from tests.viewer.browser import launch_chromium
 from tests.viewer.odd_files import write_no_obs_3d_only, write_tsne_text_many_categories
 
 VIEWPORT = {"width": 1100, "height": 720}
@@ -39,14 +38,6 @@ def viewer_server(viewer_datasets: dict[str, Path]) -> Iterator[ServerThread]:
     server = ServerThread(registry).start()
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -7,35 +7,28 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Browser
 
 from cellucid_desktop.server.registry import DatasetRegistry
 from cellucid_desktop.server.webapp_assets import start_webapp_server, webapp_viewer_url
 from cellucid_desktop.server.webapp_cache import WebAppCache
 from tests.webapp.source import BuildSource
 
-CHROMIUM = "/usr/bin/chromium"  # the system browser (scripts/system-packages.sh)
-
-
 def test_page_on_webapp_origin_reads_datasets_and_store_range(
         source: BuildSource, cache: WebAppCache, registry: DatasetRegistry,
-        small_h5ad: Path) -> None:
+        small_h5ad: Path, browser: Browser) -> None:
     cache.fetch()
     server = start_webapp_server(registry, cache)
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM,
-                                                 args=["--no-sandbox"])
-            try:
-                page = browser.new_page()
-                page.goto(webapp_viewer_url(server))
-                page.wait_for_function(
-                    "document.getElementById('out').textContent !== 'loading'",
-                    timeout=30_000)
-                text = page.locator("#out").text_content()
-                background = page.evaluate("getComputedStyle(document.body).backgroundColor")
-            finally:
-                browser.close()
+        page = browser.new_page()
+        try:
+            page.goto(webapp_viewer_url(server))
+            page.wait_for_function(
+                "document.getElementById('out').textContent !== 'loading'", timeout=30_000)
+            text = page.locator("#out").text_content()
+            background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        finally:
+            page.close()
     finally:
         server.stop()
     result = json.loads(text or "null")
