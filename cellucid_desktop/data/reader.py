@@ -4,13 +4,12 @@ h5py serialises calls on a handle, but a multi-step read (open a group, look up 
 attribute, slice) must not interleave with another thread's, so every read holds the
 reader's lock. The opener is any callable returning an ``h5py.File``, so the same
 reader works on a local path or on a Python file object (a remote file read through
-HTTP Range requests). When the file is local, it is also memory-mapped so the big
-sparse arrays can be scanned without copies (see flat_array).
+HTTP Range requests). When the file is local, it is also opened for positioned reads
+so the big sparse arrays are scanned without going through HDF5 (see flat_array).
 """
 
 from __future__ import annotations
 
-import mmap
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -20,7 +19,7 @@ from pathlib import Path
 import h5py
 
 from cellucid_desktop.data.errors import DatasetError
-from cellucid_desktop.data.flat_array import FlatArray
+from cellucid_desktop.data.flat_array import FlatArray, SharedFile
 from cellucid_desktop.data.h5ad import AnnDataMeta, read_metadata
 
 
@@ -49,7 +48,7 @@ class DatasetReader:
         self._lock = threading.RLock()
         self._h5: h5py.File | None = None
         self._meta: AnnDataMeta | None = None
-        self._map: mmap.mmap | None = None
+        self._file: SharedFile | None = None  # the local file, for reads bypassing HDF5
         self._flat: dict[str, FlatArray] = {}
         self._closed = False
 
@@ -65,7 +64,7 @@ class DatasetReader:
                 raise DatasetError(f"The file is not a readable AnnData file: {exc}") from None
             self._h5 = h5
             if self.local_path is not None:
-                self._map = _map_file(self.local_path, self.identity)
+                self._file = _open_same_version(self.local_path, self.identity)
         return self._h5
 
     @contextmanager
@@ -90,32 +89,30 @@ class DatasetReader:
                 ds = h5[name]
                 if not isinstance(ds, h5py.Dataset) or ds.ndim != 1:
                     raise DatasetError(f"{name} is not a one-dimensional array")
-                array = self._flat[name] = FlatArray(ds, self._map, self._lock)
+                array = self._flat[name] = FlatArray(ds, self._file, self._lock)
             return array
 
     def close(self) -> None:
-        """Release the handle and the mapping; later reads raise DatasetError."""
+        """Release the handle and the file; later reads raise DatasetError."""
         with self._lock:
             self._closed = True
             self._flat.clear()
             if self._h5 is not None:
                 self._h5.close()
                 self._h5 = None
-            if self._map is not None:
-                try:
-                    self._map.close()
-                except BufferError:  # a scan in another thread still holds a view
-                    pass
-                self._map = None
+            if self._file is not None:
+                self._file.close()
+                self._file = None
 
 
-def _map_file(path: Path, identity: str) -> mmap.mmap | None:
-    """Map the file read-only if it is still the version h5py opened, else None."""
+def _open_same_version(path: Path, identity: str) -> SharedFile | None:
+    """A read-only descriptor on the file if it is still the version h5py opened."""
     try:
-        with open(path, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            if stat_identity(st) != identity or not st.st_size:
-                return None
-            return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return None
+    st = os.fstat(fd)
+    if stat_identity(st) != identity or not st.st_size:
+        os.close(fd)
+        return None
+    return SharedFile(fd)
