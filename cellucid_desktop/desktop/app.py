@@ -195,6 +195,8 @@ class DesktopApp:
             log.info("Closed %s", dataset_id)
             self.update_tray_menu()
             self.refresh_home()
+        elif key.startswith("webapp:"):
+            self.update_tray_menu()
 
     def window(self, key: str) -> webview.Window | None:
         with self._lock:

@@ -82,6 +82,15 @@ def test_a_web_page_cannot_use_the_secret(served):
     assert status == 403 and app.calls == []
 
 
+def test_refusals_are_a_short_plain_text_403_not_an_html_page(served):
+    _app, server, secret = served
+    for headers in ({"X-Cellucid-Token": "guess"},
+                    {"X-Cellucid-Token": secret, "Origin": "http://localhost:3000"}):
+        status, answer, body = call(server, "POST", "/_desktop/control/open", **headers)
+        assert status == 403 and answer["Content-Type"].startswith("text/plain")
+        assert b"<" not in body and body.strip()
+
+
 def test_the_browser_preflight_does_not_allow_the_token_header(served):
     _app, server, _secret = served
     _status, headers, _body = call(server, "OPTIONS", "/_desktop/control/quit", **{

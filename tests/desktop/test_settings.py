@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cellucid_desktop import settings
+from cellucid_desktop.server.webapp_inventory import DEFAULT_SOURCE_URL
 from cellucid_desktop.settings import MAX_RECENT, UserState, atomic_write_json, read_json
 
 
@@ -84,3 +85,24 @@ def test_a_moved_recent_file_is_reported_missing_and_can_be_removed(tmp_path):
     assert entries == {"gone.h5ad": True, "here.h5ad": False}
     state.remove_recent(str(gone))
     assert UserState(tmp_path).recent() == [str(here)]
+
+
+def test_an_unusable_web_app_source_falls_back_to_the_official_one(tmp_path):
+    (tmp_path / "settings.json").write_text(json.dumps(
+        {"webapp_source": "http://example.com"}))  # plain http off this computer
+    assert UserState(tmp_path).settings.webapp_source == DEFAULT_SOURCE_URL
+    state = UserState(tmp_path)
+    state.update_settings({"webapp_source": "http://127.0.0.1:4173"})
+    assert UserState(tmp_path).settings.webapp_source == "http://127.0.0.1:4173"
+
+
+def test_the_settings_window_refuses_a_bad_web_app_source_with_a_sentence(isolated_user_dirs):
+    from cellucid_desktop.desktop.app import DesktopApp
+
+    app = DesktopApp()
+    saved = app.save_settings({"webapp_source": "https://www.cellucid.com/"})
+    assert "trailing '/'" in saved["error"] and saved["webapp_source"] == DEFAULT_SOURCE_URL
+    assert UserState().settings.webapp_source == DEFAULT_SOURCE_URL
+    saved = app.save_settings({"webapp_source": "https://mirror.example.org"})
+    assert "error" not in saved and UserState().settings.webapp_source == \
+        "https://mirror.example.org"

@@ -4,10 +4,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cellucid_desktop.desktop.connect.controller import TRAY_REMOTES, RemoteConnections
 from cellucid_desktop.remote.connections import Connection, ConnectionStore
 from tests.desktop.gui import choose_from_tray_menu, tray_icons, xdotool
 from tests.helpers import wait_for
 from tests.remote.servers import desktop_serve
+
+
+def test_the_menu_lists_saved_and_recent_remotes_once_each_most_recently_used_first(
+        isolated_user_dirs) -> None:
+    store = ConnectionStore()
+    for port in range(9000, 9000 + TRAY_REMOTES + 2):
+        store.note_used(Connection(f"127.0.0.1:{port}", port=port))
+    store.save(Connection("Lab", port=9003))  # saved and used: listed once, by its name
+    store.save(Connection("Never used", port=8000))
+    store.note_used(Connection("127.0.0.1:9001", port=9001))  # used again: newest
+    menu = RemoteConnections(app=None).tray_remotes()  # type: ignore[arg-type] # no app needed
+    labels = [label for _key, label in menu]
+    assert labels[:2] == ["127.0.0.1:9001", "127.0.0.1:9009"]
+    assert "Lab — 127.0.0.1:9003 (already forwarded)" in labels
+    assert len(menu) == TRAY_REMOTES and len({key for key, _ in menu}) == TRAY_REMOTES
+    assert "Never used — 127.0.0.1:8000 (already forwarded)" not in labels  # oldest, cut
 
 
 def test_a_saved_remote_chosen_in_the_tray_opens_the_remote_viewer_window(

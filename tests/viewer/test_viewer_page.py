@@ -290,6 +290,20 @@ def test_png_export_downloads_in_a_plain_browser(page: Page, viewer_server: Serv
     assert cell_pixels(image) > 2000
 
 
+def test_the_web_app_button_is_shown_only_where_the_desktop_bridge_offers_it(
+        page: Page, viewer_server: ServerThread) -> None:
+    open_viewer(page, viewer_server.url, "?dataset=small-test")
+    assert page.locator("#webapp-section").is_hidden()  # a plain browser: no button
+    # Inside the desktop window pywebview injects the bridge (tested with the real app in
+    # tests/desktop); here a stand-in records the call and answers like the app.
+    page.add_init_script("""window.pywebview = { api: { open_in_webapp: () => {
+        window.__asked = true; return Promise.resolve({ ok: false, error: 'Offline.' }); } } };""")
+    open_viewer(page, viewer_server.url, "?dataset=small-test")
+    page.locator("#webapp-button").click()
+    page.wait_for_function("document.documentElement.dataset.webappState === 'failed'")
+    assert page.evaluate("window.__asked") and page.locator("#toast").text_content() == "Offline."
+
+
 def test_a_load_slower_than_half_a_second_shows_progress(page: Page, viewer_server: ServerThread) -> None:
     held = []
     # hold the embedding download until the test releases it
