@@ -1,27 +1,17 @@
-"""The tray icon image: ``assets/tray-*.png`` when the package ships one, else drawn."""
+"""The tray icon image, from the glyphs the package ships (cellucid_desktop/assets)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import sys
 
-from PIL import Image, ImageDraw
+from PIL import Image
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+from cellucid_desktop import assets
 
 
 def tray_image(size: int = 64) -> Image.Image:
-    """The largest shipped ``tray-*.png``, or a drawn cluster of coloured cells."""
-    shipped = sorted(ASSETS.glob("tray-*.png"), key=lambda p: p.stat().st_size)
-    if shipped:
-        return Image.open(shipped[-1]).convert("RGBA")
-    image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(image)
-    draw.ellipse((2, 2, size - 3, size - 3), fill=(28, 36, 52, 255))
-    dots = [(0.35, 0.38, (239, 83, 80)), (0.62, 0.33, (66, 165, 245)),
-            (0.50, 0.62, (102, 187, 106)), (0.30, 0.65, (255, 202, 40)),
-            (0.70, 0.62, (171, 71, 188))]
-    r = size * 0.11
-    for fx, fy, colour in dots:
-        cx, cy = fx * size, fy * size
-        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(*colour, 255))
-    return image
+    """The one-colour tray glyph in the variant that reads on the usual panel colour:
+    light on the dark panels of GNOME, KDE's dark themes and the Windows taskbar, dark
+    on macOS's light menu bar."""
+    dark_panel = sys.platform != "darwin"
+    return Image.open(assets.tray_png(size, dark_panel=dark_panel)).convert("RGBA")

@@ -26,7 +26,6 @@ NOTHING = "nothing"             # no answer at all (nothing listening, or the tu
                                 # end refused)
 
 G2_HEALTH_KEYS = {"status", "type", "version", "format", "n_cells", "n_genes"}
-REFUSED_HOST_TEXT = "Host header does not name this server"
 
 
 @dataclass

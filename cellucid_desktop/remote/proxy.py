@@ -28,7 +28,6 @@ from cellucid_desktop.server.security import WSGIApp
 log = logging.getLogger(__name__)
 
 CELLUCID_PREFIXES = ("/_cellucid/",)
-DESKTOP_PREFIXES = ("/_cellucid/", "/api/v1/")
 EVERYTHING = ("/",)
 
 PASSED_REQUEST_HEADERS = ("Range", "If-Range", "If-None-Match", "If-Modified-Since",

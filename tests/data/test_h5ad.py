@@ -86,9 +86,9 @@ def test_categorical_columns_report_their_category_count(current_files: list[Pat
 
 
 def test_old_categoricals_report_their_category_count() -> None:
-    for version in ("0.6.22", "0.7.8"):
-        columns = {c.name: c for c in read_path_metadata(FIXTURES / f"anndata-{version}-full.h5ad").obs_columns}
-        assert columns["cell_type"].n_categories == 3, version
+    for release in ("0.6.22", "0.7.8"):
+        columns = {c.name: c for c in read_path_metadata(FIXTURES / f"anndata-{release}-full.h5ad").obs_columns}
+        assert columns["cell_type"].n_categories == 3, release
 
 
 class CountingFile(io.RawIOBase):
