@@ -21,12 +21,12 @@ def test_direct_tunnel_argv_binds_loopback_and_adds_supervisor_options() -> None
 
 def test_compute_node_form_forwards_to_the_node_through_the_login_host() -> None:
     spec = TunnelSpec("login.example.org", 9000, node="c042", jump=("gw1,gw2",),
-                      ssh_port=2222, identity_file="/home/a/.ssh/id ed")
+                      ssh_port=2222, identity_file="/srv/keys/id ed")
     argv = tunnel_argv(spec, 9001)
     assert "127.0.0.1:9001:c042:9000" in argv
     assert argv[argv.index("-J") + 1] == "gw1,gw2"
     assert argv[argv.index("-p") + 1] == "2222"
-    assert argv[argv.index("-i") + 1] == "/home/a/.ssh/id ed"
+    assert argv[argv.index("-i") + 1] == "/srv/keys/id ed"
 
 
 def test_display_command_is_shell_quoted_and_prompts_are_allowed() -> None:

@@ -264,7 +264,7 @@ def test_png_export_goes_through_the_desktop_bridge(page: Page, viewer_server: S
     # stand-in bridge records what the page hands to pywebview.api.save_file.
     page.add_init_script("""window.pywebview = { api: { save_file: (name, data, mime) => {
         window.__saved = { name, data, mime };
-        return Promise.resolve({ saved: true, path: '/home/me/' + name, error: null }); } } };""")
+        return Promise.resolve({ saved: true, path: '/srv/exports/' + name, error: null }); } } };""")
     open_viewer(page, viewer_server.url, "?dataset=small-test")
     width, height = canvas_size(page)
     page.locator("button.export[data-scale='2']").click()
@@ -273,7 +273,7 @@ def test_png_export_goes_through_the_desktop_bridge(page: Page, viewer_server: S
     assert saved["mime"] == "image/png" and saved["name"].endswith("@2x.png")
     assert png_size(base64.b64decode(saved["data"])) == (2 * width, 2 * height)
     page.locator("#toast").wait_for(state="visible")
-    assert "/home/me/" in page.locator("#toast").text_content()
+    assert "/srv/exports/" in page.locator("#toast").text_content()
 
 
 def test_png_export_downloads_in_a_plain_browser(page: Page, viewer_server: ServerThread,
