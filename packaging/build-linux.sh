@@ -15,6 +15,12 @@ py="${PYTHON:-.venv/bin/python}"
   --distpath "$out/dist" --workpath "$out/work" packaging/cellucid-desktop.spec
 
 bundle="$out/dist/cellucid-desktop"
+# Strip debug info from the bundled libraries that carry it (pyenv's libpython is 23 MB
+# unstripped, 6 MB stripped). Not the auditwheel-repaired libraries in `*.libs/`: patchelf
+# left their load segments in a layout strip breaks ("ELF load command ... not
+# page-aligned", numpy's OpenBLAS). Not the executable either: its archive is appended.
+find "$bundle/_internal" -type f -not -path '*.libs/*' -print0 | xargs -0 file -N \
+  | awk -F': ' '/ELF .*not stripped/ {print $1}' | xargs -r -d '\n' strip --strip-unneeded
 version="$("$bundle/cellucid-desktop" --version | awk '{print $2}')"
 echo "built $bundle ($(du -sh "$bundle" | cut -f1), version $version)"
 if [ "$tarball" = 1 ]; then

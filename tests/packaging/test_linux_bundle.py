@@ -45,6 +45,19 @@ def test_every_shared_library_in_the_bundle_resolves(frozen_app):
     assert not missing, "\n".join(missing)
 
 
+def test_bundle_libraries_carry_no_debug_info_except_auditwheel_ones(frozen_app):
+    """build-linux.sh strips what it safely can (pyenv's libpython is 23 MB unstripped);
+    the auditwheel `*.libs/` folders stay as shipped, since strip breaks them."""
+    internal = frozen_app.parent / "_internal"
+    files = [str(p) for p in internal.rglob("*") if p.is_file() and not p.is_symlink()]
+    described = subprocess.run(["file", "-N", *files], capture_output=True, text=True,
+                               check=True, timeout=120).stdout.splitlines()
+    unstripped = [line.split(": ")[0] for line in described if re.search(r"ELF .*not stripped", line)]
+    outside = [p for p in unstripped if not re.search(r"\.libs/[^/]+$", p)]
+    assert not outside, "\n".join(outside)
+    assert any("numpy.libs/" in p for p in unstripped), "numpy's auditwheel libraries were stripped"
+
+
 def test_frozen_serve_demo_answers_health(frozen_app):
     proc = subprocess.Popen([str(frozen_app), "serve", "--demo", "--port", "0", "--no-browser"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
