@@ -17,6 +17,8 @@ PACKAGES=(
   libgirepository1.0-dev libcairo2-dev pkg-config gcc
   # GUI and browser tests
   xvfb xauth x11-utils xdotool imagemagick chromium
+  # WebKitGTK, the closest engine here to macOS's WKWebView, for the viewer's WebKit tests
+  gir1.2-webkit2-4.1
   # tunnel tests and file associations
   openssh-server openssh-client xdg-utils desktop-file-utils shared-mime-info
   # the Linux bundle build (PyInstaller's binary analysis) and `gio open` in its tests

@@ -78,7 +78,7 @@ class GeneIndex:
             raise DatasetError(f"The gene index {folder.name} is damaged; it will be rebuilt")
 
     def column(self, gene: int) -> tuple[np.ndarray, np.ndarray]:
-        """(float32 [n_rows] with zeros where not stored, the stored values)."""
+        """(float32 [n_rows] with zeros where not stored, the values of stored cells)."""
         start, stop = int(self.indptr[gene]), int(self.indptr[gene + 1])
         rows = np.empty(stop - start, dtype=np.int32)
         values = np.empty(stop - start, dtype=np.float32)
@@ -86,8 +86,8 @@ class GeneIndex:
             os.preadv(self._rows.fileno(), [rows], start * 4)
             os.preadv(self._data.fileno(), [values], start * 4)
         out = np.zeros(self.n_rows, dtype=np.float32)
-        out[rows] = values
-        return out, values
+        np.add.at(out, rows, values)  # a cell stored twice (non-canonical CSR) holds the sum
+        return out, out[rows]
 
 
 def build_index(reader: DatasetReader, source: Source, folder: Path, *,

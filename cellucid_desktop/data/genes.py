@@ -86,7 +86,11 @@ class GeneNames:
     @classmethod
     def read(cls, reader: DatasetReader, source: Source) -> GeneNames:
         with reader.file() as h5:
-            names = frame_index(h5, source.var_path)
+            try:
+                names = frame_index(h5, source.var_path)
+            except KeyError:
+                raise DatasetError(f"The gene names of {source.label} are missing from the "
+                                   "file (its var index); the file is damaged") from None
         if len(names) != source.info.shape[1]:
             raise DatasetError(f"{source.label} has {source.info.shape[1]} genes but its var "
                                f"index names {len(names)}; the file is inconsistent")
@@ -123,7 +127,8 @@ class GeneNames:
 
 
 def read_gene(reader: DatasetReader, source: Source, gene: int) -> np.ndarray:
-    """float32 [n_cells] of one gene straight from the file (zeros where not stored)."""
+    """float32 [n_cells] of one gene straight from the file (zeros where not stored; a
+    cell stored twice, as a non-canonical sparse matrix may, holds the sum, as in scipy)."""
     n_rows, n_cols = source.info.shape
     if not 0 <= gene < n_cols:
         raise UnknownGene(f"Gene index {gene} is outside 0..{n_cols - 1}")
@@ -135,12 +140,12 @@ def read_gene(reader: DatasetReader, source: Source, gene: int) -> np.ndarray:
         with reader.file() as h5:
             start, stop = (int(v) for v in h5[f"{source.path}/indptr"][gene:gene + 2])
         rows = reader.flat(f"{source.path}/indices").read(start, stop)
-        out[rows] = reader.flat(f"{source.path}/data").read(start, stop)
+        np.add.at(out, rows, reader.flat(f"{source.path}/data").read(start, stop))
         return out
     positions = scan_positions(reader, source, gene)
     indptr = reader.flat(f"{source.path}/indptr").whole()[: n_rows + 1]
     rows = np.searchsorted(indptr, positions, side="right") - 1
-    out[rows] = reader.flat(f"{source.path}/data").take(positions)
+    np.add.at(out, rows, reader.flat(f"{source.path}/data").take(positions))
     return out
 
 

@@ -26,6 +26,7 @@ from cellucid_desktop.data.errors import DatasetError
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _MAGIC_OFFSETS = (0, 512, 1024, 2048)
+_NUMERIC = "biuf"  # numpy dtype kinds an expression matrix may hold
 
 
 @dataclass(frozen=True)
@@ -161,13 +162,15 @@ def encoding_type(obj: h5py.HLObject) -> str:
 
 
 def matrix_info(obj: h5py.HLObject) -> MatrixInfo | None:
-    """Describe a dense dataset or a CSR/CSC group; None for anything else."""
+    """Describe a dense dataset or a CSR/CSC group of numbers; None for anything else
+    (text or compound values are no expression matrix)."""
     if isinstance(obj, h5py.Dataset):
-        if obj.ndim != 2:
+        if obj.ndim != 2 or obj.dtype.kind not in _NUMERIC:
             return None
         return MatrixInfo("dense", (int(obj.shape[0]), int(obj.shape[1])), obj.dtype.str)
     enc = encoding_type(obj)
-    if enc not in ("csr_matrix", "csc_matrix") or "data" not in obj:
+    if enc not in ("csr_matrix", "csc_matrix") or not isinstance(obj.get("data"), h5py.Dataset) \
+            or obj["data"].dtype.kind not in _NUMERIC:
         return None
     shape_attr = obj.attrs.get("shape", obj.attrs.get("h5sparse_shape"))
     if shape_attr is None:
@@ -182,7 +185,9 @@ def dataframe_index_name(group: h5py.Group) -> str:
     return _attr_str(group, "_index", "_index") or "_index"
 
 
-def _dataframe_columns(group: h5py.HLObject) -> list[str]:
+def dataframe_columns(group: h5py.HLObject) -> list[str]:
+    """A dataframe's column names in file order (its ``column-order`` where stored, so
+    a column named ``__x`` counts and 0.7's ``__categories`` group does not)."""
     if isinstance(group, h5py.Dataset):  # 0.6 compound dataset
         names = list(group.dtype.names or ())
         return [n for n in names if n not in ("index", "_index")]
@@ -308,7 +313,7 @@ def read_metadata(h5: h5py.File) -> AnnDataMeta:
         raw_x = matrix_info(raw_x_element)
         n_raw = _frame_length(raw_var) if raw_var is not None else None
         n_raw = n_raw or (raw_x.shape[1] if raw_x else None)
-    columns = tuple(column_info(obs, name, h5) for name in _dataframe_columns(obs))
+    columns = tuple(column_info(obs, name, h5) for name in dataframe_columns(obs))
     if legacy:
         encoding = "0.6"
     elif _attr_str(obs, "encoding-version", "0.1.0") == "0.1.0":

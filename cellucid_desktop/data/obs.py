@@ -16,7 +16,7 @@ import numpy as np
 
 from cellucid_desktop.data.elements import decode_strings, read_strings
 from cellucid_desktop.data.errors import DatasetError
-from cellucid_desktop.data.h5ad import dataframe_index_name, encoding_type
+from cellucid_desktop.data.h5ad import dataframe_columns, encoding_type
 
 MISSING_CODE = 65535
 MAX_CATEGORIES = 65534
@@ -55,7 +55,7 @@ class ObsColumn:
 def read_obs_column(h5: h5py.File, key: str) -> ObsColumn:
     """Decode one column; UnknownColumn or TooManyCategories for the user to read."""
     frame = h5["obs"]
-    if not _is_column(frame, key):
+    if key not in dataframe_columns(frame):
         raise UnknownColumn(f"This dataset has no obs column named {key!r}")
     if isinstance(frame, h5py.Dataset):  # 0.6 compound
         values = frame.fields(key)[()]
@@ -91,12 +91,6 @@ def read_obs_column(h5: h5py.File, key: str) -> ObsColumn:
     return _plain(key, element[()])
 
 
-def _is_column(frame: h5py.HLObject, key: str) -> bool:
-    if isinstance(frame, h5py.Dataset):
-        return key in (frame.dtype.names or ()) and key not in ("index", "_index")
-    return key in frame and key != dataframe_index_name(frame) and not key.startswith("__")
-
-
 def _category_names(ds: h5py.Dataset) -> list[str]:
     if h5py.check_string_dtype(ds.dtype) is not None or ds.dtype.kind in "SUO":
         return [str(v) for v in read_strings(ds)]
@@ -129,6 +123,9 @@ def _factorised(key: str, strings: np.ndarray, mask: np.ndarray | None) -> ObsCo
 
 
 def _plain(key: str, values: np.ndarray) -> ObsColumn:
+    if values.dtype.kind not in "biufSUO":
+        raise DatasetError(f"The obs column {key!r} holds {values.dtype} values, which "
+                           "cannot be coloured by")
     if values.dtype.kind == "b":
         return ObsColumn(key, "boolean", values.astype(np.uint16), ["False", "True"])
     if values.dtype.kind in "iuf":

@@ -289,6 +289,9 @@ def obs(dataset_id: str, rest: str) -> Response:
                 column = read_obs_column(h5, key)
             except TooManyCategories as exc:
                 raise ApiError(422, str(exc)) from None
+        if column.values.shape != (reader.meta.n_cells,):
+            raise ApiError(422, f"The obs column {key!r} does not hold one value per cell, "
+                                "so it cannot be coloured by")
         _service().obs_columns.put(etag, column, column.values.nbytes)
     if not values:
         return _json(column.describe())

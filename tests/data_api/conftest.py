@@ -36,9 +36,13 @@ class Api:
         self.server = ServerThread(registry).start()
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> Answer:
+        return self.get_url(f"/api/v1{path}", headers)
+
+    def get_url(self, url: str, headers: dict[str, str] | None = None) -> Answer:
+        """GET any path of the server (the protocol and store routes too)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=60)
         try:
-            conn.request("GET", f"/api/v1{path}", headers=headers or {})
+            conn.request("GET", url, headers=headers or {})
             response = conn.getresponse()
             body = response.read()
             return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, body)
