@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from cellucid_desktop.data.synthetic import make_synthetic
+from tests.helpers import stop_process, wait_for
 from tests.viewer.browser import launch_chromium
 
 
@@ -40,3 +42,25 @@ def browser() -> Iterator[Browser]:
         chromium = launch_chromium(playwright)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="session")
+def xserver() -> Iterator[str]:
+    """A private Xvfb (1280x800x24) on a display number it picks itself (-displayfd)."""
+    proc = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "1280x800x24",
+                             "-nolisten", "tcp"], stdout=subprocess.PIPE, text=True)
+    number = proc.stdout.readline().strip()
+    assert number.isdigit(), "Xvfb did not start (is the xvfb package installed?)"
+    yield f":{number}"
+    stop_process(proc)
+
+
+@pytest.fixture(scope="session")
+def session_bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private D-Bus session bus, so GLib never autolaunches one that outlives the tests."""
+    address = f"unix:path={tmp_path_factory.mktemp('dbus') / 'bus'}"
+    proc = subprocess.Popen(["dbus-daemon", "--session", "--nofork", f"--address={address}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: Path(address.removeprefix("unix:path=")).exists(), 20, what="dbus-daemon")
+    yield address
+    stop_process(proc)

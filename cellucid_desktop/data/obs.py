@@ -124,8 +124,8 @@ def _factorised(key: str, strings: np.ndarray, mask: np.ndarray | None) -> ObsCo
 
 def _plain(key: str, values: np.ndarray) -> ObsColumn:
     if values.dtype.kind not in "biufSUO":
-        raise DatasetError(f"The obs column {key!r} holds {values.dtype} values, which "
-                           "cannot be coloured by")
+        raise DatasetError(f"The obs column {key!r} holds {values.dtype.name} values, neither "
+                           "numbers nor text, so it cannot be coloured by")
     if values.dtype.kind == "b":
         return ObsColumn(key, "boolean", values.astype(np.uint16), ["False", "True"])
     if values.dtype.kind in "iuf":

@@ -28,6 +28,13 @@ def obs_reference(series: pd.Series) -> tuple[str, np.ndarray, list[str] | None]
     return "string", codes, categories
 
 
+def matrix_column(matrix, j: int) -> np.ndarray:
+    """float32 [n_rows] of column ``j`` of a dense or scipy sparse matrix."""
+    column = matrix[:, j]
+    column = column.toarray() if hasattr(column, "toarray") else np.asarray(column)
+    return column.reshape(-1).astype(np.float32)
+
+
 def gene_reference(adata: ad.AnnData, source: str, name: str) -> np.ndarray:
     """float32 [n_cells] of one gene, densified by anndata/scipy."""
     if source == "raw":

@@ -75,12 +75,14 @@ def _with_raw_and_layers() -> ad.AnnData:
     raw = base(n_genes=G + 5)
     adata.raw = raw
     adata.layers["counts"] = _rng().integers(0, 9, (N, G)).astype(np.int16)
-    adata.layers["sparse64"] = sparse.csr_matrix(_rng().random((N, G)) * (_rng(1).random((N, G)) < .2))
+    sparse64 = _rng().random((N, G)) * (_rng(1).random((N, G)) < .2)
+    adata.layers["sparse64"] = sparse.csr_matrix(sparse64)
     return adata
 
 
 def _odd_genes() -> ad.AnnData:
-    names = ["a/b", "with space", "ünïcødé", "", "CD4", "CD4", "x"] + [f"g{i}" for i in range(G - 7)]
+    names = ["a/b", "with space", "ünïcødé", "", "CD4", "CD4", "x"]
+    names += [f"g{i}" for i in range(G - len(names))]
     return base(genes=names)
 
 
@@ -307,6 +309,62 @@ CASES: dict[str, tuple[Callable[[], ad.AnnData], Callable[[h5py.File], None] | N
     "uns_group_id": (base, _cellucid_group_id, {}),
     "extra_groups": (base, _extra_groups, {}),
 }
+
+
+def _add_obs_column(name: str, data: np.ndarray) -> Callable[[h5py.File], None]:
+    def edit(h5: h5py.File) -> None:
+        h5["obs"].create_dataset(name, data=data)
+        order = [str(c) for c in h5["obs"].attrs["column-order"]]
+        h5["obs"].attrs["column-order"] = np.array(order + [name], dtype=h5py.string_dtype())
+    return edit
+
+
+def _replace(path: str, data: np.ndarray) -> Callable[[h5py.File], None]:
+    def edit(h5: h5py.File) -> None:
+        del h5[path]
+        h5.create_dataset(path, data=data)
+    return edit
+
+
+def _add(path: str, data: np.ndarray) -> Callable[[h5py.File], None]:
+    return lambda h5: h5.create_dataset(path, data=data)
+
+
+# Files other tools damaged or wrote loosely (not legal AnnData): each must still be
+# refused with a sentence or served without a 500 or a payload of the wrong length.
+DAMAGED: dict[str, Callable[[h5py.File], None]] = {
+    "obs_column_of_records": _add_obs_column("records",
+                                             np.zeros(N, dtype=[("a", "f4"), ("b", "i4")])),
+    "obs_column_2d": _add_obs_column("two_d", np.zeros((N, 3))),
+    "obs_column_too_short": _add_obs_column("short", np.zeros(N - 5)),
+    "obs_column_complex": _add_obs_column("complex", np.zeros(N, dtype=np.complex64)),
+    "categorical_codes_2d": _replace("obs/group/codes", np.zeros((N, 2), dtype=np.int8)),
+    "column_order_names_a_ghost": lambda h5: h5["obs"].attrs.modify(
+        "column-order", np.array(["group", "ghost"], dtype=h5py.string_dtype())),
+    "categories_missing": _drop("obs/group/categories"),
+    "var_index_missing": _drop("var/_index"),
+    "x_of_text": _replace("X", np.full((N, G), b"a")),
+    "x_one_dimensional": _replace("X", np.zeros(N)),
+    "x_shape_attr_missing": lambda h5: h5["X"].attrs.__delitem__("shape"),
+    "layer_of_other_shape": _add("layers/short", np.zeros((5, 3))),
+    "obsm_of_other_rows": _add("obsm/X_short", np.zeros((5, 2))),
+    "obsm_3d": _add("obsm/X_cube", np.zeros((N, 2, 2))),
+    "obsm_of_text": _add("obsm/X_text", np.full((N, 2), b"a")),
+    "uns_a_dataset": _replace("uns", np.int64(1)),
+    "obsm_a_dataset": _replace("obsm", np.zeros(3)),
+}
+
+
+def build_damaged(folder: Path) -> dict[str, Path]:
+    """Every damaged variant of the plain case, by name."""
+    paths = {}
+    for name, edit in DAMAGED.items():
+        path = folder / f"damaged_{name}.h5ad"
+        base().write_h5ad(path)
+        with h5py.File(path, "r+") as h5:
+            edit(h5)
+        paths[name] = path
+    return paths
 
 
 def build(case: str, folder: Path) -> tuple[Path, ad.AnnData] | None:

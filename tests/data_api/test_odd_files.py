@@ -15,7 +15,6 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
 
 from cellucid_desktop.data.errors import DatasetError
 from cellucid_desktop.data.identity import is_valid_id
@@ -24,13 +23,14 @@ from cellucid_desktop.data.obs import MAX_CATEGORIES
 from cellucid_desktop.data.reader import DatasetReader, file_identity
 from cellucid_desktop.server.registry import DatasetRegistry
 from tests.data_api.conftest import Api, q
-from tests.data_api.expected import obs_reference
-from tests.data_api.odd_files import CASES, build_all
+from tests.data_api.expected import matrix_column, obs_reference
+from tests.data_api.odd_files import CASES, DAMAGED, build_all, build_damaged
 from tests.helpers import wait_for
 
 # anndata 0.12 cannot write datetime or pandas Float64 columns
 REFUSED_BY_ANNDATA = {"datetime_column", "nullable_float_column"}
 GENES_PER_SOURCE = 4
+REFUSED_DAMAGED = {"column_order_names_a_ghost", "categories_missing"}  # unreadable obs
 
 
 @pytest.fixture(scope="module")
@@ -58,12 +58,6 @@ def _reference(path: Path, written: ad.AnnData) -> ad.AnnData:
             return ad.read_h5ad(path)
         except TypeError:
             return written
-
-
-def _dense_column(matrix, j: int) -> np.ndarray:
-    column = matrix[:, j]
-    column = column.toarray() if sp.issparse(column) else np.asarray(column)
-    return column.reshape(-1).astype(np.float32)
 
 
 def _matrix(reference: ad.AnnData, source: str):
@@ -122,7 +116,7 @@ def _check_gene(api: Api, base: str, source: str, name: str, names: list[str], m
     assert answer.status == 200, (source, name, answer.body)
     index = int(answer.headers["x-gene-index"])
     assert index == names.index(name)
-    expected = _dense_column(matrix, index)
+    expected = matrix_column(matrix, index)
     np.testing.assert_allclose(np.frombuffer(answer.body, dtype="<f4"), expected, rtol=1e-6,
                                err_msg=f"{source} {name}")
     finite = expected[np.isfinite(expected)]
@@ -180,6 +174,7 @@ def test_odd_file_registers_cleanly_and_every_part_equals_anndata(odd, case: str
         np.testing.assert_array_equal(served, expected)
     _check_obs(api, base, ds, reference)
     _check_genes(api, base, ds, reference)
+    assert dataset.id in [d["id"] for d in api.get("/datasets").json()["datasets"]]
     listed = api.get_url("/_cellucid/datasets")
     assert listed.status == 200 and dataset.id in listed.body.decode()
     store = api.get_url(f"/_cellucid/anndata/{q(dataset.route_name)}", {"Range": "bytes=0-7"})
@@ -228,3 +223,46 @@ def test_positioned_reads_are_used_only_where_the_bytes_are_plain(odd, case, dir
             np.testing.assert_array_equal(array.take(every_third), expected[every_third])
     finally:
         reader.close()
+
+
+@pytest.fixture(scope="module")
+def damaged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return build_damaged(tmp_path_factory.mktemp("damaged-files"))
+
+
+def _served_or_refused(answer, length: int) -> None:
+    """200 with a payload of the right length, or a 404/422 JSON sentence: never a 500."""
+    if answer.status == 200:
+        assert len(answer.body) == length
+    else:
+        assert answer.status in (404, 422) and answer.json()["error"], answer.body
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGED))
+def test_damaged_file_is_refused_with_a_sentence_or_served_without_a_500(
+        odd, damaged, case: str) -> None:
+    api = odd[0]
+    dataset = _check_registration(api, damaged[case])
+    assert (dataset is None) == (case in REFUSED_DAMAGED)
+    if dataset is None:
+        return
+    base = f"/datasets/{q(dataset.id)}"
+    described = api.get(base)
+    assert described.status == 200, described.body
+    ds = described.json()
+    n = ds["n_cells"]
+    for emb in ds["embeddings"]:
+        _served_or_refused(api.get(f"{base}/embeddings/{q(emb['key'])}"), 4 * n * emb["dims"])
+    for column in ds["obs"]:
+        meta = api.get(f"{base}/obs/{q(column['key'])}")
+        _served_or_refused(meta, len(meta.body))
+        width = 2 if meta.status == 200 and meta.json()["dtype"] == "uint16" else 4
+        _served_or_refused(api.get(f"{base}/obs/{q(column['key'])}/values"), width * n)
+    for source in ds["expression_sources"]:
+        listed = api.get(f"{base}/genes?limit=2&source={q(source['id'])}")
+        _served_or_refused(listed, len(listed.body))
+        for gene in listed.json().get("genes", []):
+            _served_or_refused(api.get(f"{base}/genes/{q(gene['name'])}?source="
+                                       f"{q(source['id'])}"), 4 * n)

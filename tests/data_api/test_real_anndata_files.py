@@ -12,9 +12,9 @@ from urllib.parse import quote
 import anndata as ad
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 from cellucid_desktop.server.registry import DatasetRegistry
+from tests.data_api.expected import matrix_column
 
 FIXTURES = sorted((Path(__file__).parents[1] / "fixtures").glob("*.h5ad"))
 
@@ -25,12 +25,6 @@ def _reference(path: Path) -> ad.AnnData | None:
         return ad.read_h5ad(path)
     except Exception:  # noqa: BLE001 - 0.6-era layouts are outside anndata 0.12's reader
         return None
-
-
-def _column(matrix, j: int) -> np.ndarray:
-    column = matrix[:, j]
-    column = column.toarray() if sp.issparse(column) else np.asarray(column)
-    return column.reshape(-1).astype(np.float32)
 
 
 @pytest.mark.parametrize("path", FIXTURES, ids=[p.name for p in FIXTURES])
@@ -63,9 +57,10 @@ def test_every_part_of_a_real_anndata_file_is_served(path: Path, start_api) -> N
             if reference is None:
                 continue
             if source["id"] == "X":
-                expected = _column(reference.X, gene["index"])
+                expected = matrix_column(reference.X, gene["index"])
             elif source["id"] == "raw":
-                expected = _column(reference.raw.X, gene["index"])
+                expected = matrix_column(reference.raw.X, gene["index"])
             else:
-                expected = _column(reference.layers[source["id"].split("/", 1)[1]], gene["index"])
+                layer = reference.layers[source["id"].split("/", 1)[1]]
+                expected = matrix_column(layer, gene["index"])
             np.testing.assert_allclose(served, expected, rtol=1e-6)

@@ -1,8 +1,5 @@
-"""Session-wide X server, D-Bus session bus and tray host for the desktop GUI tests.
-
-Each is started here and stopped by PID, so nothing is left behind and no other test's
-display or bus is touched.
-"""
+"""The tray host and the app launcher of the desktop GUI tests (the X server and the
+D-Bus session bus they use are the whole run's, from tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -14,39 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.desktop.gui import App, new_token, xdotool
-from tests.helpers import wait_for
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-
-
-@pytest.fixture(scope="session")
-def xserver() -> Iterator[str]:
-    """A private Xvfb (1280x800x24) on a display number it picks itself (-displayfd)."""
-    proc = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "1280x800x24",
-                             "-nolisten", "tcp"], stdout=subprocess.PIPE, text=True)
-    number = proc.stdout.readline().strip()
-    assert number.isdigit(), "Xvfb did not start (is the xvfb package installed?)"
-    yield f":{number}"
-    _stop(proc)
-
-
-@pytest.fixture(scope="session")
-def session_bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A private D-Bus session bus, so GLib never autolaunches one that outlives the tests."""
-    address = f"unix:path={tmp_path_factory.mktemp('dbus') / 'bus'}"
-    proc = subprocess.Popen(["dbus-daemon", "--session", "--nofork", f"--address={address}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(lambda: Path(address.removeprefix("unix:path=")).exists(), 20, what="dbus-daemon")
-    yield address
-    _stop(proc)
+from tests.helpers import stop_process, wait_for
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +27,7 @@ def tray_host(xserver: str) -> Iterator[str]:
         return next((w for w in ids if xdotool(env, "getwindowname", w) == "panel"), None)
 
     yield wait_for(panel, 20, what="trayer's panel window")
-    _stop(proc)
+    stop_process(proc)
 
 
 @pytest.fixture()

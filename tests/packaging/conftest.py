@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.desktop.conftest import app_env, launch, session_bus, xserver  # noqa: F401 - fixtures
+from tests.desktop.conftest import app_env, launch  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_TIMEOUT = 600

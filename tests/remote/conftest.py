@@ -42,4 +42,4 @@ def spec_for(lab: SshLab, remote_port: int, **changes: object) -> TunnelSpec:
 
 # The desktop engineer's GUI harness (Xvfb, D-Bus, the app under test), shared rather
 # than duplicated, for the remote viewer window test.
-from tests.desktop.conftest import app_env, launch, session_bus, xserver  # noqa: E402,F401
+from tests.desktop.conftest import app_env, launch  # noqa: E402,F401

@@ -14,7 +14,6 @@ from cellucid_desktop.server.registry import DatasetRegistry
 from cellucid_desktop.server.runner import ServerThread
 from tests.viewer.odd_files import write_no_obs_3d_only, write_tsne_text_many_categories
 # The desktop tests' private Xvfb and D-Bus (started and stopped by PID), for the WebKit tests.
-from tests.desktop.conftest import session_bus, xserver  # noqa: F401
 
 VIEWPORT = {"width": 1100, "height": 720}
 
