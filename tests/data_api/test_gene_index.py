@@ -26,6 +26,13 @@ from tests.helpers import wait_for
 GENES = ["GENE00000", "GENE00007", "GENE00123", "GENE00499"]
 
 
+def serve(path: Path, start_api):  # noqa: ANN201 - (Api, Dataset)
+    """A running server with ``path`` registered: (api, dataset)."""
+    registry = DatasetRegistry()
+    dataset = registry.add(path)
+    return start_api(registry), dataset
+
+
 def scan_reference(path: Path, gene: str) -> np.ndarray:
     """The gene read straight from the file, with no index."""
     reader = DatasetReader(lambda: open_h5ad(path), identity=file_identity(path))
@@ -55,9 +62,7 @@ def gene(api, dataset_id: str, name: str) -> np.ndarray:
 
 
 def test_first_gene_request_builds_the_index_and_indexed_genes_equal_scanned(csr_file, start_api):
-    registry = DatasetRegistry()
-    dataset = registry.add(csr_file)
-    api = start_api(registry)
+    api, dataset = serve(csr_file, start_api)
     assert api.get(f"/datasets/{dataset.id}/gene-index").json()["status"] == "none"
     before = {name: gene(api, dataset.id, name) for name in GENES}
     assert api.get(f"/datasets/{dataset.id}/gene-index").json()["status"] in ("building", "ready")
@@ -70,26 +75,20 @@ def test_first_gene_request_builds_the_index_and_indexed_genes_equal_scanned(csr
 
 
 def test_gene_search_starts_the_build(csr_file, start_api):
-    registry = DatasetRegistry()
-    dataset = registry.add(csr_file)
-    api = start_api(registry)
+    api, dataset = serve(csr_file, start_api)
     assert api.get(f"/datasets/{dataset.id}/genes?q=GENE0001").status == 200
     wait_ready(api, dataset.id)
 
 
 def test_index_is_reused_after_a_restart_without_rebuilding(csr_file, start_api):
-    registry = DatasetRegistry()
-    dataset = registry.add(csr_file)
-    api = start_api(registry)
+    api, dataset = serve(csr_file, start_api)
     gene(api, dataset.id, GENES[0])
     wait_ready(api, dataset.id)
     api.stop()
     [folder] = index_folders()
     stamp = os.stat(folder / "rows.i32")
 
-    registry = DatasetRegistry()
-    dataset = registry.add(csr_file)
-    api = start_api(registry)
+    api, dataset = serve(csr_file, start_api)
     assert api.get(f"/datasets/{dataset.id}/gene-index").json()["status"] == "ready"
     np.testing.assert_array_equal(gene(api, dataset.id, GENES[2]),
                                   scan_reference(csr_file, GENES[2]))
@@ -99,9 +98,7 @@ def test_index_is_reused_after_a_restart_without_rebuilding(csr_file, start_api)
 
 
 def test_index_is_rebuilt_when_the_file_changes(csr_file, start_api):
-    registry = DatasetRegistry()
-    dataset = registry.add(csr_file)
-    api = start_api(registry)
+    api, dataset = serve(csr_file, start_api)
     gene(api, dataset.id, GENES[1])
     wait_ready(api, dataset.id)
     [old_folder] = index_folders()
@@ -128,9 +125,7 @@ def test_concurrent_gene_requests_are_answered_while_the_index_builds(csr_file, 
         return real_scatter(*args, **kwargs)
 
     monkeypatch.setattr(gene_index, "_scatter", held_scatter)  # holds the real build midway
-    registry = DatasetRegistry()
-    dataset = registry.add(csr_file)
-    api = start_api(registry)
+    api, dataset = serve(csr_file, start_api)
     try:
         api.get(f"/datasets/{dataset.id}/genes?q=GENE")
         assert building.wait(60)
@@ -157,13 +152,11 @@ def open_paths() -> set[str]:
 
 
 def test_removing_a_dataset_closes_its_file(csr_file, start_api):
-    registry = DatasetRegistry()
-    dataset = registry.add(csr_file)
-    api = start_api(registry)
+    api, dataset = serve(csr_file, start_api)
     gene(api, dataset.id, GENES[0])
     wait_ready(api, dataset.id)
     assert str(csr_file) in open_paths()
-    registry.remove(dataset.id)
+    api.registry.remove(dataset.id)
     assert str(csr_file) not in open_paths()
     assert api.get(f"/datasets/{dataset.id}").status == 404
 
