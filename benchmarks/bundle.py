@@ -24,6 +24,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._common import xdg_env  # noqa: E402
 
 
 def du_mb(path: Path) -> float:
@@ -31,15 +34,6 @@ def du_mb(path: Path) -> float:
     out = subprocess.run(["du", "-s", "--block-size=1M", str(path)], capture_output=True,
                          text=True, check=True).stdout
     return float(out.split()[0])
-
-
-def _fresh_env(root: Path) -> dict[str, str]:
-    """Private XDG folders (so the demo file and settings are this run's own)."""
-    env = dict(os.environ)
-    for var in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME"):
-        (root / var).mkdir(parents=True, exist_ok=True)
-        env[var] = str(root / var)
-    return env
 
 
 def time_version(binary: Path) -> float:
@@ -119,7 +113,7 @@ def main() -> None:
     if tarballs:
         rows.append((f"{tarballs[-1].name}", f"{tarballs[-1].stat().st_size / 2**20:.0f} MB"))
     with tempfile.TemporaryDirectory() as tmp:
-        env = _fresh_env(Path(tmp))
+        env = xdg_env(Path(tmp), dict(os.environ))  # the demo file and settings are this run's own
         subprocess.run([str(binary), "--version"], check=True, capture_output=True)  # warm the page cache
         rows.append((f"start -> --version (median of {args.runs})", median(args.runs, lambda: time_version(binary))))
         time_serve_health(binary, env)  # first run generates the demo dataset

@@ -38,37 +38,16 @@ import h5py
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cellucid_desktop.data.synthetic import make_synthetic  # noqa: E402
+from benchmarks._common import DATA, proc_status_kb, synthetic_file, warm_page_cache  # noqa: E402
 from tests.helpers import free_port, wait_for  # noqa: E402
 
-DATA = ROOT / "benchmarks" / "data"
 SIZES = {"100k": 100_000, "1m": 1_000_000}
 N_GENES, PER_CELL = 20_000, 311
 
 
 def dataset_file(label: str) -> Path:
-    path = DATA / f"genes-{label}.h5ad"
-    if not path.exists():
-        DATA.mkdir(parents=True, exist_ok=True)
-        print(f"generating {path} ...", flush=True)
-        make_synthetic(path, SIZES[label], N_GENES, genes_per_cell=PER_CELL, seed=0)
-    return path
-
-
-def warm(path: Path) -> None:
-    with open(path, "rb") as fh:
-        while fh.read(1 << 24):
-            pass
-
-
-def status_kb(pid: int) -> dict[str, int]:
-    out = {}
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            key = line.split(":")[0]
-            if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
-                out[key] = int(line.split()[1])
-    return out
+    return synthetic_file(f"genes-{label}.h5ad", SIZES[label], N_GENES,
+                          genes_per_cell=PER_CELL, seed=0)
 
 
 class Client:
@@ -100,7 +79,7 @@ def run(label: str) -> dict[str, str]:
         anchor = sum(h5[f"X/{k}"].size * h5[f"X/{k}"].dtype.itemsize
                      for k in ("indptr", "indices", "data"))
         nnz = h5["X/data"].size
-    warm(path)
+    warm_page_cache(path)
     cache = Path(tempfile.mkdtemp(prefix="gene-bench-cache-", dir=DATA))
     port = free_port()
     env = {**os.environ, "XDG_CACHE_HOME": str(cache), "PYTHONUNBUFFERED": "1"}
@@ -112,7 +91,7 @@ def run(label: str) -> dict[str, str]:
         wait_for(lambda: client_ok(port), timeout=60, what="server up")
         base = "/api/v1/datasets/bench"
         client.get(base)  # opens the file, reads metadata
-        idle_rss = status_kb(proc.pid)["VmRSS"]
+        idle_rss = proc_status_kb(proc.pid)["VmRSS"]
         rng = random.Random(1)
         first_gene = f"GENE{rng.randrange(N_GENES):05d}"
         _, headers, body, first_e2e = client.get(f"{base}/genes/{first_gene}")
@@ -123,7 +102,7 @@ def run(label: str) -> dict[str, str]:
 
         def sample() -> None:
             while not done.is_set():
-                current = status_kb(proc.pid)
+                current = proc_status_kb(proc.pid)
                 for key in peaks:
                     peaks[key] = max(peaks[key], current[key])
                 time.sleep(0.05)
@@ -152,7 +131,7 @@ def run(label: str) -> dict[str, str]:
             _, headers, body, elapsed = client.get(f"{base}/genes/{name}", gzip=True)
             gz_t.append(elapsed * 1e3)
             gz_bytes.append(len(body))
-        final = status_kb(proc.pid)
+        final = proc_status_kb(proc.pid)
     finally:
         proc.terminate()
         proc.wait(30)

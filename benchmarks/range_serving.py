@@ -23,33 +23,19 @@ import threading
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-DATA = HERE / "data" / "range-serving-1gb.h5ad"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import proc_status_kb, synthetic_file, warm_page_cache  # noqa: E402
+
 BIN = Path(sys.executable).parent
 LOCAL_URL = re.compile(r"Local URL:\s+http://127\.0\.0\.1:(\d+)")
 SIZES = {"64 KiB": 64 << 10, "1 MiB": 1 << 20}
 
 
-def ensure_data(path: Path = DATA) -> Path:
+def ensure_data() -> Path:
     """Make the >1 GB benchmark file once (about 1.2 GB of CSR X); reuse it afterwards."""
-    if path.exists() and path.stat().st_size > 1 << 30:
-        return path
-    from cellucid_desktop.data.synthetic import make_synthetic
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial.h5ad")
-    print(f"making {path} (once)...", flush=True)
-    make_synthetic(partial, 750_000, 20_000, genes_per_cell=190, seed=3,
-                   dataset_id="range-bench", name="Range benchmark")
-    partial.rename(path)
-    return path
-
-
-def warm_page_cache(path: Path) -> None:
-    """Read the whole file once so both servers serve from memory, not from disk."""
-    with open(path, "rb", buffering=0) as fh:
-        while fh.read(8 << 20):
-            pass
+    return synthetic_file("range-serving-1gb.h5ad", 750_000, 20_000, genes_per_cell=190, seed=3,
+                          dataset_id="range-bench", name="Range benchmark")
 
 
 def start(argv: list[str]) -> tuple[subprocess.Popen, int]:
@@ -78,10 +64,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 def peak_rss_mb(pid: int) -> float:
     """VmHWM (peak resident set) of a live process, in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    return proc_status_kb(pid).get("VmHWM", float("nan")) / 1024
 
 
 def client(port: int, route: str, file_size: int, length: int, count: int, seed: int,

@@ -30,21 +30,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cellucid_desktop.data.synthetic import make_synthetic  # noqa: E402
+from benchmarks._common import synthetic_file, xdg_env  # noqa: E402
 from tests.desktop.gui import App, new_token, run_cli  # noqa: E402
 from tests.helpers import wait_for  # noqa: E402
 
-DATA = ROOT / "benchmarks" / "data"
 TARGET_S = 3.0
 
 
 def dataset(cells: int) -> Path:
-    path = DATA / f"startup-{cells}.h5ad"
-    if not path.exists():
-        DATA.mkdir(parents=True, exist_ok=True)
-        make_synthetic(path, cells, 2000, genes_per_cell=250, seed=7,
-                       dataset_id="startup-bench", name="Startup benchmark")
-    return path
+    return synthetic_file(f"startup-{cells}.h5ad", cells, 2000, genes_per_cell=250, seed=7,
+                          dataset_id="startup-bench", name="Startup benchmark")
 
 
 def one_run(env: dict[str, str], data: Path) -> tuple[float, float]:
@@ -81,11 +76,10 @@ def main() -> None:
         bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork",
                                 f"--address=unix:path={bus_path}"])
         try:
-            env = {**os.environ, "DISPLAY": f":{xvfb.stdout.readline().strip()}",
-                   "DBUS_SESSION_BUS_ADDRESS": f"unix:path={bus_path}", "NO_AT_BRIDGE": "1",
-                   "CELLUCID_DESKTOP_TEST_TOKEN": new_token(), "PYTHONUNBUFFERED": "1"}
-            for var in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME"):
-                env[var] = str(Path(tmp) / var.lower())
+            env = xdg_env(Path(tmp), {
+                **os.environ, "DISPLAY": f":{xvfb.stdout.readline().strip()}",
+                "DBUS_SESSION_BUS_ADDRESS": f"unix:path={bus_path}", "NO_AT_BRIDGE": "1",
+                "CELLUCID_DESKTOP_TEST_TOKEN": new_token(), "PYTHONUNBUFFERED": "1"})
             wait_for(bus_path.exists, 20, what="dbus-daemon")
             one_run(env, data)  # warm-up, not counted
             runs = [one_run(env, data) for _ in range(args.runs)]

@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import Browser, sync_playwright  # noqa: E402
 
+from benchmarks._common import DATA  # noqa: E402
 from benchmarks.gene_vectors import SIZES, dataset_file  # noqa: E402
 from cellucid_desktop.server.registry import DatasetRegistry  # noqa: E402
 from cellucid_desktop.server.runner import ServerThread  # noqa: E402
@@ -92,7 +93,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     # a fresh cache folder, so the gene index is built from scratch and removed after
-    with tempfile.TemporaryDirectory(prefix="viewer-bench-cache-", dir=ROOT / "benchmarks" / "data") as cache:
+    DATA.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="viewer-bench-cache-", dir=DATA) as cache:
         os.environ["XDG_CACHE_HOME"] = cache
         with sync_playwright() as playwright:
             browser = launch_chromium(playwright)

@@ -17,7 +17,7 @@ export const COLORMAPS = {
   reds: ["#d9d9d9", "#f4b9a3", "#f08a6c", "#e0533d", "#b8202b", "#67000d"],
 };
 
-export function hexToRgb(hex) {
+function hexToRgb(hex) {
   const v = parseInt(hex.slice(1), 16);
   return [(v >> 16) & 255, (v >> 8) & 255, v & 255];
 }

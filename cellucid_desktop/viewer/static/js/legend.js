@@ -62,12 +62,7 @@ export class Legend {
       list.append(row);
       this.rows.push(row);
     });
-    if (nMissing > 0) {
-      this.missingRow = this.row(rgbToCss(MISSING_RGB), "missing", nMissing);
-      this.missingRow.classList.add("missing");
-      this.missingRow.onclick = () => this.handlers.onToggleMissing();
-      list.append(this.missingRow);
-    }
+    if (nMissing > 0) list.append(this.addMissingRow(nMissing));
     this.container.append(list);
     if (filter) {
       filter.oninput = () => {
@@ -88,6 +83,14 @@ export class Legend {
     row.append(swatch, el("span", "legend-name", name));
     if (count !== null && count !== undefined) row.append(el("span", "legend-count", fmtCount.format(count)));
     return row;
+  }
+
+  /** The "missing" row (click hides or shows cells without a value), kept as this.missingRow. */
+  addMissingRow(nMissing) {
+    this.missingRow = this.row(rgbToCss(MISSING_RGB), "missing", nMissing);
+    this.missingRow.classList.add("missing");
+    this.missingRow.onclick = () => this.handlers.onToggleMissing();
+    return this.missingRow;
   }
 
   updateShown(shown, missingShown) {
@@ -114,13 +117,9 @@ export class Legend {
     line.append(select);
     this.container.append(bar, labels, line);
     if (nMissing > 0) {
-      const missing = this.row(rgbToCss(MISSING_RGB), "missing", nMissing);
-      missing.classList.add("missing");
-      missing.onclick = () => this.handlers.onToggleMissing();
       const list = el("ul", "legend-list");
-      list.append(missing);
+      list.append(this.addMissingRow(nMissing));
       this.container.append(list);
-      this.missingRow = missing;
     }
   }
 }

@@ -37,7 +37,7 @@ function compile(gl, defines) {
 }
 
 /** Centre and scale that map a position array's bounding box into [-1, 1] (largest axis). */
-export function normalisation(positions, dims) {
+function normalisation(positions, dims) {
   const lo = [Infinity, Infinity, Infinity];
   const hi = [-Infinity, -Infinity, -Infinity];
   for (let d = 0; d < dims; d++) {
@@ -66,7 +66,7 @@ export function normalisation(positions, dims) {
  * express a gene are drawn on top of the many that do not. A counting sort over 1024
  * bins: two passes, no comparisons, ~10 ms at a million cells.
  */
-export function valueOrder(values, min, max) {
+function valueOrder(values, min, max) {
   const bins = 1024;
   const span = max > min ? (bins - 1) / (max - min) : 0;
   const bin = new Uint16Array(values.length);
@@ -303,7 +303,7 @@ export class PointRenderer {
     }
   }
 
-  /** An offscreen RGBA8 + depth target of the given size (reused while it fits). */
+  /** A new offscreen RGBA8 + depth target of the given size; free() releases it. */
   target(width, height) {
     const gl = this.gl;
     const fb = gl.createFramebuffer();

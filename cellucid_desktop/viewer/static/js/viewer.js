@@ -13,13 +13,13 @@ import { writeUrlState } from "./url-state.js";
 const MAX_AUTO_CATEGORIES = 256;
 
 /** The column to colour by when the URL names none: the first categorical one. */
-export function autoColor(ds) {
+function autoColor(ds) {
   const col = (ds.obs || []).find((c) => (c.kind === "categorical" || c.kind === "boolean") && c.n_categories >= 2
     && c.n_categories <= MAX_AUTO_CATEGORIES);
   return col ? col.key : null;
 }
 
-export function pickEmbedding(ds, wanted) {
+function pickEmbedding(ds, wanted) {
   const keys = (ds.embeddings || []).map((e) => e.key);
   if (wanted && keys.includes(wanted)) return wanted;
   if (ds.default_embedding && keys.includes(ds.default_embedding)) return ds.default_embedding;

@@ -1,0 +1,53 @@
+"""Pieces several benchmarks repeat: cached synthetic files, page-cache warming,
+/proc memory readings and private XDG user folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "benchmarks" / "data"
+XDG_VARS = ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME")
+
+
+def synthetic_file(name: str, n_cells: int, n_genes: int, **options: Any) -> Path:
+    """benchmarks/data/NAME, made once by make_synthetic (written under a .partial name
+    and renamed, so an interrupted run never leaves a half file to be reused)."""
+    path = DATA / name
+    if path.exists():
+        return path
+    from cellucid_desktop.data.synthetic import make_synthetic
+
+    DATA.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial.h5ad")
+    print(f"generating {path} (once) ...", flush=True)
+    make_synthetic(partial, n_cells, n_genes, **options)
+    partial.rename(path)
+    return path
+
+
+def warm_page_cache(path: Path) -> None:
+    """Read the whole file once so the servers measured read it from memory, not disk."""
+    with open(path, "rb", buffering=0) as fh:
+        while fh.read(8 << 20):
+            pass
+
+
+def proc_status_kb(pid: int) -> dict[str, int]:
+    """The kB fields of /proc/PID/status (VmRSS, VmHWM, RssAnon, RssFile, ...)."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if value.strip().endswith(" kB"):
+            out[key] = int(value.split()[0])
+    return out
+
+
+def xdg_env(root: Path, env: dict[str, str]) -> dict[str, str]:
+    """``env`` with the XDG user folders pointed at fresh folders under ``root``."""
+    env = dict(env)
+    for var in XDG_VARS:
+        (root / var).mkdir(parents=True, exist_ok=True)
+        env[var] = str(root / var)
+    return env
