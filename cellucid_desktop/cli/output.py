@@ -13,6 +13,11 @@ def error(message: str) -> int:
     return 1
 
 
+def field_line(label: str, value: str) -> str:
+    """``  Label:       value`` with the value in column 16, as cellucid aligns them."""
+    return f"  {label + ':':<14}{value}"
+
+
 def banner(title: str, lines: list[tuple[str, str]], notes: list[str] = (),
            footer: str = "Press Ctrl+C to stop") -> str:
     """The boxed block cellucid prints once its server runs.
@@ -20,7 +25,7 @@ def banner(title: str, lines: list[tuple[str, str]], notes: list[str] = (),
     Labels are padded so values start in column 16, as in ``  Viewer URL:   http://...``,
     which tools parse with ``^  Viewer URL:\\s+(\\S+)$``.
     """
-    body = [f"  {label + ':':<14}{value}" for label, value in lines]
+    body = [field_line(label, value) for label, value in lines]
     extra = ["", *(f"  {n}" for n in notes)] if notes else []
     return "\n".join(["", RULE, f"  {title}", RULE, "", *body, *extra, "",
                       f"  {footer}", "", RULE])

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import sys
 import threading
 import webbrowser
 
-from cellucid_desktop.cli.output import banner, error
+from cellucid_desktop.cli.output import banner, error, field_line
 
 HELP = "serve .h5ad files on a local port (no window), like `cellucid serve`"
 DESCRIPTION = """\
@@ -40,17 +39,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing, not even the banner")
 
 
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host.lower() == "localhost"
-
-
 def run(args: argparse.Namespace) -> int:
     from cellucid_desktop.data.errors import DatasetError
     from cellucid_desktop.server.registry import DatasetRegistry
     from cellucid_desktop.server.runner import ServerThread
+    from cellucid_desktop.server.security import is_loopback_name
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     if not 0 <= args.port <= 65535:
@@ -72,9 +65,9 @@ def run(args: argparse.Namespace) -> int:
         except DatasetError as exc:
             return error(str(exc))
         meta = dataset.meta
-        say(f"  Dataset:      {dataset.name} ({dataset.id}): {meta.n_cells:,} cells, "
-            f"{meta.n_genes:,} genes, embeddings: {', '.join(meta.obsm) or 'none'}")
-    if not _is_loopback(args.host) and not args.quiet:
+        say(field_line("Dataset", f"{dataset.name} ({dataset.id}): {meta.n_cells:,} cells, "
+                       f"{meta.n_genes:,} genes, embeddings: {', '.join(meta.obsm) or 'none'}"))
+    if not is_loopback_name(args.host) and not args.quiet:
         print(f"Warning: binding {args.host} makes the data reachable from other machines; "
               "prefer the default 127.0.0.1 with an SSH tunnel", file=sys.stderr)
     try:

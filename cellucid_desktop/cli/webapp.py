@@ -7,7 +7,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from cellucid_desktop.cli.output import error
+from cellucid_desktop.cli.output import error, field_line
 
 if TYPE_CHECKING:
     from cellucid_desktop.server.webapp_cache import ProgressCallback, WebAppCache
@@ -71,7 +71,7 @@ def _print_status(cache: WebAppCache) -> None:
                            None: "(from another source than the one asked for)"}[verified]),
              ("Folder", str(build.directory))]
     for label, value in lines:
-        print(f"  {label + ':':<14}{value}")
+        print(field_line(label, value))
 
 
 def _progress_printer() -> ProgressCallback | None:

@@ -118,7 +118,9 @@ class FlatArray:
         extents = file_extents(ds) if file is not None else None
         self._file = file if extents is not None else None
         self._extents = extents or []
-        self._starts = np.array([e[0] for e in self._extents], dtype=np.int64)
+        # (first element, count, byte offset) rows, for vectorised position lookups
+        self._table = np.array(self._extents, dtype=np.int64).reshape(-1, 3)
+        self._starts = np.ascontiguousarray(self._table[:, 0])
 
     @property
     def direct(self) -> bool:
@@ -150,8 +152,7 @@ class FlatArray:
         """Values at scattered positions, one small positioned read each."""
         item = self.dtype.itemsize
         extent = np.searchsorted(self._starts, positions, side="right") - 1
-        table = np.array(self._extents, dtype=np.int64).reshape(-1, 3)
-        offsets = table[extent, 2] + (positions - table[extent, 0]) * item
+        offsets = self._table[extent, 2] + (positions - self._starts[extent]) * item
         with self._file.use() as fd:
             raw = b"".join([os.pread(fd, item, offset) for offset in offsets.tolist()])
         if len(raw) != len(positions) * item:

@@ -302,7 +302,7 @@ class GeneIndexManager:
             build_index(job.reader, job.source, folder, progress=progress,
                         cancelled=job.cancelled)
             return_freed_memory()
-            self._remove_stale(folder)
+            self._remove_stale(folder, str(job.reader.local_path or ""), job.source.id)
             log.info("Gene index ready: %s", folder)
         except BuildCancelled:
             log.info("Gene index build cancelled: %s", folder)
@@ -314,10 +314,9 @@ class GeneIndexManager:
             with self._lock:
                 self._failed[job.key] = message
 
-    def _remove_stale(self, folder: Path) -> None:
-        """Delete indexes of older versions of the same file and source."""
-        meta = json.loads((folder / "meta.json").read_text())
-        if not meta["path"]:
+    def _remove_stale(self, folder: Path, path: str, source_id: str) -> None:
+        """Delete indexes of older versions of the same file (``path``) and source."""
+        if not path:
             return
         for other in self.root.iterdir():
             if other == folder or not (other / "meta.json").exists():
@@ -326,7 +325,7 @@ class GeneIndexManager:
                 old = json.loads((other / "meta.json").read_text())
             except (OSError, ValueError):
                 continue
-            if old.get("path") == meta["path"] and old.get("source") == meta["source"]:
+            if old.get("path") == path and old.get("source") == source_id:
                 with self._lock:
                     in_use = other.name in self._open
                 if not in_use:

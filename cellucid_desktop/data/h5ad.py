@@ -59,7 +59,6 @@ class AnnDataMeta:
     layers: dict[str, MatrixInfo]
     x: MatrixInfo | None
     raw_x: MatrixInfo | None
-    n_raw_genes: int | None
     cellucid_id: str | None
     cellucid_name: str | None
     encoding: str  # "0.6", "0.7" or "0.8+"
@@ -227,7 +226,7 @@ def column_info(frame: h5py.HLObject, name: str, h5: h5py.File) -> ColumnInfo:
         return ColumnInfo(name, "boolean")
     if enc == "nullable-integer":
         return ColumnInfo(name, "continuous")
-    if enc in ("nullable-string-array",):
+    if enc == "nullable-string-array":
         return ColumnInfo(name, "string")
     if isinstance(element, h5py.Dataset):
         ref = element.attrs.get("categories")
@@ -302,17 +301,13 @@ def read_metadata(h5: h5py.File) -> AnnDataMeta:
             info = matrix_info(element)
             if info is not None:
                 layers[key] = info
-    raw_x = n_raw = None
     raw_x_element, raw_var = _raw_elements(h5)
+    raw_x = matrix_info(raw_x_element) if raw_x_element is not None else None
     raw_paths = {}
     if raw_x_element is not None:
         raw_paths["raw_x_path"] = raw_x_element.name.lstrip("/")
     if raw_var is not None:
         raw_paths["raw_var_path"] = raw_var.name.lstrip("/")
-    if raw_x_element is not None:
-        raw_x = matrix_info(raw_x_element)
-        n_raw = _frame_length(raw_var) if raw_var is not None else None
-        n_raw = n_raw or (raw_x.shape[1] if raw_x else None)
     columns = tuple(column_info(obs, name, h5) for name in dataframe_columns(obs))
     if legacy:
         encoding = "0.6"
@@ -328,7 +323,6 @@ def read_metadata(h5: h5py.File) -> AnnDataMeta:
         layers=layers,
         x=x,
         raw_x=raw_x,
-        n_raw_genes=n_raw,
         cellucid_id=_uns_text(h5, "uns/cellucid/id"),
         cellucid_name=_uns_text(h5, "uns/cellucid/name"),
         encoding=encoding,

@@ -38,6 +38,11 @@ def _write_strings(group: h5py.Group, name: str, values: Iterable[str]) -> None:
     _enc(ds, "string-array", "0.2.0")
 
 
+def _write_array(group: h5py.Group, name: str, array: np.ndarray) -> None:
+    ds = group.create_dataset(name, data=array)
+    _enc(ds, "array", "0.2.0")
+
+
 def write_dataframe(group: h5py.Group, index: Iterable[str],
                     columns: Mapping[str, object] | None = None) -> None:
     """A pandas-free dataframe: index strings plus categorical/numeric/bool/str columns."""
@@ -60,13 +65,7 @@ def write_dataframe(group: h5py.Group, index: Iterable[str],
         if array.dtype.kind in "OUS":
             _write_strings(group, name, array.astype(str))
         else:
-            ds = group.create_dataset(name, data=array)
-            _enc(ds, "array", "0.2.0")
-
-
-def _write_array(group: h5py.Group, name: str, array: np.ndarray) -> None:
-    ds = group.create_dataset(name, data=array)
-    _enc(ds, "array", "0.2.0")
+            _write_array(group, name, array)
 
 
 class SparseWriter:

@@ -29,10 +29,11 @@ from cellucid_desktop.data.genes import (GeneNames, Source, UnknownGene, Unknown
                                          expression_sources, find_source, read_gene)
 from cellucid_desktop.data.h5ad import open_h5ad
 from cellucid_desktop.data.memory import limit_arenas
-from cellucid_desktop.data.obs import TooManyCategories, UnknownColumn, read_obs_column
+from cellucid_desktop.data.obs import UnknownColumn, read_obs_column
 from cellucid_desktop.data.reader import DatasetReader, file_identity
 from cellucid_desktop.server.context import server_context
 from cellucid_desktop.server.registry import Dataset, DatasetRegistry
+from cellucid_desktop.server.store import not_modified
 
 bp = Blueprint("cellucid_data_api", __name__, url_prefix="/api/v1")
 
@@ -212,13 +213,18 @@ def _binary(body: bytes, etag: str, *, gzip: bool = False, started: float | None
 def _not_modified(etag: str) -> Response | None:
     """A 304 when If-None-Match names the payload (raw or gzipped form), else None."""
     condition = request.headers.get("If-None-Match")
-    if condition is None:
-        return None
-    tags = {tag.strip().removeprefix("W/") for tag in condition.split(",")}
     for candidate in (etag, _gzip_etag(etag)):
-        if candidate in tags or "*" in tags:
+        if not_modified(condition, candidate):
             return Response(status=304, headers={"ETag": candidate})
     return None
+
+
+def _index_status(reader: DatasetReader, sources: list[Source]) -> dict:
+    """The gene index of the default source, as ``/gene-index`` and descriptions report it."""
+    if not sources:
+        return {"status": "none", "progress": 0.0,
+                "message": "This dataset has no expression matrix"}
+    return _service().index.status(reader, sources[0])
 
 
 def _describe(dataset: Dataset, reader: DatasetReader) -> dict:
@@ -226,8 +232,6 @@ def _describe(dataset: Dataset, reader: DatasetReader) -> dict:
     with reader.file() as h5:
         embeddings = list_embeddings(h5, meta.n_cells)
     sources = expression_sources(meta)
-    index = ({"status": "none", "progress": 0.0, "message": "This dataset has no expression matrix"}
-             if not sources else _service().index.status(reader, sources[0]))
     return {
         "id": dataset.id, "name": dataset.name, "n_cells": meta.n_cells,
         "n_genes": meta.n_genes,
@@ -238,7 +242,7 @@ def _describe(dataset: Dataset, reader: DatasetReader) -> dict:
                 for c in meta.obs_columns],
         "expression_sources": [s.describe() for s in sources],
         "default_source": sources[0].id if sources else None,
-        "gene_index": index,
+        "gene_index": _index_status(reader, sources),
     }
 
 
@@ -285,10 +289,7 @@ def obs(dataset_id: str, rest: str) -> Response:
     column = _service().obs_columns.get(etag)
     if column is None:
         with reader.file() as h5:
-            try:
-                column = read_obs_column(h5, key)
-            except TooManyCategories as exc:
-                raise ApiError(422, str(exc)) from None
+            column = read_obs_column(h5, key)  # TooManyCategories: a 422 via _dataset_error
         if column.values.shape != (reader.meta.n_cells,):
             raise ApiError(422, f"The obs column {key!r} does not hold one value per cell, "
                                 "so it cannot be coloured by")
@@ -343,7 +344,7 @@ def gene(dataset_id: str, name: str) -> Response:
 
 def _range(values: np.ndarray, has_zeros: bool) -> tuple[float, float]:
     """Finite min and max (0 counts when unstored cells exist)."""
-    finite = values[np.isfinite(values)] if values.size else values
+    finite = values[np.isfinite(values)]
     low = float(finite.min()) if finite.size else 0.0
     high = float(finite.max()) if finite.size else 0.0
     return (min(low, 0.0), max(high, 0.0)) if has_zeros else (low, high)
@@ -352,11 +353,7 @@ def _range(values: np.ndarray, has_zeros: bool) -> tuple[float, float]:
 @bp.get("/datasets/<dataset_id>/gene-index")
 def gene_index(dataset_id: str) -> Response:
     _, reader = _dataset(dataset_id)
-    sources = expression_sources(reader.meta)
-    if not sources:
-        return _json({"status": "none", "progress": 0.0,
-                      "message": "This dataset has no expression matrix"})
-    return _json(_service().index.status(reader, sources[0]))
+    return _json(_index_status(reader, expression_sources(reader.meta)))
 
 
 @bp.get("/", defaults={"rest": ""})

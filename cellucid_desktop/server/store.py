@@ -17,6 +17,7 @@ from typing import Any, BinaryIO
 
 from flask import Response
 
+from cellucid_desktop.data.reader import stat_identity
 from cellucid_desktop.server.registry import DatasetRegistry
 from cellucid_desktop.server.fastpath import ENVIRON_KEY as SENDFILE_KEY
 from cellucid_desktop.server.fastpath import SendfileBuffer
@@ -31,8 +32,8 @@ StartResponse = Callable[..., Any]
 
 
 def file_etag(status: os.stat_result) -> str:
-    """Strong validator of one file version: size, mtime (ns) and inode, in hex."""
-    return f'"{status.st_size:x}-{status.st_mtime_ns:x}-{status.st_ino:x}"'
+    """Strong validator of one file version (its size, mtime and inode)."""
+    return f'"{stat_identity(status)}"'
 
 
 def parse_range(value: str, size: int) -> tuple[int, int]:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from flask import Blueprint, Flask, Response
 
+from cellucid_desktop.data.reader import stat_identity
 from cellucid_desktop.server.registry import DatasetRegistry
 from cellucid_desktop.server.runner import ServerThread
 from cellucid_desktop.server.store import text_response
@@ -43,7 +44,7 @@ class VerifiedAssets:
         self._lock = threading.Lock()
         self._build: Build | None = None
         self._state_version: object = _UNREAD
-        self._verified: dict[str, tuple[int, int, int]] = {}
+        self._verified: dict[str, str] = {}  # asset path -> file version hashed
 
     def build(self) -> Build | None:
         """The active build, re-read only when ``state.json`` changes."""
@@ -73,7 +74,7 @@ class VerifiedAssets:
                 with self._lock:
                     self._state_version = _UNREAD
                 continue
-            version = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+            version = stat_identity(stat)
             if self._verified.get(path) != version:
                 check_asset_bytes(asset, data)
                 with self._lock:
@@ -150,9 +151,8 @@ def webapp_viewer_url(server: ServerThread) -> str:
     return f"{server.url}/?anndata=true"
 
 
-def _file_version(path: os.PathLike[str]) -> tuple[int, int, int] | None:
+def _file_version(path: os.PathLike[str]) -> str | None:
     try:
-        stat = os.stat(path)
+        return stat_identity(os.stat(path))
     except OSError:
         return None
-    return (stat.st_size, stat.st_mtime_ns, stat.st_ino)
