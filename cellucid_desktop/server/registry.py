@@ -57,8 +57,13 @@ class DatasetRegistry:
         """Register already-read metadata under ``base_id`` made unique (``-2``, ``-3``...).
 
         ``path`` names the store; for a remote store it is a label, never opened here.
+        A path already registered (another thread opened the same file meanwhile)
+        returns that entry, so one file never gets two ids.
         """
         with self._lock:
+            existing = next((d for d in self._by_id.values() if d.path == path), None)
+            if existing is not None:
+                return existing
             unique, n = base_id, 1
             while unique in self._by_id:
                 n += 1

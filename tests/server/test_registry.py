@@ -90,3 +90,22 @@ def test_several_datasets_are_each_listed_and_served(small_h5ad: Path, plain_h5a
             assert str(path.parent).encode() not in answer.body
         health = json.loads(raw_request(server.port, "GET", "/_cellucid/health").body)
         assert (health["n_cells"], health["n_genes"]) == (3000, 500)  # the first dataset
+
+
+def test_the_same_file_opened_from_several_threads_at_once_gets_one_id(small_h5ad) -> None:
+    import threading
+
+    registry = DatasetRegistry()
+    start = threading.Barrier(6)
+    ids: list[str] = []
+
+    def add() -> None:
+        start.wait()
+        ids.append(registry.add(small_h5ad).id)
+
+    threads = [threading.Thread(target=add) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(set(ids)) == 1 and len(registry.all()) == 1
