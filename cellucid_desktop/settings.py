@@ -95,10 +95,9 @@ class Settings:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Settings:
-        known = {f.name: f for f in fields(cls)}
-        values = {k: v for k, v in raw.items() if k in known}
-        merged = cls(**{k: v for k, v in values.items()
-                        if isinstance(v, type(getattr(cls(), k)))})
+        known, defaults = {f.name for f in fields(cls)}, cls()
+        merged = cls(**{k: v for k, v in raw.items()
+                        if k in known and isinstance(v, type(getattr(defaults, k)))})
         if merged.default_viewer not in VIEWERS:
             merged.default_viewer = "builtin"
         if merged.theme not in THEMES:

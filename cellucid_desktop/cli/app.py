@@ -41,14 +41,13 @@ def run(args: argparse.Namespace) -> int:
 
 def start_or_forward(files: list[str], demo: bool, verbose: bool = False) -> int:
     """Hand the files to the running app, or become the app."""
-    from cellucid_desktop.desktop.instance import find_running
+    from cellucid_desktop.desktop.instance import find_running, forward_to_running
     from cellucid_desktop.logs import setup_logging
 
     setup_logging(verbose)
-    from cellucid_desktop.desktop.app import forward_to_running
-
-    if find_running() is not None:
-        return forward_to_running(files, demo)
+    running = find_running()
+    if running is not None:  # headless: a second launch never loads the GUI modules
+        return forward_to_running(files, demo, running)
     if not has_display():
         return error("no graphical display found (DISPLAY is not set), so no window can "
                      "open. Run the app in a desktop session, or serve the data without "

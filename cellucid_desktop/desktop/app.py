@@ -104,7 +104,7 @@ class DesktopApp:
         self.me = instance.claim(server.port, self.secret)
         if self.me is None:  # another launch won the race: hand it our files
             server.stop()
-            return forward_to_running(files, demo)
+            return instance.forward_to_running(files, demo)
         try:
             self._qt_app = install_file_open_handler(self.open_paths)  # Qt app, kept alive
             self._create_page("home", hidden=False)
@@ -325,13 +325,16 @@ class DesktopApp:
                 self.notify(f"{exc} {dataset.name} is shown in the built-in viewer.", "warning")
         return f"{self.server.url}/?dataset={dataset.id}"
 
-    def _create_viewer_window(self, key: str, title: str, url: str) -> None:
+    def create_viewer_window(self, key: str, title: str, url: str,
+                             bridge: bool = True) -> webview.Window:
+        """A tracked viewer-sized window; ``bridge=False`` (remote content) gets no JS API."""
         import webview
 
         window = webview.create_window(
-            title, url, js_api=ViewerApi(self, key),
+            title, url, js_api=ViewerApi(self, key) if bridge else None,
             width=1280, height=820, min_size=(480, 360), background_color="#101318")
         self.track_window(key, window)
+        return window
 
     def show_viewer(self, dataset: Dataset) -> None:
         """Open a window on the dataset, or focus the one already showing it."""
@@ -340,7 +343,7 @@ class DesktopApp:
             exists = key in self._windows
             if not exists:
                 url = self._viewer_urls[key] = self._viewer_url(key, dataset)
-                self._create_viewer_window(key, dataset.name, url)
+                self.create_viewer_window(key, dataset.name, url)
                 log.info("Opened %s (%s)", dataset.id, dataset.path)
         self._last_viewer = key
         if exists:
@@ -351,7 +354,7 @@ class DesktopApp:
         """The web app (already served at ``url`` for ``key``) in a window of its own."""
         with self._lock:
             self._viewer_urls[key] = url
-            self._create_viewer_window(key, f"{dataset.name} — Cellucid web app", url)
+            self.create_viewer_window(key, f"{dataset.name} — Cellucid web app", url)
         log.info("Opened %s in the web app", dataset.id)
         self.update_tray_menu()
 
@@ -409,19 +412,23 @@ class DesktopApp:
     def page_state(self) -> dict[str, Any]:
         with self._lock:
             notices = list(self.notices)
-        settings = self.user.settings
         return {
             "version": __version__,
             "recent": self.user.recent_entries(),
             "open": [{"id": d.id, "name": d.name} for d in self.registry.all()],
             "notices": notices,
-            "settings": {"default_viewer": settings.default_viewer,
-                         "close_to_tray": settings.close_to_tray, "port": settings.port,
-                         "theme": settings.theme, "webapp_source": settings.webapp_source},
+            "settings": self._settings_view(),
             "port": self.server.port if self.server else None,
             "log_file": str(log_file()),
             "config_dir": str(paths.config_dir()),
         }
+
+    def _settings_view(self) -> dict[str, Any]:
+        """The settings the pages show and edit."""
+        settings = self.user.settings
+        return {"default_viewer": settings.default_viewer,
+                "close_to_tray": settings.close_to_tray, "port": settings.port,
+                "theme": settings.theme, "webapp_source": settings.webapp_source}
 
     def refresh_home(self) -> None:
         """Ask the home page to re-read its state (no-op until it has loaded)."""
@@ -441,10 +448,10 @@ class DesktopApp:
             try:
                 validate_source_url(changes["webapp_source"])
             except SourceURLError as exc:
-                return {**self.page_state()["settings"], "error": str(exc)}
+                return {**self._settings_view(), "error": str(exc)}
         self.user.update_settings(changes)
         self.refresh_home()
-        return self.page_state()["settings"]
+        return self._settings_view()
 
     def clear_cache(self, kind: str) -> str:
         folder = CACHE_FOLDERS.get(kind)
@@ -456,8 +463,8 @@ class DesktopApp:
                 from cellucid_desktop.server.webapp_cache import WebAppCache
 
                 WebAppCache(target).clear()
-                return "Cleared."
-            shutil.rmtree(target)
+            else:
+                shutil.rmtree(target)
         except FileNotFoundError:
             return "Already empty."
         except OSError as exc:
@@ -522,22 +529,3 @@ class DesktopApp:
             raise LookupError(f"no window {key!r}")
         return window.evaluate_js(script)
 
-
-def forward_to_running(files: list[str], demo: bool) -> int:
-    """Hand files (or just "show yourself") to the running app; exit code for the CLI."""
-    from cellucid_desktop.cli.output import error
-
-    running = instance.find_running()
-    if running is None:
-        return error("Cellucid Desktop seems to be starting elsewhere; try again in a moment.")
-    absolute = [str(Path(f).expanduser().resolve()) for f in files]
-    try:
-        reply = running.call("open", {"paths": absolute, "demo": demo}, timeout=120)
-    except OSError as exc:
-        return error(f"The running Cellucid Desktop did not answer ({exc}); "
-                     "quit it from the tray and start again.")
-    failed = [r for r in reply.get("results", []) if not r.get("ok")]
-    for result in failed:
-        error(result.get("error") or f"Could not open {result.get('path')}")
-    print("Handed over to the running Cellucid Desktop.", flush=True)
-    return 1 if failed and len(failed) == len(reply.get("results", [])) else 0

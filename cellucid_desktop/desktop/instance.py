@@ -131,3 +131,23 @@ def release(me: Instance) -> None:
     if read_lock() == me:
         lock_path().unlink(missing_ok=True)
 
+
+def forward_to_running(files: list[str], demo: bool, running: Instance | None = None) -> int:
+    """Hand files (or just "show yourself") to the running app (``running``, else the one
+    :func:`find_running` finds); exit code for the CLI."""
+    from cellucid_desktop.cli.output import error
+
+    running = running or find_running()
+    if running is None:
+        return error("Cellucid Desktop seems to be starting elsewhere; try again in a moment.")
+    absolute = [str(Path(f).expanduser().resolve()) for f in files]
+    try:
+        reply = running.call("open", {"paths": absolute, "demo": demo}, timeout=120)
+    except OSError as exc:
+        return error(f"The running Cellucid Desktop did not answer ({exc}); "
+                     "quit it from the tray and start again.")
+    failed = [r for r in reply.get("results", []) if not r.get("ok")]
+    for result in failed:
+        error(result.get("error") or f"Could not open {result.get('path')}")
+    print("Handed over to the running Cellucid Desktop.", flush=True)
+    return 1 if failed and len(failed) == len(reply.get("results", [])) else 0

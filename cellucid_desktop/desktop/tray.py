@@ -4,8 +4,9 @@ macOS, and GTK's loop does not share a thread with Qt's; docs/desktop-stack.md �
 Parent → child over a Pipe: ``("menu", {"recent": [[path, label]...], "windows":
 [[key, title]...], "remotes": [[key, label]...]})``, ``("notify", text)``, ``("stop",)``.
 Child → parent: the menu choice, e.g. ``("open_dialog",)``, ``("open_recent", path)``,
-``("focus", key)``, ``("open_remote", key)``, ``("webapp",)``, ``("quit",)``. The child stops when the parent says so or when the pipe closes (the
-parent died), so it never outlives the app.
+``("focus", key)``, ``("open_remote", key)``, ``("webapp",)``, ``("quit",)``. The child
+stops when the parent says so or when the pipe closes (the parent died), so it never
+outlives the app.
 """
 
 from __future__ import annotations

@@ -237,11 +237,8 @@ class RemoteConnections:
             self.app.show_home()
 
     def _show(self, live: Live) -> None:
-        import webview
-
-        window = webview.create_window(f"{live.name} — Cellucid (remote)", live.url,
-                                       width=1280, height=820, min_size=(480, 360),
-                                       background_color="#101318")
-        self.app.track_window(f"remote:{live.id}", window)
+        window = self.app.create_viewer_window(f"remote:{live.id}",
+                                               f"{live.name} — Cellucid (remote)", live.url,
+                                               bridge=False)
         window.events.closed += lambda: self.disconnect(live.id)
         self.app.update_tray_menu()
