@@ -124,10 +124,11 @@ def _open_in_app(form: dict[str, str]) -> int:
     """Hand the connection to the running app (starting it first), then follow it until
     its window opens or it fails."""
     from cellucid_desktop.desktop.instance import find_running
+    from cellucid_desktop.integration import launch_command
 
     app = find_running()
     if app is None:
-        subprocess.Popen([sys.executable, "-m", "cellucid_desktop"], start_new_session=True,
+        subprocess.Popen(launch_command(), start_new_session=True,
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + APP_START_TIMEOUT

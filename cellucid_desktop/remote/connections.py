@@ -34,8 +34,6 @@ class Connection:
 
     def to_json(self) -> dict[str, Any]:
         spec = asdict(self.spec) if self.spec else None
-        if spec:
-            spec["jump"], spec["options"] = list(spec["jump"]), list(spec["options"])
         return {"name": self.name, "spec": spec, "port": self.port,
                 "last_used": self.last_used, "extra": self.extra}
 
@@ -45,10 +43,7 @@ class Connection:
         spec = raw.get("spec")
         known = {f.name for f in fields(TunnelSpec)}
         if spec is not None:
-            spec = {k: v for k, v in spec.items() if k in known}
-            spec["jump"] = tuple(spec.get("jump", ()))
-            spec["options"] = tuple(spec.get("options", ()))
-            spec = TunnelSpec(**spec).validated()
+            spec = TunnelSpec(**{k: v for k, v in spec.items() if k in known}).validated()
         port = raw.get("port")
         if spec is None and not isinstance(port, int):
             raise SpecError("a connection needs an SSH target or a local port")

@@ -15,9 +15,8 @@ import http.client
 import logging
 import queue
 from collections.abc import Callable, Iterable, Iterator
-from urllib.parse import quote
-
 from typing import Any
+from urllib.parse import quote
 
 from flask import Flask
 

@@ -33,8 +33,6 @@ class RemoteStore:
     """One remote ``.h5ad``: where it is, and the open RangeFile behind its reader."""
 
     def __init__(self, url: str, host: str) -> None:
-        self.url = url
-        self.host = host
         self.file = RangeFile(url, host=host, spill_dir=paths.cache_dir())
         # The ETag names the file version (size, mtime, inode on cellucid's side).
         self.identity = "remote-" + hashlib.sha256(

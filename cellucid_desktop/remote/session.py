@@ -129,12 +129,12 @@ class RemoteSession:
             # Only the Host check is in the way: forward everything, UI included.
             self.proxy = LocalProxy(result.port, result.host_port, prefixes=EVERYTHING)
             path = result.viewer_path
-        elif self.viewer == "webapp" and self._webapp_cache() is not None:
+        elif self.viewer == "webapp" and (cache := self._webapp_cache()) is not None:
             from cellucid_desktop.server.webapp_assets import webapp_blueprint
 
             # The official app reads the remote store itself, through the forwarded routes.
             self.proxy = LocalProxy(result.port, result.host_port, prefixes=CELLUCID_PREFIXES,
-                                    blueprints=[webapp_blueprint(self._webapp_cache())],
+                                    blueprints=[webapp_blueprint(cache)],
                                     ui="webapp")
             path = "/?anndata=true"
         else:

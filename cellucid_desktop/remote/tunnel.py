@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from cellucid_desktop.remote.errors import SshProblem, diagnose
 from cellucid_desktop.remote.ports import is_free, who_holds
 from cellucid_desktop.remote.probe import fetch
-from cellucid_desktop.remote.ssh_command import TunnelSpec, display_command, tunnel_argv
+from cellucid_desktop.remote.ssh_command import (TunnelSpec, display_command, server_command,
+                                                 tunnel_argv)
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ class Tunnel:
     def __init__(self, spec: TunnelSpec, local_port: int, *,
                  on_status: Callable[[TunnelStatus], None] | None = None,
                  backoff: Sequence[float] = BACKOFF, max_failures: int = 8,
-                 ready_timeout: float = 30.0, server_hint: str = "") -> None:
+                 ready_timeout: float = 30.0) -> None:
         self.spec = spec.validated()
         self.local_port = local_port
         self.argv = tunnel_argv(self.spec, local_port)
@@ -102,8 +103,7 @@ class Tunnel:
         self.backoff = tuple(backoff)
         self.max_failures = max_failures
         self.ready_timeout = ready_timeout
-        self.server_hint = server_hint or (f"cellucid serve data.h5ad --no-browser --port "
-                                           f"{self.spec.remote_port}")
+        self.server_hint = server_command("data.h5ad", self.spec.remote_port)
         self.status = TunnelStatus(TunnelState.STOPPED, "Not started")
         self._proc: subprocess.Popen | None = None
         self._stderr: collections.deque[str] = collections.deque(maxlen=200)
@@ -281,7 +281,6 @@ class Tunnel:
         return diagnose(self._text(), returncode, **self._context())
 
     def _port_busy(self) -> SshProblem:
-        holder = who_holds(self.local_port)
-        by = f" by {holder}" if holder else ""
-        return SshProblem("local-port-busy", f"The local port {self.local_port} is already in "
-                          f"use{by}; choose another local port.", False)
+        """The same problem ssh reports when it cannot bind the port (errors.py)."""
+        return diagnose(f"bind [127.0.0.1]:{self.local_port}: Address already in use", None,
+                        **self._context())
