@@ -21,6 +21,9 @@ PACKAGES=(
   gir1.2-webkit2-4.1
   # tunnel tests and file associations
   openssh-server openssh-client xdg-utils desktop-file-utils shared-mime-info
+  # xdg-mime outside a desktop session asks `mimetype` (the shared MIME database, as file
+  # managers do); without it, it falls back to `file`, which knows no .h5ad
+  libfile-mimeinfo-perl
   # the Linux bundle build (PyInstaller's binary analysis) and `gio open` in its tests
   binutils libglib2.0-bin
 )
