@@ -113,7 +113,7 @@ def test_3d_embedding_renders_orbits_and_resets(page: Page, viewer_server: Serve
     page.mouse.wheel(0, -400)
     settle(page)
     assert not np.array_equal(plot_pixels(page), orbited)
-    assert re.search(r"Cell [\d,]+ · cell_type: \w", hover_a_cell(page))
+    assert re.search(r"^cell\d+ · row [\d,]+\ncell_type: \w", hover_a_cell(page))
     page.mouse.move(5, 5)
     page.keyboard.press("r")
     settle(page)
@@ -238,7 +238,7 @@ def test_anndata_file_with_tsne_text_column_many_categories_and_sources(
 
 def test_hovering_a_cell_shows_its_index_and_value(page: Page, viewer_server: ServerThread) -> None:
     open_viewer(page, viewer_server.url, "?dataset=small-test&color=batch")
-    assert re.search(r"Cell [\d,]+ · batch: batch_[123]", hover_a_cell(page))
+    assert re.search(r"^cell\d+ · row [\d,]+\nbatch: batch_[123]$", hover_a_cell(page))
 
 
 def test_help_overlay_lists_shortcuts(page: Page, viewer_server: ServerThread) -> None:

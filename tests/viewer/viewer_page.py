@@ -29,6 +29,18 @@ def plot_pixels(page: Page) -> np.ndarray:
     return np.asarray(Image.open(png).convert("RGB"))
 
 
+def element_pixels(page: Page, selector: str) -> np.ndarray:
+    """What the screen shows of one element (a screenshot of it), as an RGB array."""
+    data = page.locator(selector).screenshot(type="png", animations="disabled")
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def colormap_lut(page: Page, name: str) -> np.ndarray:
+    """The 256 RGB colours of a colour map, from the viewer's own table (what the shader uses)."""
+    lut = page.evaluate("async n => Array.from((await import('/viewer/js/colors.js')).colormapLut(n))", name)
+    return np.asarray(lut, dtype=np.uint8).reshape(256, 4)[:, :3]
+
+
 def background(pixels: np.ndarray) -> np.ndarray:
     """The most common colour: the plot background."""
     colours, counts = np.unique(pixels.reshape(-1, 3), axis=0, return_counts=True)
@@ -72,7 +84,8 @@ def swatch_colour_of(row: Locator) -> tuple[int, int, int]:
 
 
 def hover_a_cell(page: Page) -> str:
-    """Rest the mouse inside a densely drawn spot; returns the tooltip's text."""
+    """Rest the mouse inside a densely drawn spot; returns the tooltip's text (lines apart)
+    once it shows the cell's barcode (fetched from the cells route)."""
     pixels = plot_pixels(page)
     drawn = np.any(pixels != background(pixels), axis=-1)
     dense = drawn[:-6, :-6] & drawn[6:, 6:] & drawn[6:, :-6] & drawn[:-6, 6:]
@@ -81,4 +94,5 @@ def hover_a_cell(page: Page) -> str:
     page.mouse.move(box["x"] + float(xs[0]) + 3, box["y"] + float(ys[0]) + 3)
     tooltip = page.locator("#tooltip")
     tooltip.wait_for(state="visible")
-    return tooltip.text_content()
+    page.wait_for_function("document.getElementById('tooltip').innerText.includes(' · row ')")
+    return tooltip.inner_text()
