@@ -96,3 +96,35 @@ def hover_a_cell(page: Page) -> str:
     tooltip.wait_for(state="visible")
     page.wait_for_function("document.getElementById('tooltip').innerText.includes(' · row ')")
     return tooltip.inner_text()
+
+
+def plot_box(page: Page) -> dict[str, float]:
+    return page.locator("#plot").bounding_box()
+
+
+def draw_lasso(page: Page, fractions: list[tuple[float, float]], hold: str | None = None) -> None:
+    """Drag the lasso through points given as fractions of the plot (lasso mode on), with
+    a modifier key (Shift, Alt) held if asked."""
+    box = plot_box(page)
+    points = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in fractions]
+    if hold:
+        page.keyboard.down(hold)
+    page.mouse.move(*points[0])
+    page.mouse.down()
+    for point in points[1:] + points[:1]:
+        page.mouse.move(*point, steps=6)
+    page.mouse.up()
+    if hold:
+        page.keyboard.up(hold)
+
+
+def rectangle(x0: float, y0: float, x1: float, y1: float) -> list[tuple[float, float]]:
+    return [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+
+
+def selected_count(page: Page) -> int:
+    """The count the sidebar shows (0 when nothing is selected)."""
+    if page.locator("#selection").is_hidden():
+        return 0
+    text = page.locator("#selection-count").text_content()
+    return int(text.split(" cells")[0].replace(",", ""))

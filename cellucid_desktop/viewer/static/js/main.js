@@ -176,8 +176,9 @@ function bindKeys(viewer, lasso, parts) {
     const typing = t instanceof HTMLInputElement || t instanceof HTMLSelectElement || t instanceof HTMLTextAreaElement;
     if (e.key === "Escape") {
       if (!help.hidden) help.hidden = true;
+      else if (typing) t.blur();  // leave the field: the shortcuts work again
       else if (lasso.active) setLasso(lasso, false);
-      else if (!typing && panelTab()) showPanel(null);
+      else if (panelTab()) showPanel(null);
       $("tooltip").hidden = true;
       return;
     }
