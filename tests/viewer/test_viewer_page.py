@@ -15,8 +15,8 @@ from playwright.sync_api import Page
 
 from cellucid_desktop.server.runner import ServerThread
 from tests.viewer.viewer_page import (background, cell_pixels, colour_count, hover_a_cell, open_viewer,
-                                      plot_pixels, set_range, settle, swatch_colour_of, swatch_colours,
-                                      wait_state)
+                                      plot_pixels, selected_count, set_range, settle, swatch_colour_of,
+                                      swatch_colours, wait_state)
 
 
 def query(page: Page) -> dict[str, list[str]]:
@@ -134,7 +134,7 @@ def test_lasso_selects_cells_and_can_show_only_them(page: Page, viewer_server: S
     for corner in corners[1:] + corners[:1]:
         page.mouse.move(*corner, steps=6)
     page.mouse.up()
-    count = int(re.sub(r"\D", "", page.locator("#selection-count").text_content()))
+    count = selected_count(page)
     assert 0 < count < 3000
     page.locator("#only-selection").check()
     settle(page)
@@ -267,11 +267,12 @@ def test_png_export_goes_through_the_desktop_bridge(page: Page, viewer_server: S
         return Promise.resolve({ saved: true, path: '/srv/exports/' + name, error: null }); } } };""")
     open_viewer(page, viewer_server.url, "?dataset=small-test")
     width, height = canvas_size(page)
-    page.locator("button.export[data-scale='2']").click()
+    page.keyboard.press("e")  # the current figure settings: 2x, title and legend
     page.wait_for_function("window.__saved !== undefined")
     saved = page.evaluate("window.__saved")
-    assert saved["mime"] == "image/png" and saved["name"].endswith("@2x.png")
-    assert png_size(base64.b64decode(saved["data"])) == (2 * width, 2 * height)
+    assert saved["mime"] == "image/png" and saved["name"] == "small-test-X_umap-cell_type.png"
+    image_width, image_height = png_size(base64.b64decode(saved["data"]))
+    assert image_height == 2 * (16 + 30 + height + 16) and image_width > 2 * (width + 32)
     page.locator("#toast").wait_for(state="visible")
     assert "/srv/exports/" in page.locator("#toast").text_content()
 
@@ -279,14 +280,17 @@ def test_png_export_goes_through_the_desktop_bridge(page: Page, viewer_server: S
 def test_png_export_downloads_in_a_plain_browser(page: Page, viewer_server: ServerThread,
                                                  tmp_path: Path) -> None:
     open_viewer(page, viewer_server.url, "?dataset=small-test")
-    width, height = canvas_size(page)
+    page.locator("#figure-section summary").click()
+    page.locator("#figure-legend").uncheck()
+    page.locator("#figure-scale").select_option("1")
     with page.expect_download() as info:
-        page.locator("button.export[data-scale='1']").click()
+        page.locator("#figure-png").click()
     target = tmp_path / info.value.suggested_filename
     info.value.save_as(target)
     assert target.suffix == ".png"
     image = np.asarray(Image.open(target).convert("RGB"))
-    assert image.shape[:2] == (height, width)
+    width, height = canvas_size(page)
+    assert image.shape[:2] == (16 + 30 + height + 16, 16 + width + 16)
     assert cell_pixels(image) > 2000
 
 

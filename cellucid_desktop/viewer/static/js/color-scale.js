@@ -43,26 +43,30 @@ export function percentiles(values, ps) {
     while (seen + coarse[bin] <= rank) seen += coarse[bin++];
     return { bin, rank: rank - seen };
   });
+  // one fine histogram per wanted coarse bin; slot[coarse bin] = its index, or -1
   const bins = [...new Set(wanted.map((w) => w.bin))];
-  const fine = new Map(bins.map((b) => [b, { counts: new Float64Array(FINE), mins: new Float64Array(FINE).fill(Infinity) }]));
+  const slot = new Int32Array(COARSE).fill(-1);
+  bins.forEach((b, k) => { slot[b] = k; });
+  const counts = new Float64Array(bins.length * FINE);
+  const mins = new Float64Array(bins.length * FINE).fill(Infinity);
   const width = (max - min) / COARSE;
   const fineScale = FINE / width;
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (!(v === v && v !== Infinity && v !== -Infinity)) continue;
     const b = Math.min(COARSE - 1, Math.floor((v - min) * scale));
-    const f = fine.get(b);
-    if (!f) continue;
-    const k = Math.min(FINE - 1, Math.max(0, Math.floor((v - min - b * width) * fineScale)));
-    f.counts[k]++;
-    if (v < f.mins[k]) f.mins[k] = v;
+    const k = slot[b];
+    if (k < 0) continue;
+    const at = k * FINE + Math.min(FINE - 1, Math.max(0, Math.floor((v - min - b * width) * fineScale)));
+    counts[at]++;
+    if (v < mins[at]) mins[at] = v;
   }
   return wanted.map(({ bin, rank }) => {
-    const f = fine.get(bin);
+    const base = slot[bin] * FINE;
     let seen = 0;
     for (let k = 0; k < FINE; k++) {
-      seen += f.counts[k];
-      if (seen > rank) return f.mins[k];
+      seen += counts[base + k];
+      if (seen > rank) return mins[base + k];
     }
     return max;
   });

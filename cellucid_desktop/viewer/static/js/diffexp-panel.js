@@ -74,10 +74,10 @@ class GroupPick {
   /** The contract's group: {"cells": [...]} or {"obs", "value"}, "rest", plus a label. */
   body(viewer) {
     const kind = this.kind.value;
-    if (kind === "rest") return { group: "rest", label: "the rest" };
+    if (kind === "rest") return { group: "rest", label: "rest of the cells" };
     if (kind === "selection") {
       if (!viewer.selection) throw new Error("There is no selection; select cells first or pick another group.");
-      return { group: { cells: Array.from(rowsOf(viewer.selection)) }, label: "the selection" };
+      return { group: { cells: Array.from(rowsOf(viewer.selection)) }, label: "current selection" };
     }
     if (kind.startsWith("kept:")) {
       const k = viewer.kept[Number(kind.slice(5))];
@@ -89,6 +89,7 @@ class GroupPick {
 }
 
 export class DiffexpPanel {
+  /** ui: { toast, showError, onPlot(genes, groupby) } */
   constructor(viewer, ui) {
     this.viewer = viewer;
     this.ui = ui;
@@ -100,6 +101,15 @@ export class DiffexpPanel {
     $("de-run").onclick = () => this.run();
     $("de-cancel").onclick = () => this.cancel();
     $("de-csv").onclick = () => this.downloadCsv();
+    $("de-plot").onclick = () => this.plotTop();
+  }
+
+  /** Violins of the top genes, grouped by the compared column (or the one coloured). */
+  plotTop() {
+    if (!this.result) return;
+    const genes = this.result.genes.slice(0, 6).map((g) => g.name);
+    const column = this.group.kind.value === "category" ? this.group.column.value : null;
+    this.ui.onPlot(genes, column || (this.viewer.coloring.type === "categorical" ? this.viewer.coloring.key : null));
   }
 
   /** Refill the pickers (the selection, kept selections or dataset changed). */
@@ -190,8 +200,8 @@ export class DiffexpPanel {
   show(result) {
     this.result = result;
     const method = result.method === "wilcoxon" ? "Wilcoxon rank-sum" : "Welch t-test";
-    $("de-summary").textContent = `${this.labels.group} (${fmt.format(result.n_group)} cells) against ${this.labels.reference} `
-      + `(${fmt.format(result.n_reference)}), ${method} on ${result.source}; best first. Click a gene to colour by it.`;
+    $("de-summary").textContent = `${this.labels.group} (${fmt.format(result.n_group)} cells) vs ${this.labels.reference} `
+      + `(${fmt.format(result.n_reference)}) · ${method} on ${result.source} · best first; click a gene to colour by it.`;
     const rows = result.genes.map((g, i) => {
       const tr = el("tr");
       tr.tabIndex = 0;
@@ -206,6 +216,7 @@ export class DiffexpPanel {
     $("de-table").querySelector("tbody").replaceChildren(...rows);
     $("de-table").hidden = false;
     $("de-csv").hidden = false;
+    $("de-plot").hidden = false;
   }
 
   /** The table as CSV: rank, gene, score, log2 fold change, p-value, adjusted p-value. */

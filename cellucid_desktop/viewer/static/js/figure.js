@@ -23,9 +23,9 @@ export function themeColor(name, fallback) {
 }
 
 /** A canvas holding the plot at `scale` output pixels per CSS pixel. */
-function plotImage(renderer, scale) {
+async function plotImage(renderer, scale) {
   const dpr = window.devicePixelRatio || 1;
-  const image = renderer.renderImage(scale / dpr);
+  const image = await renderer.renderImage(scale / dpr);
   const canvas = document.createElement("canvas");
   canvas.width = image.width;
   canvas.height = image.height;
@@ -91,7 +91,7 @@ function legendContinuous(scene, x, y, height, legend, ink) {
  * The figure as a scene in CSS pixels, and the plot image it embeds.
  * options: { title, legend, labels (the overlay's {names, anchors, shown} or null), scale }
  */
-export function buildFigure(view, options) {
+export async function buildFigure(view, options) {
   const { renderer } = view;
   const ink = themeColor("--text", "#1f2430");
   const paper = themeColor("--plot-bg", "#ffffff");
@@ -105,7 +105,7 @@ export function buildFigure(view, options) {
   const scene = new Scene(width, height, paper);
   if (options.title) scene.text(MARGIN, MARGIN, options.title, { size: 17, weight: "bold", fill: ink, baseline: "hanging" });
   const top = MARGIN + titleH;
-  const image = plotImage(renderer, options.scale);
+  const image = await plotImage(renderer, options.scale);
   scene.image(MARGIN, top, W, H, image);
   for (const { text, x, y } of visibleLabels(renderer, options.labels)) {
     scene.text(MARGIN + x, top + y, text, { size: TEXT + 1, weight: "bold", fill: ink, anchor: "middle", baseline: "middle", halo: paper });
@@ -161,7 +161,7 @@ export async function pngWithDpi(blob, dpi) {
 
 /** The figure as a file: { blob, width, height } for format "png" or "svg" at `scale`. */
 export async function renderFigure(view, options, format) {
-  const scene = buildFigure(view, options);
+  const scene = await buildFigure(view, options);
   if (format === "svg") {
     return { blob: new Blob([scene.toSvg()], { type: "image/svg+xml" }), width: scene.width, height: scene.height };
   }

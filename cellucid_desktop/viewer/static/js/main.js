@@ -288,7 +288,11 @@ function boot() {
   });
   window.cellucidViewer = viewer;
   parts.selection = new SelectionPanel(viewer, ui);
-  parts.diffexp = new DiffexpPanel(viewer, ui);
+  parts.diffexp = new DiffexpPanel(viewer, { ...ui, onPlot: (genes, groupby) => {
+    showPanel("plots");
+    parts.plots.refresh();
+    parts.plots.show(genes, groupby);
+  } });
   parts.plots = new PlotsPanel(viewer, ui);
   parts.geneSets = new GeneSets(viewer, ui);
   parts.figure = new FigureControls(viewer, ui);

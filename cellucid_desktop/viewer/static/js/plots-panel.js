@@ -81,7 +81,11 @@ export class PlotsPanel {
         throw new Error(`“${groupby}” has ${categories.length} categories; plots take at most ${MAX_GROUPS}.`);
       }
       const only = $("plot-selected").checked && v.selection ? v.selection.flags : null;
-      const stats = vectors.map((g) => groupStats(g.values, column.values, categories.length, only));
+      const stats = [];
+      for (const g of vectors) {  // one gene per task: the page keeps answering
+        stats.push(groupStats(g.values, column.values, categories.length, only));
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
       const kind = $("plot-kind").value;
       const data = {
         genes, stats, groups: categories.map(String), colors: groupColors(categories.length),

@@ -26,6 +26,7 @@ export function groupStats(values, codes, nGroups, flags = null) {
   }
   if (!(max >= min)) { min = 0; max = 0; }
   const span = max > min ? max - min : 1;
+  const toBin = BINS / span;
   const hist = new Float64Array(nGroups * BINS);
   const n = new Float64Array(nGroups);
   const sum = new Float64Array(nGroups);
@@ -39,7 +40,7 @@ export function groupStats(values, codes, nGroups, flags = null) {
     sum[g] += v;
     sq[g] += v * v;
     if (v > 0) detected[g]++;
-    hist[g * BINS + Math.min(BINS - 1, Math.floor(((v - min) / span) * BINS))]++;
+    hist[g * BINS + Math.min(BINS - 1, ((v - min) * toBin) | 0)]++;
   }
   const groups = [];
   for (let g = 0; g < nGroups; g++) {

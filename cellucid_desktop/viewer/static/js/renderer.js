@@ -266,13 +266,33 @@ export class PointRenderer {
   }
 
   /**
-   * Draw a frame and wait until the GPU has finished it: reading one pixel back cannot
-   * complete before the frame is rasterised (draw calls themselves return at once).
+   * Draw a frame and wait until the GPU has finished it (draw calls themselves return at
+   * once). A fence is polled, so the page stays responsive while a software GPU spends
+   * most of a second on a million points.
    */
   async drawn() {
     await this.requestRender();
+    await this.gpuFinished();
+  }
+
+  /** Resolves once the GPU has run every command issued so far. */
+  gpuFinished() {
     const gl = this.gl;
-    gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(4));
+    const sync = gl.fenceSync(gl.SYNC_GPU_COMMANDS_COMPLETE, 0);
+    if (!sync) {  // a context that cannot make fences: a one-pixel read waits instead
+      gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(4));
+      return Promise.resolve();
+    }
+    gl.flush();
+    return new Promise((resolve) => {
+      const poll = () => {
+        const state = gl.clientWaitSync(sync, 0, 0);
+        if (state === gl.TIMEOUT_EXPIRED && !gl.isContextLost()) { setTimeout(poll, 4); return; }
+        gl.deleteSync(sync);
+        resolve();
+      };
+      poll();
+    });
   }
 
   draw(pass, width, height, sizeScale) {
@@ -382,19 +402,36 @@ export class PointRenderer {
     return best;
   }
 
-  /** The current view at `scale` times the canvas resolution, as top-down RGBA rows. */
-  renderImage(scale) {
+  /**
+   * The current view at `scale` times the canvas resolution, as top-down RGBA rows. The
+   * pixels come back through a pixel-pack buffer once a fence says the GPU is done, so a
+   * large export does not freeze the page while it is drawn.
+   */
+  async renderImage(scale) {
     const gl = this.gl;
     const limit = Math.min(gl.getParameter(gl.MAX_RENDERBUFFER_SIZE), gl.getParameter(gl.MAX_VIEWPORT_DIMS)[0]);
     const factor = Math.min(scale, limit / this.canvas.width, limit / this.canvas.height);
     const width = Math.floor(this.canvas.width * factor);
     const height = Math.floor(this.canvas.height * factor);
     const target = this.target(width, height);
-    this.draw(null, width, height, factor);
+    const pack = gl.createBuffer();
     const pixels = new Uint8ClampedArray(width * height * 4);
-    gl.readPixels(0, 0, width, height, gl.RGBA, gl.UNSIGNED_BYTE, pixels);
-    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
-    target.free();
+    try {
+      this.draw(null, width, height, factor);
+      gl.bindBuffer(gl.PIXEL_PACK_BUFFER, pack);
+      gl.bufferData(gl.PIXEL_PACK_BUFFER, pixels.byteLength, gl.STREAM_READ);
+      gl.readPixels(0, 0, width, height, gl.RGBA, gl.UNSIGNED_BYTE, 0);
+      gl.bindBuffer(gl.PIXEL_PACK_BUFFER, null);
+      gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+      await this.gpuFinished();
+      gl.bindBuffer(gl.PIXEL_PACK_BUFFER, pack);
+      gl.getBufferSubData(gl.PIXEL_PACK_BUFFER, 0, pixels);
+      gl.bindBuffer(gl.PIXEL_PACK_BUFFER, null);
+    } finally {
+      gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+      gl.deleteBuffer(pack);
+      target.free();
+    }
     const row = width * 4;
     const swap = new Uint8ClampedArray(row);
     for (let top = 0, bottom = height - 1; top < bottom; top++, bottom--) {

@@ -390,7 +390,10 @@ export class Viewer {
 
   setSelection(selection) {
     this.selection = selection;
-    if (!selection) this.onlySelection = false;
+    if (!selection && this.onlySelection) {  // nothing left to show only: back to every cell
+      this.onlySelection = false;
+      this.renderer.camera.reset();
+    }
     this.renderer.setSelection(selection && selection.flags, this.onlySelection ? 2 : 1);
     if (this.onlySelection) this.fitToSelection();
     this.ui.onSelection(this);
