@@ -50,7 +50,8 @@ ACTIONS = [
     ("log scale on a gene", "v.setScale({log: true, clip: null})"),
     ("category labels (anchors for every category)", "v.anchorCache = null; v.setLabels(true)"),
     ("hover: the cell under the cursor", "v.pick(640, 400)"),
-    ("violin plot, 3 genes by cell_type", "p.plots.refresh(); await p.plots.show(['GENE00001', 'GENE00002', 'GENE00003'], 'cell_type')"),
+    ("violin plot, 3 genes by cell_type",
+     "p.plots.refresh(); await p.plots.show(['GENE00001', 'GENE00002', 'GENE00003'], 'cell_type')"),
     ("figure: PNG at 2x with legend", "await p.figure.export('png')"),
 ]
 

@@ -16,7 +16,7 @@ from playwright.sync_api import Page
 
 from cellucid_desktop.server.runner import ServerThread
 from tests.viewer.analysis_files import MARKERS
-from tests.viewer.viewer_page import open_viewer, selected_count, wait_state
+from tests.viewer.viewer_page import answer_name, open_viewer, select_category, selected_count, wait_state
 
 GROUP = '#diffexp [data-role="group"]'
 REFERENCE = '#diffexp [data-role="reference"]'
@@ -34,16 +34,6 @@ def compare(page: Page) -> list[str]:
                            timeout=120_000)
     assert page.locator("#de-error").is_hidden(), page.locator("#de-error").text_content()
     return page.locator("#de-table tbody td.gene").all_text_contents()
-
-
-def select_category(page: Page, index: int, hold: str | None = None) -> None:
-    row = page.locator(".legend-row").nth(index)
-    row.hover()
-    if hold:
-        page.keyboard.down(hold)
-    row.locator(".legend-select").click()
-    if hold:
-        page.keyboard.up(hold)
 
 
 def test_a_category_against_the_rest_ranks_its_markers_first(page: Page, viewer_server: ServerThread,
@@ -71,13 +61,12 @@ def test_the_selection_against_a_kept_selection_and_the_csv_matches_the_table(
         page: Page, viewer_server: ServerThread, tmp_path: Path) -> None:
     open_viewer(page, viewer_server.url, "?dataset=pbmc&color=cell_type")
     select_category(page, 4)  # CD14+ monocytes
-    page.locator("#keep-selection").click()
-    page.locator(".ask-name input").fill("monocytes")
-    page.keyboard.press("Enter")
+    answer_name(page, "#keep-selection", "monocytes")
     select_category(page, 3)  # NK cells
     page.locator("#diffexp-button").click()
     assert page.locator(f"{GROUP} .group-kind").input_value() == "selection"
-    page.locator(f"{REFERENCE} .group-kind").select_option(label=f"monocytes ({page.evaluate('window.cellucidViewer.kept[0].count'):,})")
+    kept = page.evaluate("window.cellucidViewer.kept[0].count")
+    page.locator(f"{REFERENCE} .group-kind").select_option(label=f"monocytes ({kept:,})")
     page.locator("#de-method").select_option("t-test")
     page.locator("#de-n").fill("25")
     genes = compare(page)

@@ -18,7 +18,7 @@ from playwright.sync_api import Page
 
 from cellucid_desktop.server.registry import DatasetRegistry
 from cellucid_desktop.server.runner import ServerThread
-from tests.viewer.viewer_page import open_viewer, selected_count, wait_state
+from tests.viewer.viewer_page import answer_name, open_viewer, select_category, selected_count, wait_state
 
 
 @pytest.fixture
@@ -37,16 +37,11 @@ def server(own_copy: Path) -> Iterator[ServerThread]:
         yield running
 
 
-def select_category(page: Page, index: int) -> None:
-    row = page.locator(".legend-row").nth(index)
-    row.hover()
-    row.locator(".legend-select").click()
-
-
-def keep(page: Page, name: str) -> None:
-    page.locator("#keep-selection").click()
-    page.locator(".ask-name input").fill(name)
-    page.keyboard.press("Enter")
+def save_column(page: Page, key: str) -> None:
+    """Save the kept selections as column `key` and wait until the cells are coloured by it."""
+    answer_name(page, "#save-column", key)
+    page.wait_for_function("k => new URLSearchParams(location.search).get('color') === k", arg=key)
+    wait_state(page)
 
 
 def test_kept_selections_saved_as_a_column_come_back_on_the_next_open(
@@ -55,15 +50,11 @@ def test_kept_selections_saved_as_a_column_come_back_on_the_next_open(
     open_viewer(page, server.url, "?dataset=pbmc&color=cell_type")
     select_category(page, 2)
     b_cells = selected_count(page)
-    keep(page, "B-like")
+    answer_name(page, "#keep-selection", "B-like")
     select_category(page, 3)
     nk_cells = selected_count(page)
-    keep(page, "NK-like")
-    page.locator("#save-column").click()
-    page.locator(".ask-name input").fill("my_groups")
-    page.keyboard.press("Enter")
-    page.wait_for_function("new URLSearchParams(location.search).get('color') === 'my_groups'")
-    wait_state(page)
+    answer_name(page, "#keep-selection", "NK-like")
+    save_column(page, "my_groups")
     names = page.locator(".legend-row:not(.missing) .legend-name").all_text_contents()
     counts = page.locator(".legend-row:not(.missing) .legend-count").all_text_contents()
     assert names == ["B-like", "NK-like"]
@@ -118,12 +109,8 @@ def test_a_copy_of_the_dataset_has_the_saved_columns(page: Page, server: ServerT
                                                      tmp_path: Path) -> None:
     open_viewer(page, server.url, "?dataset=pbmc&color=cell_type")
     select_category(page, 2)
-    keep(page, "picked")
-    page.locator("#save-column").click()
-    page.locator(".ask-name input").fill("picked_cells")
-    page.keyboard.press("Enter")
-    page.wait_for_function("new URLSearchParams(location.search).get('color') === 'picked_cells'")
-    wait_state(page)
+    answer_name(page, "#keep-selection", "picked")
+    save_column(page, "picked_cells")
     with page.expect_download(timeout=120_000) as info:
         page.locator("#save-copy").click()
     target = tmp_path / "copy.h5ad"

@@ -14,7 +14,8 @@ from playwright.sync_api import Page
 
 from cellucid_desktop.server.runner import ServerThread
 from tests.viewer.viewer_page import (background, colour_count, draw_lasso, element_pixels, open_viewer,
-                                      plot_pixels, rectangle, selected_count, set_range, settle, swatch_colours)
+                                      plot_pixels, rectangle, select_category, selected_count, set_range,
+                                      settle, swatch_colours)
 
 
 @pytest.fixture(scope="module")
@@ -57,15 +58,11 @@ def test_a_legend_category_is_selected_and_counted_per_category(page: Page, view
     open_viewer(page, viewer_server.url, "?dataset=pbmc&color=cell_type")
     counts = pbmc_obs["cell_type"].value_counts()
     rows = page.locator(".legend-row")
-    rows.nth(2).hover()
-    rows.nth(2).locator(".legend-select").click()
+    select_category(page, 2)
     assert selected_count(page) == counts["B cells"]
     assert rows.nth(2).locator(".legend-count").text_content() == f"{counts['B cells']:,} / {counts['B cells']:,}"
     assert rows.nth(0).locator(".legend-count").text_content() == f"0 / {counts['CD4 T cells']:,}"
-    rows.nth(3).hover()
-    page.keyboard.down("Shift")
-    rows.nth(3).locator(".legend-select").click()
-    page.keyboard.up("Shift")
+    select_category(page, 3, hold="Shift")
     assert selected_count(page) == counts["B cells"] + counts["NK cells"]
     # selecting is not hiding: every category is still drawn (dimmed)
     set_range(page, "#opacity-input", 1)
@@ -127,9 +124,7 @@ def test_brushing_the_histogram_selects_that_value_range(page: Page, viewer_serv
 
 def test_show_only_the_selection_reframes_the_view(page: Page, viewer_server: ServerThread) -> None:
     open_viewer(page, viewer_server.url, "?dataset=pbmc&color=cell_type")
-    rows = page.locator(".legend-row")
-    rows.nth(6).hover()
-    rows.nth(6).locator(".legend-select").click()  # Megakaryocytes: a small cluster
+    select_category(page, 6)  # Megakaryocytes: a small cluster
     page.locator("#plot").hover()
     settle(page)
 
@@ -159,15 +154,12 @@ def test_selections_are_kept_by_name_and_combined_again(page: Page, viewer_serve
                                                         pbmc_obs: pd.DataFrame) -> None:
     open_viewer(page, viewer_server.url, "?dataset=pbmc&color=cell_type")
     counts = pbmc_obs["cell_type"].value_counts()
-    rows = page.locator(".legend-row")
-    rows.nth(2).hover()
-    rows.nth(2).locator(".legend-select").click()
+    select_category(page, 2)
     page.locator("#plot").hover()
     page.keyboard.press("k")
     page.locator(".ask-name input").fill("my B cells")
     page.keyboard.press("Enter")
-    rows.nth(3).hover()
-    rows.nth(3).locator(".legend-select").click()
+    select_category(page, 3)
     assert selected_count(page) == counts["NK cells"]
     kept = page.locator("#kept-list .kept-row")
     assert kept.count() == 1 and kept.locator(".kept-name").text_content() == "my B cells"

@@ -246,6 +246,9 @@ def test_help_overlay_lists_shortcuts(page: Page, viewer_server: ServerThread) -
     page.keyboard.press("?")
     assert page.locator("#help").is_visible()
     assert "Lasso" in page.locator("#help").text_content()
+    keys = page.locator("#help dt").all_text_contents()
+    for key in ["R", "L", "I", "C", "S", "K", "D", "P", "T", "E", "G", "Esc", "?"]:
+        assert key in keys, f"shortcut {key} not listed"
     page.keyboard.press("Escape")
     assert page.locator("#help").is_hidden()
 

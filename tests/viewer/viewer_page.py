@@ -128,3 +128,21 @@ def selected_count(page: Page) -> int:
         return 0
     text = page.locator("#selection-count").text_content()
     return int(text.split(" cells")[0].replace(",", ""))
+
+
+def select_category(page: Page, index: int, hold: str | None = None) -> None:
+    """Press the Select button of legend row `index` (it shows on hover), a modifier held if asked."""
+    row = page.locator(".legend-row").nth(index)
+    row.hover()
+    if hold:
+        page.keyboard.down(hold)
+    row.locator(".legend-select").click()
+    if hold:
+        page.keyboard.up(hold)
+
+
+def answer_name(page: Page, button: str, name: str) -> None:
+    """Press a button that asks for a name (Keep…, Save as column…) and give it."""
+    page.locator(button).click()
+    page.locator(".ask-name input").fill(name)
+    page.keyboard.press("Enter")

@@ -7,15 +7,9 @@
 export const CLIPS = { "1-99": [1, 99], "2-98": [2, 98], "5-95": [5, 95] };
 
 const COARSE = 4096;
-const FINE = 4096;
 
-/**
- * Values at the percentiles `ps` (0..100) of the finite values: a coarse histogram, then
- * a fine one inside each wanted bin, so a million values cost three passes and no sort.
- * Each answer is a value present in the data (the smallest of its fine bin); the error is
- * at most the range / 16.7M, far below what a colour map can show.
- */
-export function percentiles(values, ps) {
+/** { min, max, n } over the finite values (NaN = missing; infinities ignored). */
+export function finiteRange(values) {
   let min = Infinity;
   let max = -Infinity;
   let n = 0;
@@ -27,6 +21,18 @@ export function percentiles(values, ps) {
       n++;
     }
   }
+  return { min, max, n };
+}
+const FINE = 4096;
+
+/**
+ * Values at the percentiles `ps` (0..100) of the finite values: a coarse histogram, then
+ * a fine one inside each wanted bin, so a million values cost three passes and no sort.
+ * Each answer is a value present in the data (the smallest of its fine bin); the error is
+ * at most the range / 16.7M, far below what a colour map can show.
+ */
+export function percentiles(values, ps) {
+  const { min, max, n } = finiteRange(values);
   if (!n) return ps.map(() => NaN);
   if (max === min) return ps.map(() => min);
   const scale = COARSE / (max - min);

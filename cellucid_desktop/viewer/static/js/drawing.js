@@ -2,6 +2,8 @@
 // is drawn either onto a 2D canvas (the page, PNG files) or written out as SVG, so every
 // figure and plot is laid out once and looks the same in both formats.
 
+import { dataUrl, encodePng } from "./png.js";
+
 export const FONT = "'DejaVu Sans', Arial, Helvetica, sans-serif";
 
 const measurer = document.createElement("canvas").getContext("2d");
@@ -82,9 +84,14 @@ export class Scene {
     return canvas;
   }
 
-  toSvg() {
+  /** The scene as SVG text; images are embedded as PNG (encoded off the page's thread). */
+  async toSvg() {
     const defs = [];
-    const body = this.items.map((it, i) => svgItem(it, i, defs)).join("\n");
+    const images = new Map();
+    for (const it of this.items) {
+      if (it.kind === "image" && !images.has(it.source)) images.set(it.source, await dataUrl(await encodePng(it.source)));
+    }
+    const body = this.items.map((it, i) => svgItem(it, i, defs, images)).join("\n");
     const bg = this.background ? `<rect width="100%" height="100%" fill="${esc(this.background)}"/>\n` : "";
     return `<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" `
       + `width="${num(this.width)}" height="${num(this.height)}" viewBox="0 0 ${num(this.width)} ${num(this.height)}" `
@@ -152,7 +159,7 @@ function drawItem(ctx, it) {
   }
 }
 
-function svgItem(it, i, defs) {
+function svgItem(it, i, defs, images) {
   switch (it.kind) {
     case "rect": {
       const stroke = it.stroke ? ` stroke="${esc(it.stroke)}" stroke-width="${num(it.strokeWidth || 1)}"` : "";
@@ -178,7 +185,7 @@ function svgItem(it, i, defs) {
     }
     case "image":
       return `<image x="${num(it.x)}" y="${num(it.y)}" width="${num(it.w)}" height="${num(it.h)}" preserveAspectRatio="none" `
-        + `style="image-rendering:pixelated" xlink:href="${it.source.toDataURL("image/png")}"/>`;
+        + `style="image-rendering:pixelated" xlink:href="${images.get(it.source)}"/>`;
     case "gradient": {
       const id = `g${i}`;
       const dir = it.vertical ? 'x1="0" y1="1" x2="0" y2="0"' : 'x1="0" y1="0" x2="1" y2="0"';

@@ -9,13 +9,15 @@ import { valueAt } from "./color-scale.js";
 import { Scene, fitText, textWidth } from "./drawing.js";
 import { formatNumber } from "./legend.js";
 import { visibleLabels } from "./labels.js";
+import { canvasPng } from "./png.js";
+
+export const CSS_DPI = 96;
 
 const MARGIN = 16;
 const ROW = 18;
 const SWATCH = 10;
 const LEGEND_MAX = 260;
 const TEXT = 12;
-const CSS_DPI = 96;
 
 /** The page's current value of a CSS colour variable (figures use the theme's colours). */
 export function themeColor(name, fallback) {
@@ -121,52 +123,12 @@ function drawLegend(scene, x, y, height, view, ink) {
     : legendContinuous(scene, x, y, height, l, ink);
 }
 
-// --- PNG with its resolution -------------------------------------------------------------
-
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-function crc32(bytes) {
-  let c = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 255] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-/** The PNG with a pHYs chunk (pixels per metre) after its header, so print software sizes it right. */
-export async function pngWithDpi(blob, dpi) {
-  const png = new Uint8Array(await blob.arrayBuffer());
-  const ppm = Math.round(dpi / 0.0254);
-  const chunk = new Uint8Array(21);
-  const view = new DataView(chunk.buffer);
-  view.setUint32(0, 9);
-  chunk.set([0x70, 0x48, 0x59, 0x73], 4);  // "pHYs"
-  view.setUint32(8, ppm);
-  view.setUint32(12, ppm);
-  chunk[16] = 1;  // unit: metre
-  view.setUint32(17, crc32(chunk.subarray(4, 17)));
-  const ihdrEnd = 8 + 8 + 13 + 4;
-  const out = new Uint8Array(png.length + chunk.length);
-  out.set(png.subarray(0, ihdrEnd), 0);
-  out.set(chunk, ihdrEnd);
-  out.set(png.subarray(ihdrEnd), ihdrEnd + chunk.length);
-  return new Blob([out], { type: "image/png" });
-}
-
 /** The figure as a file: { blob, width, height } for format "png" or "svg" at `scale`. */
 export async function renderFigure(view, options, format) {
   const scene = await buildFigure(view, options);
   if (format === "svg") {
-    return { blob: new Blob([scene.toSvg()], { type: "image/svg+xml" }), width: scene.width, height: scene.height };
+    return { blob: new Blob([await scene.toSvg()], { type: "image/svg+xml" }), width: scene.width, height: scene.height };
   }
   const canvas = scene.toCanvas(options.scale);
-  const blob = await new Promise((resolve, reject) => canvas.toBlob(
-    (b) => (b ? resolve(b) : reject(new Error("The browser could not encode the PNG (the image may be too large)."))), "image/png"));
-  return { blob: await pngWithDpi(blob, CSS_DPI * options.scale), width: canvas.width, height: canvas.height };
+  return { blob: await canvasPng(canvas, CSS_DPI * options.scale), width: canvas.width, height: canvas.height };
 }

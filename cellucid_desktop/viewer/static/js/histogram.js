@@ -3,24 +3,20 @@
 // one pass over the values; the bars use a log height so rare values stay visible next
 // to the zeros of a gene.
 
+import { finiteRange } from "./color-scale.js";
+
 const BINS = 60;
 
 /** { min, max, counts, selected } over the finite values; `flags` (optional) marks a selection. */
 export function histogram(values, flags = null, bins = BINS) {
-  let min = Infinity;
-  let max = -Infinity;
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    if (v < min) min = v;
-    if (v > max) max = v;
-  }
+  const { min, max, n } = finiteRange(values);
   const counts = new Uint32Array(bins);
   const selected = flags ? new Uint32Array(bins) : null;
-  if (!(max >= min)) return { min: NaN, max: NaN, counts, selected };
+  if (!n) return { min: NaN, max: NaN, counts, selected };
   const scale = max > min ? bins / (max - min) : 0;
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
-    if (!(v >= min)) continue;  // NaN
+    if (!(v >= min && v <= max)) continue;  // NaN, infinities
     const b = Math.min(bins - 1, Math.floor((v - min) * scale));
     counts[b]++;
     if (selected && flags[i]) selected[b]++;

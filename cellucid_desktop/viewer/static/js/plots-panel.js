@@ -3,13 +3,15 @@
 // cells; drawn in the page and saved as PNG or SVG.
 
 import * as api from "./api.js";
-import { pngWithDpi, themeColor } from "./figure.js";
+import { CSS_DPI, themeColor } from "./figure.js";
+import { canvasPng } from "./png.js";
 import { MAX_GROUPS, dotScene, groupColors, groupStats, violinScene } from "./plots.js";
 import { safeName, saveBlob } from "./save.js";
 import { parseGeneList } from "./viewer.js";
 
 const $ = (id) => document.getElementById(id);
 const MAX_GENES = 40;
+const CACHED_GENES = 12;  // 4 MB each at a million cells
 const EXPORT_SCALE = 3.125;  // 300 dpi
 
 export class PlotsPanel {
@@ -55,13 +57,16 @@ export class PlotsPanel {
     $("plot-status").textContent = error ? "" : text;
   }
 
+  /** A gene's vector, the last few kept (redrawing or switching plot kind refetches nothing). */
   gene(name) {
     const v = this.viewer;
     const key = `${v.source}\u0000${name}`;
-    if (!this.geneCache.has(key)) {
-      this.geneCache.set(key, api.getGene(v.ds, name, v.source).catch((err) => { this.geneCache.delete(key); throw err; }));
-    }
-    return this.geneCache.get(key);
+    const cached = this.geneCache.get(key);
+    this.geneCache.delete(key);
+    const vector = cached || api.getGene(v.ds, name, v.source).catch((err) => { this.geneCache.delete(key); throw err; });
+    this.geneCache.set(key, vector);  // most recent last
+    while (this.geneCache.size > CACHED_GENES) this.geneCache.delete(this.geneCache.keys().next().value);
+    return vector;
   }
 
   async draw() {
@@ -121,12 +126,9 @@ export class PlotsPanel {
   async save(format) {
     if (!this.scene) return;
     try {
-      let blob;
-      if (format === "svg") blob = new Blob([this.scene.toSvg()], { type: "image/svg+xml" });
-      else {
-        const canvas = this.scene.toCanvas(EXPORT_SCALE);
-        blob = await pngWithDpi(await new Promise((resolve) => canvas.toBlob(resolve, "image/png")), 96 * EXPORT_SCALE);
-      }
+      const blob = format === "svg"
+        ? new Blob([await this.scene.toSvg()], { type: "image/svg+xml" })
+        : await canvasPng(this.scene.toCanvas(EXPORT_SCALE), CSS_DPI * EXPORT_SCALE);
       this.ui.toast(await saveBlob(blob, `${this.name}.${format}`, format === "svg" ? "SVG plot" : "300 dpi plot"));
     } catch (err) {
       this.ui.showError("Could not save the plot", err.message || String(err));

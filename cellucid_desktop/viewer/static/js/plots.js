@@ -8,6 +8,7 @@
 // (> 0), colour = the group's mean expression scaled per gene to 0..1 (scanpy's
 // dotplot with standard_scale="var").
 
+import { finiteRange } from "./color-scale.js";
 import { colormapAt, colormapLut, categoryColor, rgbToCss } from "./colors.js";
 import { Scene, fitText, textWidth } from "./drawing.js";
 import { formatNumber } from "./legend.js";
@@ -17,14 +18,8 @@ export const MAX_GROUPS = 80;
 
 /** Per-group statistics of one gene: density, quartiles, mean, share detected. */
 export function groupStats(values, codes, nGroups, flags = null) {
-  let min = Infinity;
-  let max = -Infinity;
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    if (v < min) min = v;
-    if (v > max) max = v;
-  }
-  if (!(max >= min)) { min = 0; max = 0; }
+  let { min, max, n: finite } = finiteRange(values);
+  if (!finite) { min = 0; max = 0; }
   const span = max > min ? max - min : 1;
   const toBin = BINS / span;
   const hist = new Float64Array(nGroups * BINS);
@@ -35,7 +30,7 @@ export function groupStats(values, codes, nGroups, flags = null) {
   for (let i = 0; i < values.length; i++) {
     const g = codes[i];
     const v = values[i];
-    if (g >= nGroups || v !== v || (flags && !flags[i])) continue;
+    if (g >= nGroups || !(v >= min && v <= max) || (flags && !flags[i])) continue;
     n[g]++;
     sum[g] += v;
     sq[g] += v * v;
