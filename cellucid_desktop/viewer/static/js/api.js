@@ -131,7 +131,8 @@ export async function getGeneSet(ds, genes, method, source) {
   const body = { genes, method, ...(source ? { source } : {}) };
   const { buffer, headers } = await binary(`${BASE}/${enc(ds.id)}/gene-set`, what, null, post(body));
   checkLength(buffer, 4, ds.n_cells, what);
-  const list = (name) => (headers.get(name) || "").split(",").map((g) => g.trim()).filter(Boolean);
+  // comma-separated, each name percent-encoded (a gene name may hold a comma)
+  const list = (name) => (headers.get(name) || "").split(",").filter(Boolean).map((g) => decodeURIComponent(g));
   return { values: new Float32Array(buffer), min: Number(headers.get("X-Min")), max: Number(headers.get("X-Max")),
     used: list("X-Genes-Used"), missing: list("X-Genes-Missing") };
 }
@@ -148,8 +149,8 @@ export const cancelJob = (job) => json(`${JOBS}/${enc(job)}/cancel`, "the cancel
 
 // --- saved selections (annotation columns in a sidecar next to the data) ----------------
 
-export const listAnnotations = (ds) => json(`${BASE}/${enc(ds.id)}/annotations`, "the saved selections")
-  .then((body) => body.columns || []);
+/** { columns: [{key, categories, counts}], message: a sidecar problem to show, or null }. */
+export const listAnnotations = (ds) => json(`${BASE}/${enc(ds.id)}/annotations`, "the saved selections");
 
 export const saveAnnotation = (ds, key, categories) => json(`${BASE}/${enc(ds.id)}/annotations`,
   `saved selection column "${key}"`, post({ key, categories })).then((body) => body.columns || []);
@@ -166,9 +167,9 @@ export async function getCellsCsv(ds, rows, columns) {
   return response.blob();
 }
 
+/** A cell's barcode and the values of `columns` (none: an empty list, never "all"). */
 export function getCell(ds, row, columns) {
-  const query = columns && columns.length ? `?columns=${columns.map(enc).join(",")}` : "";
-  return json(`${BASE}/${enc(ds.id)}/cells/${row}${query}`, `cell ${row}`);
+  return json(`${BASE}/${enc(ds.id)}/cells/${row}?columns=${(columns || []).map(enc).join(",")}`, `cell ${row}`);
 }
 
 /** Where a plain browser downloads a copy of the dataset with the saved selections added. */

@@ -11,6 +11,7 @@ import { rowsOf } from "./selection.js";
 const $ = (id) => document.getElementById(id);
 const fmt = new Intl.NumberFormat();
 const POLL_MS = 250;
+const FIELDS = ["score", "logfoldchange", "pvalue", "pvalue_adj"];
 
 const option = (value, text, disabled = false) => {
   const o = el("option", "", text);
@@ -19,6 +20,7 @@ const option = (value, text, disabled = false) => {
   return o;
 };
 
+const number = (v) => (v === null || v === undefined ? "" : formatNumber(v));  // null: not finite
 const pvalue = (p) => (p === null || p === undefined || Number.isNaN(p) ? "" : p === 0 ? "0" : p < 1e-3 ? p.toExponential(1) : p.toPrecision(2));
 
 /** One group picker (group or reference): a kind, and for categories a column and a value. */
@@ -206,8 +208,8 @@ export class DiffexpPanel {
       const tr = el("tr");
       tr.tabIndex = 0;
       tr.dataset.gene = g.name;
-      tr.append(el("td", "num", String(i + 1)), el("td", "gene", g.name), el("td", "num", formatNumber(g.score)),
-        el("td", "num", formatNumber(g.logfoldchange)), el("td", "num", pvalue(g.pvalue_adj)));
+      tr.append(el("td", "num", String(i + 1)), el("td", "gene", g.name), el("td", "num", number(g.score)),
+        el("td", "num", number(g.logfoldchange)), el("td", "num", pvalue(g.pvalue_adj)));
       const pick = () => this.viewer.colorByGene(g.name, result.source);
       tr.onclick = pick;
       tr.onkeydown = (e) => { if (e.key === "Enter") pick(); };
@@ -219,13 +221,16 @@ export class DiffexpPanel {
     $("de-plot").hidden = false;
   }
 
-  /** The table as CSV: rank, gene, score, log2 fold change, p-value, adjusted p-value. */
+  /** The table as CSV: rank, gene, score, log2 fold change, p-value, adjusted p-value, (extras). */
   async downloadCsv() {
     const r = this.result;
     if (!r) return;
     const quote = (s) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-    const lines = ["rank,gene,score,logfoldchange,pvalue,pvalue_adj",
-      ...r.genes.map((g, i) => [i + 1, quote(g.name), g.score, g.logfoldchange, g.pvalue, g.pvalue_adj].join(","))];
+    // the contract's fields, then any the server adds (group means, detected shares)
+    const extra = Object.keys(r.genes[0] || {}).filter((k) => !["name", ...FIELDS].includes(k));
+    const cell = (v) => (v === null || v === undefined ? "" : typeof v === "string" ? quote(v) : String(v));
+    const lines = [["rank", "gene", ...FIELDS, ...extra].join(","),
+      ...r.genes.map((g, i) => [i + 1, quote(g.name), ...[...FIELDS, ...extra].map((k) => cell(g[k]))].join(","))];
     const blob = new Blob([`${lines.join("\n")}\n`], { type: "text/csv" });
     const name = safeName(this.viewer.ds.id, "diffexp", this.labels.group, "vs", this.labels.reference) + ".csv";
     try {

@@ -121,8 +121,7 @@ export class SelectionPanel {
 
   showKept() {
     const kept = this.viewer.kept;
-    $("kept").hidden = kept.length === 0 && !this.viewer.selection;
-    $("save-column").disabled = kept.length === 0;
+    $("kept").hidden = kept.length === 0;
     $("kept-list").replaceChildren(...kept.map((k, i) => {
       const li = el("li", "kept-row");
       const name = el("button", "link kept-name", k.name);
@@ -247,9 +246,11 @@ export class SelectionPanel {
     const v = this.viewer;
     let columns = [];
     try {
-      columns = await api.listAnnotations(v.ds);
+      const listing = await api.listAnnotations(v.ds);
+      columns = listing.columns || [];
+      if (listing.message) this.ui.toast(listing.message);  // a damaged sidecar was set aside
     } catch (err) {
-      if (err.status !== 404) this.ui.toast(err.message);
+      if (err.status !== 404) this.ui.toast(err.message);  // 404: a server without saved selections
     }
     $("saved-columns").hidden = columns.length === 0;
     $("saved-list").replaceChildren(...columns.map((col) => {
