@@ -146,3 +146,11 @@ def answer_name(page: Page, button: str, name: str) -> None:
     page.locator(button).click()
     page.locator(".ask-name input").fill(name)
     page.keyboard.press("Enter")
+
+
+def select_where(page: Page, condition: str) -> str:
+    """Type a condition under "Select by value" (open) and wait for its outcome: done or failed."""
+    page.locator("#range-query").fill(condition)
+    page.locator("#range-query").press("Enter")
+    page.wait_for_function("document.documentElement.dataset.rangeState !== 'running'")
+    return page.evaluate("document.documentElement.dataset.rangeState")

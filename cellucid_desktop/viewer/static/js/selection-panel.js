@@ -181,8 +181,11 @@ export class SelectionPanel {
     this.viewer.selectRange(this.rangeValues, bounds, this.modeFor(mods));
   }
 
-  /** Run a typed condition: the name is an obs column first, else a gene. */
+  /** Run a typed condition: the name is an obs column first, else a gene. For automation,
+   * documentElement.dataset.rangeState is running, then done or failed. */
   async query(text, mode) {
+    const root = document.documentElement;
+    root.dataset.rangeState = "running";
     this.setError("");
     try {
       const bounds = parseQuery(text);
@@ -198,8 +201,10 @@ export class SelectionPanel {
       this.viewer.selectRange(values, bounds, mode);
       this.histogram.show(values, this.viewer.selection && this.viewer.selection.flags);
       this.histogram.setRange([bounds.lo ?? -Infinity, bounds.hi ?? Infinity]);
+      root.dataset.rangeState = "done";
     } catch (err) {
       this.setError(err.message);
+      root.dataset.rangeState = "failed";
     }
   }
 
