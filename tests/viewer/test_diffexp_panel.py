@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -14,6 +15,8 @@ import pandas as pd
 import pytest
 from playwright.sync_api import Page
 
+from cellucid_desktop.data.synthetic import make_synthetic
+from cellucid_desktop.server.registry import DatasetRegistry
 from cellucid_desktop.server.runner import ServerThread
 from tests.viewer.analysis_files import MARKERS
 from tests.viewer.viewer_page import answer_name, open_viewer, select_category, selected_count, wait_state
@@ -113,3 +116,34 @@ def test_comparison_problems_are_said_in_the_panel(page: Page, viewer_server: Se
     assert page.locator("#de-table").is_hidden()
     assert page.evaluate("document.documentElement.dataset.viewerState") == "ready"  # the plot is untouched
     assert selected_count(page) == 0
+
+
+@pytest.fixture(scope="module")
+def big_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    """200,000 cells x 2,000 genes: a Wilcoxon test takes seconds here (index build included)."""
+    path = make_synthetic(tmp_path_factory.mktemp("big") / "big.h5ad", 200_000, 2000, genes_per_cell=60, seed=5)
+    registry = DatasetRegistry()
+    registry.add(path, dataset_id="big")
+    with ServerThread(registry) as server:
+        yield server
+
+
+def test_a_long_comparison_shows_progress_and_can_be_cancelled(page: Page, big_server: ServerThread) -> None:
+    open_viewer(page, big_server.url, "?dataset=big&color=cell_type")
+    page.keyboard.press("d")
+    page.locator(f"{GROUP} .group-kind").select_option("category")
+    page.locator(f"{GROUP} .group-value").select_option("NK cell")
+    page.locator("#de-method").select_option("wilcoxon")
+    page.locator("#de-run").click()
+    page.locator("#de-cancel").wait_for(state="visible")
+    page.wait_for_function("document.querySelector('.de-progress-text').textContent !== 'Starting…'")
+    assert page.locator("#de-progress").is_visible()
+    assert page.locator(".de-progress-text").text_content()  # what the server is doing
+    assert page.locator("#de-run").is_disabled()
+    page.locator("#de-cancel").click()
+    page.wait_for_function("document.documentElement.dataset.diffexpState !== 'running'", timeout=60_000)
+    assert page.locator("#de-error").text_content() == "Cancelled."  # the server's job says so
+    assert page.locator("#de-table").is_hidden() and page.locator("#de-progress").is_hidden()
+    page.locator("#de-method").select_option("t-test")  # the server is free again
+    genes = compare(page)
+    assert len(genes) == 100
