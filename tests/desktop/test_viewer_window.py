@@ -4,7 +4,10 @@ the native save dialog (a download does nothing in a webview)."""
 
 from __future__ import annotations
 
+import shutil
 import xml.etree.ElementTree as ET
+
+import anndata as ad
 
 from tests.desktop.gui import type_into_dialog, wait_visible, xdotool
 from tests.helpers import wait_for
@@ -53,6 +56,34 @@ def test_an_svg_figure_is_saved_through_the_native_dialog(launch, app_env, small
     images = list(root.iter("{http://www.w3.org/2000/svg}image"))
     assert len(images) == 1
     assert images[0].get("{http://www.w3.org/1999/xlink}href").startswith("data:image/png;base64,")
+
+
+def test_kept_selections_reach_a_copy_of_the_dataset_through_the_native_dialog(launch, app_env, small_h5ad,
+                                                                             tmp_path):
+    data = tmp_path / "data" / "small.h5ad"  # its own folder: the saved column is written next to it
+    data.parent.mkdir()
+    shutil.copy(small_h5ad, data)
+    app = launch(str(data))
+    key = "viewer:small-test"
+    viewer_ready(app, key)
+    # what the sidebar's buttons do: select a legend category, keep it, save the kept ones
+    app.eval(key, "window.cellucidViewer.selectCategories([0]); window.cellucidViewer.keepSelection('first type'); "
+                  "document.getElementById('save-column').click(); "
+                  "document.querySelector('.ask-name input').value = 'picked'; "
+                  "document.querySelector('.ask-name').requestSubmit(); true")
+    wait_for(lambda: app.eval(key, "new URLSearchParams(location.search).get('color')") == "picked", 60,
+             what="the saved column shown")
+    app.eval(key, "document.getElementById('save-copy').click(); true")
+    dialog = wait_visible(app_env, "^Save file$")
+    target = tmp_path / "copy.h5ad"
+    type_into_dialog(app_env, dialog, str(target))
+    wait_for(lambda: "Saved a copy" in app.eval(key, "document.getElementById('toast').textContent"), 120,
+             what="the copy saved")
+    copy = ad.read_h5ad(target)
+    original = ad.read_h5ad(data)
+    first = original.obs["cell_type"].cat.categories[0]
+    assert (copy.obs["picked"] == "first type").sum() == (original.obs["cell_type"] == first).sum()
+    assert "picked" not in original.obs
 
 
 def test_window_sizes_shrink_to_the_free_screen_area_but_not_below_the_minimum():
