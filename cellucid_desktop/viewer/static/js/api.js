@@ -15,11 +15,12 @@ export class ApiError extends Error {
 const enc = encodeURIComponent;
 
 async function request(path, what, init = {}) {
+  const doing = init.method === "POST" ? "asking for" : "loading";
   let response;
   try {
     response = await fetch(path, { ...init, headers: { Accept: "application/json, application/octet-stream", ...init.headers } });
   } catch (err) {
-    throw new ApiError(`Could not reach the Cellucid server while loading ${what}; check that it is still running and reload.`);
+    throw new ApiError(`Could not reach the Cellucid server while ${doing} ${what}; check that it is still running and reload.`);
   }
   if (!response.ok) {
     let detail = "";
@@ -27,7 +28,7 @@ async function request(path, what, init = {}) {
       const body = await response.json();
       detail = body && body.error ? String(body.error) : "";
     } catch (err) { /* not JSON: fall back to the status line */ }
-    throw new ApiError(detail || `The server answered ${response.status} ${response.statusText} while loading ${what}.`,
+    throw new ApiError(detail || `The server answered ${response.status} ${response.statusText} while ${doing} ${what}.`,
       response.status);
   }
   return response;

@@ -1,7 +1,7 @@
 // Continuous colour scales: which values the colour map spans (the data's range, a
 // percentile clip, or limits the user typed), linear or log, and where a value falls on
-// it. The shader, the colour bar and exported figures all place values with the same
-// numbers (scaleUniforms / position), so the bar always shows what the plot draws.
+// it. The shader and the colour bar's ticks use the same numbers (scaleUniforms,
+// valueAt), so the bar always shows what the plot draws.
 
 /** Percentile clips offered in the legend, as [low, high] percent. */
 export const CLIPS = { "1-99": [1, 99], "2-98": [2, 98], "5-95": [5, 95] };
@@ -31,7 +31,7 @@ const FINE = 4096;
  * Each answer is a value present in the data (the smallest of its fine bin); the error is
  * at most the range / 16.7M, far below what a colour map can show.
  */
-export function percentiles(values, ps) {
+function percentiles(values, ps) {
   const { min, max, n } = finiteRange(values);
   if (!n) return ps.map(() => NaN);
   if (max === min) return ps.map(() => min);
@@ -103,15 +103,7 @@ export function resolveScale(data, settings) {
 
 const forward = (v, log) => (log ? Math.log1p(Math.max(0, v)) : v);
 
-/** Position (0..1) of value v on the scale, as the shader computes it. */
-export function position(scale, v) {
-  const a = forward(scale.lo, scale.log);
-  const b = forward(scale.hi, scale.log);
-  if (!(b > a)) return 0.5;
-  return Math.max(0, Math.min(1, (forward(v, scale.log) - a) / (b - a)));
-}
-
-/** The value at position t (0..1): the inverse of position(), for colour-bar ticks. */
+/** The value at position t (0..1) of the colour map, as the shader maps it: colour-bar ticks. */
 export function valueAt(scale, t) {
   const a = forward(scale.lo, scale.log);
   const b = forward(scale.hi, scale.log);

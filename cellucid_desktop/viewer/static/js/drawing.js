@@ -4,7 +4,7 @@
 
 import { dataUrl, encodePng } from "./png.js";
 
-export const FONT = "'DejaVu Sans', Arial, Helvetica, sans-serif";
+const FONT = "'DejaVu Sans', Arial, Helvetica, sans-serif";
 
 const measurer = document.createElement("canvas").getContext("2d");
 

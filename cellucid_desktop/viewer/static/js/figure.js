@@ -93,7 +93,7 @@ function legendContinuous(scene, x, y, height, legend, ink) {
  * The figure as a scene in CSS pixels, and the plot image it embeds.
  * options: { title, legend, labels (the overlay's {names, anchors, shown} or null), scale }
  */
-export async function buildFigure(view, options) {
+async function buildFigure(view, options) {
   const { renderer } = view;
   const ink = themeColor("--text", "#1f2430");
   const paper = themeColor("--plot-bg", "#ffffff");

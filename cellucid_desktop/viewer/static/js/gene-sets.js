@@ -32,6 +32,7 @@ export class GeneSets {
     this.viewer = viewer;
     this.ui = ui;
     this.sets = load();
+    this.shown = null;
     $("geneset-apply").onclick = () => this.apply();
     $("geneset-keep").onclick = () => this.keep();
     $("geneset-genes").onkeydown = (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); this.apply(); } };
@@ -58,9 +59,10 @@ export class GeneSets {
     this.render();
   }
 
-  /** Show a set coloured from elsewhere (the URL) in the form. */
+  /** Show a set coloured from elsewhere (the URL, the kept list) in the form, once. */
   showColoring(coloring) {
-    if (coloring.type !== "geneset") return;
+    if (coloring.type !== "geneset" || coloring === this.shown) return;
+    this.shown = coloring;
     $("geneset-genes").value = coloring.genes.join(", ");
     $("geneset-name").value = coloring.name || "";
     $("geneset-method").value = coloring.method;

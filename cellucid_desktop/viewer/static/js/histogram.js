@@ -8,7 +8,7 @@ import { finiteRange } from "./color-scale.js";
 const BINS = 60;
 
 /** { min, max, counts, selected } over the finite values; `flags` (optional) marks a selection. */
-export function histogram(values, flags = null, bins = BINS) {
+function histogram(values, flags = null, bins = BINS) {
   const { min, max, n } = finiteRange(values);
   const counts = new Uint32Array(bins);
   const selected = flags ? new Uint32Array(bins) : null;

@@ -18,7 +18,7 @@ const fmt = new Intl.NumberFormat();
  * An inline "name it" field under `anchor`; resolves to the trimmed text, or null when
  * cancelled (Esc, Cancel, or focus leaving it empty).
  */
-export function askName(anchor, placeholder, value = "") {
+function askName(anchor, placeholder, value = "") {
   document.querySelectorAll(".ask-name").forEach((f) => f.remove());
   return new Promise((resolve) => {
     const form = el("form", "ask-name button-row");

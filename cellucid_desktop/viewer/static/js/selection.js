@@ -2,10 +2,8 @@
 // over typed arrays, so a million cells select, combine and count in a few milliseconds
 // on the main thread. Pure functions; the viewer owns the current and the kept ones.
 
-/** How a new set of cells combines with the current selection. */
-export const MODES = ["replace", "add", "subtract"];
-
-/** The mode a pointer or key event asks for: Shift adds, Alt subtracts, else `fallback`. */
+/** How new cells combine with the selection ("replace", "add" or "subtract") for a
+ * pointer or key event: Shift adds, Alt subtracts, else `fallback`. */
 export function modeOf(event, fallback = "replace") {
   if (event && event.altKey) return "subtract";
   if (event && event.shiftKey) return "add";
@@ -13,7 +11,7 @@ export function modeOf(event, fallback = "replace") {
 }
 
 /** { flags, count } from flags alone. */
-export function withCount(flags) {
+function withCount(flags) {
   let count = 0;
   for (let i = 0; i < flags.length; i++) count += flags[i];
   return { flags, count };
