@@ -25,7 +25,7 @@ from cellucid_desktop.remote.ssh_process import SshError, SshState
 from tests.helpers import free_port, wait_for
 from tests.remote.mfa_sshd import MfaSshd, client_config, known_host_line
 from tests.remote.signin import ScriptedUser
-from tests.remote.sshd import SshLab, children
+from tests.remote.sshd import SshLab, children, keygen
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -293,6 +293,20 @@ def test_a_wrong_key_passphrase_is_asked_once(ssh_lab: SshLab, broker, user: Scr
     user.script("right horse")
     Master(host, broker).start().close()
     assert len(user.asked) == 2
+
+
+def test_too_many_failed_keys_are_explained(ssh_lab: SshLab, broker, user: ScriptedUser,
+                                            tmp_path: Path) -> None:
+    """sshd's MaxAuthTries (6) ends the connection when ssh offers more keys than that."""
+    keys = [keygen(tmp_path / f"stranger{n}") for n in range(7)]
+    host = HostSpec("login-wrong-key", config_file=str(ssh_lab.config),
+                    options=tuple(f"IdentityFile={key}" for key in keys))
+    with pytest.raises(SshError) as failed:
+        Master(host, broker).start()
+    assert failed.value.problem.kind == "too-many-failures"
+    assert str(failed.value).startswith("login-wrong-key closed the connection after too "
+                                        "many failed sign-in attempts")
+    assert user.asked == []
 
 
 def test_a_master_whose_server_session_dies_is_reported_lost(
