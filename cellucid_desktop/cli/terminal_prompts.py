@@ -25,7 +25,7 @@ class TerminalPrompts:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._explained: set[str] = set()
+        self._explained: set[tuple[str, str]] = set()  # (connection, reason) said once
         self._saved = _save_terminal()
         if self._saved is not None:
             atexit.register(_restore_terminal, self._saved)
@@ -33,8 +33,8 @@ class TerminalPrompts:
     def __call__(self, request: PromptRequest) -> str | None:
         with self._lock, _Terminal() as tty:
             prompt = request.prompt
-            if request.reason and request.connection not in self._explained:
-                self._explained.add(request.connection)
+            if request.reason and (request.connection, request.reason) not in self._explained:
+                self._explained.add((request.connection, request.reason))
                 tty.write(f"{request.reason}\n")
             try:
                 if prompt.kind is PromptKind.NOTICE:

@@ -186,7 +186,7 @@ class PromptBroker:
         self._sessions: dict[str, AskpassSession] = {}
         self._lock = threading.Lock()
         self._ask_lock = threading.Lock()
-        self._listener: socket.socket | None = None
+        self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> PromptBroker:
@@ -207,7 +207,6 @@ class PromptBroker:
             listener.bind(("127.0.0.1", 0))
             self.address = f"tcp:127.0.0.1:{listener.getsockname()[1]}"
         listener.listen(16)
-        self._listener = listener
         self._thread = threading.Thread(target=self._accept, args=(listener,), daemon=True,
                                         name="askpass-broker")
         self._thread.start()
@@ -223,28 +222,43 @@ class PromptBroker:
         return session
 
     def close(self) -> None:
+        """Stop listening and refuse everything still open. The accept thread closes the
+        listening socket itself, once woken: closed from here while that thread may be
+        about to call accept() again, its file descriptor number could be reused by the
+        next broker's socket, and the old thread would take the new broker's prompts."""
         with self._lock:
             sessions = list(self._sessions.values())
-            listener, self._listener = self._listener, None
+            thread, self._thread = self._thread, None
         for session in sessions:
             session.close()
-        if listener is not None:
-            listener.close()
-            if self.transport == "unix":
-                Path(self.address.removeprefix("unix:")).unlink(missing_ok=True)
+        if thread is None:
+            return
+        self._stopping.set()
+        try:
+            askpass.connect(self.address).close()  # wakes the accept thread
+        except OSError:
+            pass
+        thread.join(10)
+        if self.transport == "unix":
+            Path(self.address.removeprefix("unix:")).unlink(missing_ok=True)
 
     def _forget(self, session: AskpassSession) -> None:
         with self._lock:
             self._sessions.pop(session.id, None)
 
     def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return  # closed
-            threading.Thread(target=self._serve, args=(conn,), daemon=True,
-                             name="askpass-prompt").start()
+        with listener:
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    log.exception("askpass: the broker stopped listening")
+                    return
+                if self._stopping.is_set():
+                    conn.close()
+                    return
+                threading.Thread(target=self._serve, args=(conn,), daemon=True,
+                                 name="askpass-prompt").start()
 
     def _serve(self, conn: socket.socket) -> None:
         with conn:

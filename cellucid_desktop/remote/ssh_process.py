@@ -75,8 +75,9 @@ def close_all() -> None:
 
 class SshProcess:
     """Base class: subclasses give ``_argv()`` and ``_await_sign_in(proc)``, and may
-    override ``_read_stdout`` and ``_before_close``. ``reason`` (shown with the prompts)
-    says why the user is asked again, e.g. after the previous connection was lost."""
+    override ``_popen_options``, ``_before_close`` and ``_ended``. ``reason`` (shown with
+    the prompts) says why the user is asked again, e.g. after the previous connection was
+    lost; ``on_line`` gets each line ssh writes to stderr."""
 
     def __init__(self, host: HostSpec, broker: PromptBroker, *, ssh: str = "ssh",
                  reason: str = "", on_line: Callable[[str], None] | None = None) -> None:

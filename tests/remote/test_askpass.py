@@ -9,6 +9,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from cellucid_desktop.remote import askpass
@@ -108,6 +109,7 @@ def test_the_socket_is_private(broker: PromptBroker) -> None:
 
 IMPORTS = """
 import sys
+import threading
 from cellucid_desktop.cli import main
 code = main(["(a@h) Password: "])
 print("MODULES", sorted(m for m in sys.modules if m.startswith("cellucid_desktop")
@@ -162,3 +164,16 @@ def test_a_real_sign_in_through_loopback_tcp(mfa_sshd: MfaSshd, tmp_path: Path) 
         finally:
             master.close()
     assert user.texts == mfa_sshd.prompts()
+
+
+def test_a_closed_broker_stops_listening_and_leaves_no_thread(user: ScriptedUser) -> None:
+    """Its accept thread closes the socket itself: closed from another thread, the fd
+    number was reused by the next broker's socket while the old thread went on accepting
+    on it, so prompts reached a closed broker (seen under load, two suites at once)."""
+    broker = PromptBroker(user).start()
+    thread = broker._thread
+    path = Path(broker.address.removeprefix("unix:"))
+    broker.close()
+    assert not thread.is_alive()
+    assert not path.exists()
+    assert not [t for t in threading.enumerate() if t is thread]
