@@ -3,3 +3,8 @@
 
 class DatasetError(Exception):
     """A dataset cannot be opened or read; ``str(err)`` says what and what to do."""
+
+
+class TransportError(OSError):
+    """Reading the bytes failed on the way (a remote server, a tunnel); ``str(err)`` is
+    a sentence for the user, so readers pass it on rather than blaming the data."""

@@ -292,7 +292,7 @@ class DesktopApp:
             self.show_home()
             return {"path": str(path), "ok": False, "error": str(exc)}
         if remember:
-            self.user.add_recent(dataset.path)
+            self.user.add_recent(dataset.source.local_path or path)
         self.show_viewer(dataset)
         return {"path": str(path), "ok": True, "id": dataset.id, "name": dataset.name}
 
@@ -344,7 +344,7 @@ class DesktopApp:
             if not exists:
                 url = self._viewer_urls[key] = self._viewer_url(key, dataset)
                 self.create_viewer_window(key, dataset.name, url)
-                log.info("Opened %s (%s)", dataset.id, dataset.path)
+                log.info("Opened %s (%s)", dataset.id, dataset.source.label)
         self._last_viewer = key
         if exists:
             self.focus(key)

@@ -12,15 +12,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import anndata as ad
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
 
 from cellucid_desktop.data.errors import DatasetError
 from cellucid_desktop.data.identity import is_valid_id
-from cellucid_desktop.data.h5ad import open_h5ad
+from cellucid_desktop.data.local_source import open_local
 from cellucid_desktop.data.obs import MAX_CATEGORIES
-from cellucid_desktop.data.reader import DatasetReader, file_identity
+from cellucid_desktop.data.reader import DatasetReader
 from cellucid_desktop.server.registry import DatasetRegistry
 from tests.data_api.conftest import Api, q
 from tests.data_api.expected import matrix_column, obs_reference
@@ -210,13 +211,13 @@ def test_an_over_long_uns_cellucid_id_is_cut_to_180_characters(odd) -> None:
 ])
 def test_positioned_reads_are_used_only_where_the_bytes_are_plain(odd, case, direct) -> None:
     path = odd[1][case][0]
-    reader = DatasetReader(lambda: open_h5ad(path), identity=file_identity(path),
-                           local_path=path)
+    source = open_local(path)
+    reader = DatasetReader(source, source.identity())
     try:
         for name in ("X/indices", "X/data"):
             array = reader.flat(name)
             assert array.direct is direct
-            with reader.file() as h5:
+            with h5py.File(path, "r") as h5:
                 expected = h5[name][()]
             np.testing.assert_array_equal(array.whole(), expected)
             every_third = np.arange(0, array.size, 3)
