@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from cellucid_desktop.data.errors import DatasetError
-from cellucid_desktop.data.nodes import child, is_array, is_group
+from cellucid_desktop.data.nodes import child, is_array, is_group, names
 
 # Earlier tiers are better default views; unknown names sit between diffmap and the
 # latent spaces (PCA, scVI, Harmony...), which are rarely meant to be looked at.
@@ -61,7 +61,7 @@ def list_embeddings(root: Any, n_cells: int) -> list[Embedding]:
                 if len(shape) == 1 and shape[0] >= 2:
                     found.append(Embedding(name, int(shape[0])))
     elif is_group(obsm):
-        for key in obsm.keys():
+        for key in names(obsm):
             element = child(obsm, key)
             if (is_array(element) and len(element.shape) == 2
                     and element.shape[0] == n_cells and element.shape[1] >= 2

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from cellucid_desktop.data.nodes import (attr, attr_list, attr_str, child, is_array, is_group,
-                                         is_reference, values)
+                                         is_reference, names, values)
 
 _NUMERIC = "biuf"  # numpy dtype kinds an expression matrix may hold
 
@@ -100,13 +100,12 @@ def dataframe_columns(group: Any) -> list[str]:
     """A dataframe's column names in file order (its ``column-order`` where stored, so
     a column named ``__x`` counts and 0.7's ``__categories`` group does not)."""
     if is_array(group):  # 0.6 compound dataset
-        names = list(group.dtype.names or ())
-        return [n for n in names if n not in ("index", "_index")]
+        return [n for n in group.dtype.names or () if n not in ("index", "_index")]
     order = attr_list(group, "column-order")
     if order:
         return order
     index = dataframe_index_name(group)
-    return [k for k in group.keys() if k != index and not k.startswith("__")]
+    return [k for k in names(group) if k != index and not k.startswith("__")]
 
 
 def frame_length(element: Any) -> int:
@@ -116,7 +115,7 @@ def frame_length(element: Any) -> int:
     index = child(element, dataframe_index_name(element))
     if is_array(index):
         return int(index.shape[0])
-    for key in element.keys():
+    for key in names(element):
         sub = child(element, key)
         if is_array(sub) and len(sub.shape) >= 1:
             return int(sub.shape[0])
@@ -167,7 +166,7 @@ def obsm_widths(obsm: Any, n_cells: int) -> dict[str, int]:
         return widths
     if not is_group(obsm):
         return widths
-    for key in obsm.keys():
+    for key in names(obsm):
         element = child(obsm, key)
         if is_array(element) and len(element.shape) in (1, 2):
             if element.shape[0] == n_cells:
@@ -214,7 +213,7 @@ def read_metadata(root: Any) -> AnnDataMeta:
     layers: dict[str, MatrixInfo] = {}
     layer_group = child(root, "layers")
     if is_group(layer_group):
-        for key in layer_group.keys():
+        for key in names(layer_group):
             info = matrix_info(child(layer_group, key))
             if info is not None:
                 layers[key] = info

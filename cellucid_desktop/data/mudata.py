@@ -25,7 +25,7 @@ from cellucid_desktop.data.errors import DatasetError
 from cellucid_desktop.data.h5ad import (AnnDataMeta, column_info, dataframe_columns,
                                         frame_length, obsm_widths, uns_text)
 from cellucid_desktop.data.layout import AnnDataLayout, Layout
-from cellucid_desktop.data.nodes import attr, attr_list, child, is_array, is_group, values
+from cellucid_desktop.data.nodes import attr, attr_list, child, is_array, is_group, names, values
 from cellucid_desktop.data.obs import ObsColumn, read_obs_column
 
 # The names a gene-expression modality goes by (cellucid's default_modality rule).
@@ -44,12 +44,12 @@ def modality_names(container: Any, label: str) -> list[str]:
     mod = child(container, "mod")
     if not is_group(mod):
         raise DatasetError(f"{label} is not a MuData file: it has no mod group of modalities")
-    keys = [key for key in mod.keys() if is_group(child(mod, key))]
+    keys = [key for key in names(mod) if is_group(child(mod, key))]
     if not keys:
         raise DatasetError(f"{label} is a MuData file without any modality (its mod group "
                            "is empty)")
     order = attr_list(mod, "mod-order")
-    return order if sorted(order) == sorted(keys) else sorted(keys)
+    return order if sorted(order) == sorted(keys) else keys
 
 
 def default_modality(names: list[str]) -> str:

@@ -37,6 +37,13 @@ def child(group: Any, key: str) -> Any | None:
         return None
 
 
+def names(group: Any) -> list[str]:
+    """A group's member names in a stable order: h5py's own (by name, or creation order
+    where the file tracks it), sorted for zarr (whose listing order is the filesystem's)."""
+    keys = list(group.keys())
+    return keys if isinstance(group, h5py.Group) else sorted(keys)
+
+
 def values(array: Any) -> np.ndarray:
     """A whole array (0-d included) as numpy."""
     return np.asarray(array[()])
