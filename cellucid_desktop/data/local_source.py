@@ -230,10 +230,10 @@ def open_local(path: str | os.PathLike[str], modality: str | None = None) -> Dat
     if head[:4] in ZIP_MAGICS:
         return LocalZarrSource(resolved, "zip", modality)
     if not has_hdf5_magic(head):
-        ending = next((e for e in FILE_ENDINGS if resolved.name.lower().endswith(e)), ".h5ad")
-        if ending != ".h5ad":
-            raise DatasetError(f"{resolved} is not an HDF5 file, so it cannot be a "
-                               f"{ending} file")
-        raise DatasetError(f"{resolved} is not an HDF5 file, so it cannot be an .h5ad file "
-                           "(nor a zipped Zarr store)")
+        ending = next((e for e in FILE_ENDINGS if resolved.name.lower().endswith(e)), None)
+        if ending is not None:
+            raise DatasetError(f"{resolved} is not an HDF5 file, so it cannot be "
+                               f"{'an' if ending == '.h5ad' else 'a'} {ending} file")
+        raise DatasetError(f"{resolved} is neither an HDF5 file (.h5ad, .h5mu, .loom) nor a "
+                           "zipped Zarr store, so it cannot be opened")
     return LocalFileSource(resolved, _hdf5_kind(resolved), modality)

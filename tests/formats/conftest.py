@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from cellucid_desktop.server.registry import DatasetRegistry
-from tests.data_api.conftest import Api
+from tests.data_api.conftest import Api, start_api  # noqa: F401 - shared fixture
 from tests.formats.stores import Case, build_all
 
 
