@@ -30,7 +30,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def add_open_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("files", nargs="*", metavar="FILE.h5ad", help="datasets to open")
+    p.add_argument("files", nargs="*", metavar="DATASET",
+                   help="datasets to open: .h5ad, .h5mu (its expression modality; the home "
+                        "window offers the others) or .loom files, .zarr store folders or "
+                        ".zarr.zip files")
     p.add_argument("--demo", action="store_true",
                    help="also open the built-in demo dataset (generated on first use)")
 

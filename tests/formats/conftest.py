@@ -1,4 +1,5 @@
-"""Fixtures of the format tests: every case written once per run, one server serving them."""
+"""Fixtures of the format tests: one server serving the cases (tests/conftest.py's
+``format_cases``, written once per run)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,6 @@ import pytest
 
 from cellucid_desktop.server.registry import DatasetRegistry
 from tests.data_api.conftest import Api, start_api  # noqa: F401 - shared fixture
-from tests.formats.stores import Case, build_all
-
-
-@pytest.fixture(scope="session")
-def format_cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Case]:
-    return build_all(tmp_path_factory.mktemp("formats"))
-
 
 @pytest.fixture(scope="module")
 def formats_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
