@@ -16,8 +16,8 @@ Connect to remote...) and one viewer window per open dataset.
 Only one app runs per user: starting it again (with or without files) hands the files to
 the running app, brings its home window forward, and returns at once.
 
-Home window shortcuts: Ctrl+O open dataset, Ctrl+D demo dataset, Ctrl+K connect to
-remote, Ctrl+, settings. Closing the home window keeps the app in the tray (a setting);
+Home window shortcuts: Ctrl+O open dataset, Ctrl+Shift+O open a Zarr store folder,
+Ctrl+D demo dataset, Ctrl+K connect to remote, Ctrl+, settings. Closing the home window keeps the app in the tray (a setting);
 quit from the tray menu or with `cellucid-desktop quit`."""
 
 
