@@ -1,5 +1,13 @@
 """Errors whose message is meant for the user, not for a traceback."""
 
+import zipfile
+
+# Everything h5py, zarr, zipfile or a codec raise on a damaged store: missing or
+# unreadable keys, bad JSON, chunks that do not decompress (readers turn these into
+# DatasetError sentences).
+READ_ERRORS = (KeyError, ValueError, TypeError, OSError, RuntimeError, EOFError,
+               zipfile.BadZipFile)
+
 
 class DatasetError(Exception):
     """A dataset cannot be opened or read; ``str(err)`` says what and what to do."""

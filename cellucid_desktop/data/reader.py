@@ -22,13 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from cellucid_desktop.data.embeddings import Embedding, find_embedding
-from cellucid_desktop.data.errors import DatasetError, TransportError
+from cellucid_desktop.data.errors import READ_ERRORS, DatasetError, TransportError
 from cellucid_desktop.data.flat_array import FlatArray, SharedFile
 from cellucid_desktop.data.h5ad import AnnDataMeta
 from cellucid_desktop.data.layout import Layout
 from cellucid_desktop.data.obs import ObsColumn
 from cellucid_desktop.data.source import DatasetSource
-from cellucid_desktop.data.zarr_store import READ_ERRORS
 
 log = logging.getLogger(__name__)
 

@@ -25,15 +25,11 @@ from zarr.abc.store import (ByteRequest, OffsetByteRequest, RangeByteRequest, St
                             SuffixByteRequest)
 from zarr.core.buffer import Buffer, BufferPrototype
 
-from cellucid_desktop.data.errors import DatasetError
+from cellucid_desktop.data.errors import READ_ERRORS, DatasetError
 
 V2_ROOT_KEYS = (".zgroup", ".zattrs", ".zmetadata")
 V2_METADATA = frozenset({".zgroup", ".zattrs", ".zarray"})
 V3_METADATA = "zarr.json"
-# Everything zarr or its codecs raise on a damaged store: missing or unreadable keys,
-# bad JSON, chunks that do not decompress.
-READ_ERRORS = (KeyError, ValueError, TypeError, OSError, RuntimeError, EOFError,
-               zipfile.BadZipFile, json.JSONDecodeError)
 
 ReadKey = Callable[[str], "bytes | None"]
 
@@ -140,22 +136,6 @@ def folder_format(folder: Path) -> int | None:
     return None
 
 
-def root_encoding(read: ReadKey) -> str | None:
-    """The root group's ``encoding-type`` (``anndata``, ``mudata``), lower case."""
-    for key in (V3_METADATA, ".zattrs"):
-        raw = read(key)
-        if raw is None:
-            continue
-        try:
-            document = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return None
-        attributes = document.get("attributes", {}) if key == V3_METADATA else document
-        value = attributes.get("encoding-type") if isinstance(attributes, dict) else None
-        return value.lower() if isinstance(value, str) else None
-    return None
-
-
 class ZipReader:
     """The members of a zipped Zarr store, read from any seekable file (a local file or
     a RangeFile): zipfile reads the central directory, then each member on demand."""
@@ -257,12 +237,3 @@ def consolidated_metadata(root: Path, zarr_format: int) -> tuple[str, bytes] | N
     metadata = {key: _read_json(path) for key, path in _metadata_files(root, V2_METADATA)}
     document = {"zarr_consolidated_format": 1, "metadata": metadata}
     return ".zmetadata", json.dumps(document).encode("utf-8")
-
-
-def canonical_key(text: str) -> str | None:
-    """One plain relative store key, or None (absolute, ``..``, empty parts, NUL...)."""
-    if not text or text.startswith("/") or "\\" in text or "\x00" in text:
-        return None
-    if any(part in ("", ".", "..") for part in text.split("/")):
-        return None
-    return text

@@ -23,7 +23,6 @@ from flask import Response
 
 from cellucid_desktop.data.errors import DatasetError
 from cellucid_desktop.data.reader import stat_identity
-from cellucid_desktop.data.zarr_store import canonical_key
 from cellucid_desktop.server.registry import DatasetRegistry
 from cellucid_desktop.server.fastpath import ENVIRON_KEY as SENDFILE_KEY
 from cellucid_desktop.server.fastpath import SendfileBuffer
@@ -79,6 +78,15 @@ def requested_interval(range_value: str | None, if_range: str | None, size: int,
     if if_range is not None and if_range.strip() != etag:
         return None  # the client holds another version: send the whole current one
     return parse_range(range_value, size)
+
+
+def canonical_key(text: str) -> str | None:
+    """One plain relative store key, or None (absolute, ``..``, empty parts, NUL...)."""
+    if not text or text.startswith("/") or "\\" in text or "\x00" in text:
+        return None
+    if any(part in ("", ".", "..") for part in text.split("/")):
+        return None
+    return text
 
 
 def text_response(status: int, message: str, **headers: str) -> Response:
