@@ -22,7 +22,7 @@ from typing import BinaryIO
 import h5py
 import numpy as np
 
-from cellucid_desktop.data.errors import DatasetError
+from cellucid_desktop.data.errors import DatasetError, SourceUnreachable
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _MAGIC_OFFSETS = (0, 512, 1024, 2048)
@@ -111,6 +111,8 @@ def open_h5ad(source: str | os.PathLike[str] | BinaryIO) -> h5py.File:
         check_readable(Path(source))
     try:
         h5 = h5py.File(source, "r")
+    except SourceUnreachable:
+        raise
     except OSError as exc:
         text = str(exc)
         if "truncated" in text:

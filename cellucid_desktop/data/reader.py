@@ -18,7 +18,7 @@ from pathlib import Path
 
 import h5py
 
-from cellucid_desktop.data.errors import DatasetError
+from cellucid_desktop.data.errors import DatasetError, SourceUnreachable
 from cellucid_desktop.data.flat_array import FlatArray, SharedFile
 from cellucid_desktop.data.h5ad import AnnDataMeta, read_metadata
 
@@ -59,6 +59,9 @@ class DatasetReader:
             h5 = self._opener()
             try:
                 self._meta = read_metadata(h5)
+            except SourceUnreachable:
+                h5.close()
+                raise
             except (KeyError, ValueError, TypeError, OSError, IndexError) as exc:
                 h5.close()
                 raise DatasetError(f"The file is not a readable AnnData file: {exc}") from None

@@ -10,12 +10,15 @@ import os
 import signal
 import socket
 import subprocess
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from cellucid_desktop.remote.tunnel import die_with_parent
+from cellucid_desktop.remote.child_process import die_with_parent
+from tests.desktop.gui import descendants
 from tests.helpers import free_port, wait_for
 
 SSHD = "/usr/sbin/sshd"
+KILL = 9  # signal.SIGKILL, which the portability run hides (as on Windows)
 
 
 def keygen(path: Path) -> Path:
@@ -33,7 +36,8 @@ def _banner_ready(port: int) -> bool:
 class Sshd:
     """``sshd -D -f <tmp config>``: key login for the current user (root here) only."""
 
-    def __init__(self, root: Path, name: str, host_key: Path, authorized: Path) -> None:
+    def __init__(self, root: Path, name: str, host_key: Path, authorized: Path,
+                 extra: Sequence[str] = ()) -> None:
         self.root = root / name
         self.root.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -44,7 +48,7 @@ class Sshd:
             f"PidFile {self.root / 'sshd.pid'}", f"AuthorizedKeysFile {authorized}",
             "StrictModes no", "PermitRootLogin prohibit-password", "PasswordAuthentication no",
             "KbdInteractiveAuthentication no", "UsePAM no", "AllowTcpForwarding yes",
-            "LogLevel ERROR", "MaxStartups 50", ""]))
+            "LogLevel ERROR", "MaxStartups 50", *extra, ""]))
         self.process: subprocess.Popen | None = None
 
     def start(self) -> Sshd:
@@ -77,11 +81,27 @@ class Sshd:
     def kill_sessions(self) -> int:
         """Drop every open SSH connection but keep sshd listening (a network blip)."""
         sessions = children(self.process.pid)
-        _signal_all(sessions, signal.SIGKILL)
+        _signal_all(sessions, KILL)
         return len(sessions)
 
+    def sessions(self) -> set[int]:
+        """Every process serving an open connection (each sshd session forks more)."""
+        return descendants(self.process.pid)
 
-def _signal_all(pids: list[int], sig: int) -> None:
+    def freeze_sessions(self) -> set[int]:
+        """Stop (SIGSTOP) the processes carrying the open connections, as a frozen link
+        does: nothing is answered and nothing is closed. Thaw them with ``thaw``."""
+        frozen = self.sessions()
+        _signal_all(frozen, signal.SIGSTOP)
+        return frozen
+
+
+def thaw(pids: Iterable[int]) -> None:
+    """Continue processes stopped by ``freeze_sessions`` (or any SIGSTOP)."""
+    _signal_all(pids, signal.SIGCONT)
+
+
+def _signal_all(pids: Iterable[int], sig: int) -> None:
     for pid in pids:
         try:
             os.kill(pid, sig)
@@ -107,14 +127,14 @@ def children(pid: int) -> list[int]:
 class SshLab:
     """Two sshds (login and jump), one client key, a client config with aliases."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, sshd_extra: Sequence[str] = ()) -> None:
         self.root = root
         self.host_key = keygen(root / "host_ed25519")
         self.user_key = keygen(root / "id_ed25519")
         self.wrong_key = keygen(root / "wrong_ed25519")
         self.authorized = root / "authorized_keys"
         self.authorized.write_text((root / "id_ed25519.pub").read_text())
-        self.login = Sshd(root, "login", self.host_key, self.authorized)
+        self.login = Sshd(root, "login", self.host_key, self.authorized, sshd_extra)
         self.jump = Sshd(root, "jump", self.host_key, self.authorized)
         self.known_hosts = root / "known_hosts"
         host_pub = (root / "host_ed25519.pub").read_text().split()[:2]

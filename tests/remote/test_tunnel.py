@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -17,7 +16,7 @@ from tests.desktop.gui import running
 from tests.helpers import free_port, wait_for
 from tests.remote.conftest import spec_for
 from tests.remote.servers import ServeProcess
-from tests.remote.sshd import SshLab, keygen
+from tests.remote.sshd import KILL, SshLab, keygen
 
 
 def _health_through(port: int, remote_port: int) -> int:
@@ -73,7 +72,7 @@ def test_killed_ssh_is_restarted_by_the_supervisor(ssh_lab: SshLab,
     try:
         assert tunnel.start().wait_connected(60).state == TunnelState.CONNECTED
         first = tunnel.pid
-        os.kill(first, signal.SIGKILL)
+        os.kill(first, KILL)
         wait_for(lambda: tunnel.pid not in (None, first)
                  and tunnel.status.state == TunnelState.CONNECTED, timeout=60,
                  what="a new ssh after the old one was killed")

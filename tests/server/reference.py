@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from cellucid_desktop.remote.tunnel import die_with_parent
+from cellucid_desktop.remote.child_process import die_with_parent
 from tests.helpers import wait_for
 
 VENV_BIN = Path(sys.executable).parent

@@ -1,0 +1,230 @@
+"""A tunnel on a bad day, with real ssh and a real sshd of this module's own (these
+tests kill, freeze, stop and restart it): ssh killed while a client uses the viewer, the
+local port taken while it reconnects, a frozen link, a long outage."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cellucid_desktop.data.synthetic import make_synthetic
+from cellucid_desktop.remote.ports import any_free_port
+from cellucid_desktop.remote.probe import fetch
+from cellucid_desktop.remote.session import RemoteSession
+from cellucid_desktop.remote.tunnel import Tunnel, TunnelState, TunnelStatus
+from cellucid_desktop.server.registry import DatasetRegistry
+from cellucid_desktop.server.runner import ServerThread
+from tests.helpers import wait_for
+from tests.remote.conftest import spec_for
+from tests.remote.faults import Polling, back_after
+from tests.remote.servers import ServeProcess, cellucid_serve
+from tests.remote.sshd import KILL, SshLab, thaw
+
+STORE = "/_cellucid/anndata/remote-data.h5ad"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshLab]:
+    lab = SshLab(tmp_path_factory.mktemp("ssh-faults")).start()
+    yield lab
+    lab.stop()
+
+
+@pytest.fixture(scope="module")
+def big_h5ad(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """15 MB: its genes span many RangeFile blocks, so a gene read needs the remote."""
+    return make_synthetic(tmp_path_factory.mktemp("big") / "big.h5ad", 20000, 1000,
+                          genes_per_cell=60, seed=3)
+
+
+@pytest.fixture(scope="module")
+def big_remote(big_h5ad: Path) -> Iterator[ServeProcess]:
+    server = cellucid_serve(big_h5ad)
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def session_on(lab: SshLab) -> Iterator[callable]:
+    sessions: list[RemoteSession] = []
+
+    def start(remote: ServeProcess) -> RemoteSession:
+        sessions.append(RemoteSession(spec_for(lab, remote.port)))
+        return sessions[-1]
+
+    yield start
+    for session in sessions:
+        session.close()
+
+
+def _base(url: str) -> str:
+    return url.split("/?", 1)[0]
+
+
+def test_ssh_killed_under_traffic_comes_back_on_the_same_port_every_time(
+        session_on, g2_remote: ServeProcess) -> None:
+    """The issue's case: a no-UI cellucid whose port is taken here, so the local proxy
+    is in front; a client keeps reading the store through it; ssh is killed. Each
+    kill leaves ssh's accepted connections in TIME_WAIT on the local port."""
+    session = session_on(g2_remote)
+    view = session.open()
+    tunnel, port = session.tunnel, session.local_port
+    assert not view.direct
+    with Polling(_base(view.url) + STORE, {"Range": "bytes=0-65535"}) as client:
+        for kill in range(3):
+            client.wait_answered(f"the client served before kill {kill + 1}")
+            old = tunnel.pid
+            os.kill(old, KILL)
+            status = back_after(tunnel, old)
+            assert status.state == TunnelState.CONNECTED, status.message
+            assert tunnel.local_port == port  # the viewer URL keeps working
+            client.wait_answered(f"the client served after kill {kill + 1}")
+    # What the client saw meanwhile: a 502, or an answer cut short; never a hang
+    assert client.failures() <= {502, "IncompleteRead", "RemoteDisconnected",
+                                 "ConnectionResetError"}, client.failures()
+    assert client.longest() < 30
+
+
+class PortSquatter:
+    """Another program on a port: it accepts connections and closes them at once."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        wait_for(lambda: self._bind(port), 10, interval=0.01, what=f"port {port} to free up")
+        self.sock.listen()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _bind(self, port: int) -> bool:
+        try:
+            self.sock.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            conn.close()
+
+    def close(self) -> None:
+        self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        self.thread.join(10)
+
+
+def _get(url: str) -> tuple[int, dict[str, str], bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def test_a_port_taken_while_reconnecting_is_waited_for_and_requests_fail_cleanly(
+        session_on, big_remote: ServeProcess, big_h5ad: Path) -> None:
+    session = session_on(big_remote)
+    view = session.open()
+    tunnel, port = session.tunnel, session.local_port
+    base = _base(view.url)
+    gene = "/api/v1/datasets/remote-data/genes/GENE00011"
+    old = tunnel.pid
+    os.kill(old, KILL)
+    squatter = PortSquatter(port)  # wins the port during the 1 s backoff
+    try:
+        wait_for(lambda: tunnel.status.attempt >= 3, 60, what="several attempts")
+        status = tunnel.status
+        assert status.state == TunnelState.RECONNECTING, status.message
+        assert f"The local port {port} is in use" in status.message
+        assert "viewer URL stays the same" in status.message
+        # Meanwhile: the proxied store and the remote-file data API fail cleanly.
+        assert _get(base + STORE)[0] == 502
+        code, _, body = _get(base + gene)
+        assert code == 502, body
+        assert "did not answer through the tunnel" in json.loads(body)["error"]
+    finally:
+        squatter.close()
+    status = back_after(tunnel, old)
+    assert status.state == TunnelState.CONNECTED and tunnel.local_port == port
+    code, headers, body = _get(base + gene)
+    assert code == 200 and int(headers["X-Remote-Bytes"]) > 0
+    registry = DatasetRegistry()
+    registry.add(big_h5ad, dataset_id="remote-data")
+    with ServerThread(registry) as local:
+        assert body == _get(local.url + gene)[2]  # the same bytes as a local read
+
+
+def test_a_frozen_link_is_noticed_and_replaced_within_a_minute(
+        lab: SshLab, desktop_remote: ServeProcess) -> None:
+    """The sshd session carrying the tunnel is stopped (a closed lid at the other end,
+    a dead Wi-Fi): nothing is answered, nothing is closed. A request in flight must
+    end, and a new connection must be made while the old one stays frozen."""
+    seen: list[TunnelStatus] = []
+    local = any_free_port()
+    tunnel = Tunnel(spec_for(lab, desktop_remote.port), local, on_status=seen.append).start()
+    frozen: set[int] = set()
+    try:
+        assert tunnel.wait_connected(60).state == TunnelState.CONNECTED
+        old = tunnel.pid
+        frozen = lab.login.freeze_sessions()
+        assert frozen
+        began = time.monotonic()
+        in_flight: list[object] = []
+        request = threading.Thread(target=lambda: in_flight.append(_outcome(local)))
+        request.start()
+        status = back_after(tunnel, old, timeout=75)
+        took = time.monotonic() - began
+        assert status.state == TunnelState.CONNECTED, status.message
+        assert took < 60, f"back after {took:.0f} s"
+        assert any("stopped answering" in s.message for s in seen), [s.message for s in seen]
+        assert fetch(local, "/_cellucid/health", host_port=desktop_remote.port,
+                     timeout=10).status == 200
+        request.join(15)
+        assert in_flight and in_flight[0] != 200  # it failed when ssh was replaced
+        print(f"frozen link: back after {took:.1f} s")
+    finally:
+        thaw(frozen)
+        tunnel.stop()
+
+
+def _outcome(port: int) -> object:
+    try:
+        return fetch(port, "/_cellucid/health", timeout=120).status
+    except OSError as exc:
+        return type(exc).__name__
+
+
+def test_an_outage_longer_than_the_first_attempts_is_outlasted(
+        lab: SshLab, desktop_remote: ServeProcess) -> None:
+    """sshd itself is gone (a long network outage), then back on the same port. A tunnel
+    that was up keeps trying; one that never came up gives up after max_failures."""
+    local = any_free_port()
+    tunnel = Tunnel(spec_for(lab, desktop_remote.port), local, backoff=(0.2,),
+                    max_failures=2).start()
+    try:
+        assert tunnel.wait_connected(60).state == TunnelState.CONNECTED
+        old = tunnel.pid
+        lab.login.stop()
+        try:
+            wait_for(lambda: tunnel.status.attempt >= 6, 60, what="attempts past the limit")
+            assert tunnel.status.state == TunnelState.RECONNECTING, tunnel.status.message
+            assert "refused the SSH connection" in tunnel.status.message
+        finally:
+            lab.login.start()
+        status = back_after(tunnel, old)
+        assert status.state == TunnelState.CONNECTED and tunnel.local_port == local
+    finally:
+        tunnel.stop()
