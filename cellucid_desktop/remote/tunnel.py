@@ -41,8 +41,11 @@ HEALTH_INTERVAL = 10.0
 HEALTH_TIMEOUT = 10.0
 HEALTH_MISSES = 2
 # Seconds lost beyond a wait (the process was stopped, the machine suspended) that count
-# as "asleep": the link is then checked at once, and one missed answer restarts ssh.
+# as "asleep": the link is then checked at once, and one answer missed within
+# WAKE_TIMEOUT s restarts ssh (after a sleep the old path is often gone without a word).
 SLEEP_GAP = 5.0
+WAKE_TIMEOUT = 3.0
+TICK = 1.0  # how often the supervisor looks at the clocks
 
 
 class TunnelState(str, enum.Enum):
@@ -216,7 +219,7 @@ class Tunnel:
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             clock.mark()
-            if self._stop.wait(min(left, 1.0)) or clock.lost(min(left, 1.0)) > SLEEP_GAP:
+            if self._stop.wait(min(left, TICK)) or clock.lost(min(left, TICK)) > SLEEP_GAP:
                 return
 
     def _run_once(self) -> SshProblem | None:
@@ -253,33 +256,39 @@ class Tunnel:
     def _watch(self, exited: threading.Event) -> SshProblem | None:
         """While ssh runs, check that the forward still answers (see the module
         docstring). Returns when ssh exited or the tunnel stops (None), or with a
-        problem when the forward stopped answering (the caller then ends this ssh)."""
+        problem when the forward stopped answering (the caller then ends this ssh).
+
+        It wakes every ``TICK`` s: a tick that comes late by more than SLEEP_GAP s
+        (or a wall clock that ran ahead of the monotonic one) means we slept."""
         clock = SleepClock()
-        misses, wait = 0, HEALTH_INTERVAL
+        misses, next_check = 0, time.monotonic() + HEALTH_INTERVAL
         while True:
             clock.mark()
-            if exited.wait(wait) or self._stop.is_set():
+            if exited.wait(TICK) or self._stop.is_set():
                 return None
-            asleep = clock.lost(wait)
-            if asleep > SLEEP_GAP:
+            lost = clock.lost(TICK)
+            asleep = lost > SLEEP_GAP
+            if asleep:
                 log.info("tunnel %s: %.0f s passed unseen (asleep?); checking it now",
-                         self.local_port, asleep)
-            if self._answers():
-                misses, wait = 0, HEALTH_INTERVAL
+                         self.local_port, lost)
+            elif time.monotonic() < next_check:
+                continue
+            if self._answers(WAKE_TIMEOUT if asleep else HEALTH_TIMEOUT):
+                misses, next_check = 0, time.monotonic() + HEALTH_INTERVAL
                 continue
             misses += 1
             if exited.is_set() or self._stop.is_set():
                 return None
-            if misses >= HEALTH_MISSES or asleep > SLEEP_GAP:
+            if asleep or misses >= HEALTH_MISSES:
                 return SshProblem("not-answering", f"The tunnel to {self.spec.target} "
                                   "stopped answering (a frozen network, or the computer "
                                   "was asleep).", True)
-            wait = 0.0  # ask again at once
+            next_check = time.monotonic()  # ask again at once
 
-    def _answers(self) -> bool:
+    def _answers(self, timeout: float) -> bool:
         try:
             fetch(self.local_port, "/_cellucid/health", host_port=self.spec.remote_port,
-                  timeout=HEALTH_TIMEOUT)
+                  timeout=timeout)
             return True
         except OSError:
             return False

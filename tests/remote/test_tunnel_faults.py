@@ -1,11 +1,13 @@
 """A tunnel on a bad day, with real ssh and a real sshd of this module's own (these
 tests kill, freeze, stop and restart it): ssh killed while a client uses the viewer, the
-local port taken while it reconnects, a frozen link, a long outage."""
+local port taken while it reconnects, a frozen link, a long outage, and the app side
+asleep (stopped and continued, as a laptop is) in `connect --no-window` and in the app."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import threading
 import time
@@ -20,21 +22,26 @@ from cellucid_desktop.data.synthetic import make_synthetic
 from cellucid_desktop.remote.ports import any_free_port
 from cellucid_desktop.remote.probe import fetch
 from cellucid_desktop.remote.session import RemoteSession
-from cellucid_desktop.remote.tunnel import Tunnel, TunnelState, TunnelStatus
+from cellucid_desktop.remote.tunnel import SLEEP_GAP, Tunnel, TunnelState, TunnelStatus
 from cellucid_desktop.server.registry import DatasetRegistry
 from cellucid_desktop.server.runner import ServerThread
+from tests.desktop.gui import descendants, run_cli
 from tests.helpers import wait_for
 from tests.remote.conftest import spec_for
+from tests.remote.connect_cli import running_connect, viewer_url
 from tests.remote.faults import Polling, back_after
 from tests.remote.servers import ServeProcess, cellucid_serve
-from tests.remote.sshd import KILL, SshLab, thaw
+from tests.remote.sshd import KILL, SshLab, children, thaw
 
 STORE = "/_cellucid/anndata/remote-data.h5ad"
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshLab]:
-    lab = SshLab(tmp_path_factory.mktemp("ssh-faults")).start()
+    """Its login sshd drops a client that stops answering for ~3 s (ClientAlive), as a
+    server does with a laptop that went to sleep."""
+    lab = SshLab(tmp_path_factory.mktemp("ssh-faults"),
+                 sshd_extra=("ClientAliveInterval 1", "ClientAliveCountMax 2")).start()
     yield lab
     lab.stop()
 
@@ -126,9 +133,9 @@ class PortSquatter:
         self.thread.join(10)
 
 
-def _get(url: str) -> tuple[int, dict[str, str], bytes]:
+def _get(url: str, timeout: float = 60) -> tuple[int, dict[str, str], bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=60) as resp:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
             return resp.status, dict(resp.headers), resp.read()
     except urllib.error.HTTPError as err:
         return err.code, dict(err.headers), err.read()
@@ -228,3 +235,75 @@ def test_an_outage_longer_than_the_first_attempts_is_outlasted(
         assert status.state == TunnelState.CONNECTED and tunnel.local_port == local
     finally:
         tunnel.stop()
+
+
+def _stop(pids: set[int] | list[int]) -> None:
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+
+
+def test_connect_no_window_recovers_by_itself_after_the_computer_slept(
+        lab: SshLab, desktop_remote: ServeProcess) -> None:
+    """`connect --no-window` and its ssh stop (SIGSTOP) as on a sleeping laptop, and
+    when they wake the old path is gone without a word (its sshd session stays frozen).
+    The supervisor notices the time it lost and replaces ssh at once, well before ssh's
+    keep-alives (20-30 s) would; the viewer URL stays the same."""
+    with running_connect("login", "-F", str(lab.config), "--remote-port",
+                         str(desktop_remote.port), "--no-window") as proc:
+        url = viewer_url(proc)
+        assert _get(url)[0] == 200
+        ssh = children(proc.pid)
+        assert ssh
+        app_side = [proc.pid, *ssh]
+        _stop(app_side)
+        frozen = lab.login.freeze_sessions()
+        try:
+            time.sleep(SLEEP_GAP + 3)
+            thaw(app_side)
+            woke = time.monotonic()
+            wait_for(lambda: _get(url, timeout=5)[0] == 200, 60, interval=0.2,
+                     what="the viewer URL answering again")
+            took = time.monotonic() - woke
+            assert took < 15, f"back {took:.0f} s after waking"
+            assert set(children(proc.pid)) - set(ssh), "a new ssh"
+            assert proc.poll() is None
+            print(f"connect after sleep: back {took:.1f} s after waking")
+        finally:
+            thaw(frozen)
+
+
+def _health_from(app, key: str) -> int:
+    """What the window's own page gets for /_cellucid/health (a synchronous XHR)."""
+    return app.eval(key, "(() => { const x = new XMLHttpRequest(); "
+                         "x.open('GET', '/_cellucid/health', false); "
+                         "try { x.send(); return x.status; } catch (e) { return 0; } })()")
+
+
+def test_the_app_and_its_remote_window_recover_after_the_computer_slept(
+        launch, app_env, lab: SshLab, desktop_remote: ServeProcess) -> None:
+    """The whole app (its windows' processes, the tray and ssh too) is stopped until
+    the server drops the silent client, then continued: the tunnel comes back on its
+    port by itself and the open remote window reads from the remote again."""
+    app = launch()
+    app.wait_home_ready()
+    result = run_cli(app_env, "connect", "login", "-F", str(lab.config), "--remote-port",
+                     str(desktop_remote.port), timeout=120)
+    assert result.returncode == 0, result.stderr
+    app.wait_window("remote:1", "the remote window")
+    assert _health_from(app, "remote:1") == 200
+    tree = {app.proc.pid} | descendants(app.proc.pid)
+    ssh = {pid for pid in tree if Path(f"/proc/{pid}/comm").read_text().strip() == "ssh"}
+    assert ssh
+    _stop(tree)
+    try:
+        wait_for(lambda: not lab.login.sessions(), 30,
+                 what="sshd to drop the sleeping app's connection")
+    finally:
+        thaw(tree)
+    woke = time.monotonic()
+    wait_for(lambda: _health_from(app, "remote:1") == 200, 60, interval=0.5,
+             what="the remote window reading from the remote again")
+    new_ssh = {pid for pid in descendants(app.proc.pid)
+               if Path(f"/proc/{pid}/comm").read_text().strip() == "ssh"}
+    assert new_ssh and not new_ssh & ssh  # a new tunnel, in the same window
+    print(f"app after sleep: back {time.monotonic() - woke:.1f} s after waking")
