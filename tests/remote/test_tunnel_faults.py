@@ -101,6 +101,24 @@ def test_ssh_killed_under_traffic_comes_back_on_the_same_port_every_time(
     assert client.longest() < 30
 
 
+def test_a_new_connect_right_after_the_last_gets_the_same_local_port(
+        session_on, g2_remote: ServeProcess) -> None:
+    """A browser had the tunnel's port open when the connection was closed: ssh's end
+    of it lingers in TIME_WAIT for a minute. Connecting again must not move to another
+    port (a saved viewer URL names it)."""
+    first = session_on(g2_remote)
+    first.open()
+    port = first.local_port
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as browser:
+        browser.sendall(b"GET /_cellucid/health HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n"
+                        % g2_remote.port)
+        assert browser.recv(65536).startswith(b"HTTP/1.")
+        first.close()
+    again = session_on(g2_remote)
+    again.open()
+    assert again.local_port == port
+
+
 class PortSquatter:
     """Another program on a port: it accepts connections and closes them at once."""
 
