@@ -248,6 +248,7 @@ class Tunnel:
                                    f"{self.local_port} -> {self.spec.forward_host}:"
                                    f"{self.spec.remote_port} via {self.spec.target}"))
             problem = self._watch(exited)
+            stop_process(proc)  # when it froze; then its last lines say why it ended
             reader.join(2)
             return problem
         finally:
