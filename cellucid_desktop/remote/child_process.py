@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,13 +44,17 @@ def spawn(argv: Sequence[str], **popen: Any) -> subprocess.Popen:
             popen["preexec_fn"] = die_with_parent
     proc = subprocess.Popen(argv, **popen)
     if _WINDOWS:
-        _jobs[proc.pid] = _KillOnCloseJob(proc)
+        with _jobs_lock:
+            for done in [p for p in _jobs if p.poll() is not None]:
+                _jobs.pop(done).close()  # ended by itself: release its job (and leftovers)
+            _jobs[proc] = _KillOnCloseJob(proc)
     return proc
 
 
 def stop(proc: subprocess.Popen, timeout: float = 3.0) -> None:
     """End ``proc`` and what it started: politely, then by force if it lingers."""
-    job = _jobs.pop(proc.pid, None)
+    with _jobs_lock:
+        job = _jobs.pop(proc, None)
     if job is not None:
         job.close()  # Windows: terminates every process in the job
     for polite in (True, False):
@@ -79,7 +84,8 @@ def _signal(proc: subprocess.Popen, polite: bool) -> None:
 
 # -- Windows Job objects (ctypes; this code cannot run on the Linux test machine) ------
 
-_jobs: dict[int, _KillOnCloseJob] = {}
+_jobs: dict[subprocess.Popen, _KillOnCloseJob] = {}
+_jobs_lock = threading.Lock()
 _JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE = 0x2000
 _JOB_OBJECT_EXTENDED_LIMIT_INFORMATION_CLASS = 9
 
