@@ -7,6 +7,7 @@ import sys
 import threading
 import webbrowser
 
+from cellucid_desktop.cli.interrupt import honour_ctrl_c, wait_for_ctrl_c
 from cellucid_desktop.cli.output import banner, error, field_line
 
 HELP = "serve datasets on a local port (no window), like `cellucid serve`"
@@ -54,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from cellucid_desktop.server.runner import ServerThread
     from cellucid_desktop.server.security import is_loopback_name
 
+    honour_ctrl_c()
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     if not 0 <= args.port <= 65535:
         return error(f"--port must be between 0 and 65535, not {args.port}")
@@ -96,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_browser:
         threading.Thread(target=webbrowser.open, args=(viewer_url,), daemon=True).start()
     try:
-        threading.Event().wait()  # until Ctrl+C
+        wait_for_ctrl_c()
     except KeyboardInterrupt:
         say("\nStopping...")
     finally:
