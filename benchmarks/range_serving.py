@@ -6,6 +6,9 @@ Range GETs (64 KiB, then 1 MiB) for a fixed number of requests. Reported per ser
 requests/s, MB/s, p50/p95 latency; then ours/theirs, and our peak RSS (VmHWM).
 
     .venv/bin/python benchmarks/range_serving.py [--clients 8] [--requests 4000]
+
+``--baseline DIR`` adds a third server: `cellucid-desktop serve` from another checkout
+(e.g. ``git worktree add /tmp/base main``), to compare two versions of ours in one run.
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ from benchmarks._common import proc_status_kb, synthetic_file, warm_page_cache  
 BIN = Path(sys.executable).parent
 LOCAL_URL = re.compile(r"Local URL:\s+http://127\.0\.0\.1:(\d+)")
 SIZES = {"64 KiB": 64 << 10, "1 MiB": 1 << 20}
+# Runs cellucid_desktop from the checkout in argv[1], bypassing this venv's editable
+# install of the working tree.
+BASELINE_BOOT = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path "
+                 "if 'editable' not in repr(f)]; sys.path.insert(0, sys.argv.pop(1)); "
+                 "from cellucid_desktop.cli import main; sys.exit(main(sys.argv[1:]))")
 
 
 def ensure_data() -> Path:
@@ -115,6 +123,8 @@ def main() -> int:
                         help="requests per server and size (64 KiB); 1 MiB runs a quarter")
     parser.add_argument("--rounds", type=int, default=2,
                         help="alternating rounds per server (the best round is reported)")
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also measure cellucid-desktop from this checkout")
     args = parser.parse_args()
 
     path = ensure_data()
@@ -127,6 +137,9 @@ def main() -> int:
         "cellucid 0.9.5": start([str(BIN / "cellucid"), "serve", str(path), "--no-web-ui",
                                  *common, "--dataset-name", "Range benchmark"]),
     }
+    if args.baseline:
+        servers["baseline"] = start([sys.executable, "-c", BASELINE_BOOT, args.baseline,
+                                     "serve", str(path), *common])
     route = "/_cellucid/anndata/range-bench.h5ad"
     results: dict[tuple[str, str], dict[str, float]] = {}
     try:
@@ -153,8 +166,11 @@ def main() -> int:
               f"{r['p50']:>6.2f} | {r['p95']:>6.2f} |")
     print()
     for label in SIZES:
-        ratio = results[("cellucid-desktop", label)]["rps"] / results[("cellucid 0.9.5", label)]["rps"]
+        theirs = results[("cellucid 0.9.5", label)]["rps"]
+        ratio = results[("cellucid-desktop", label)]["rps"] / theirs
         print(f"ours/theirs {label}: {ratio:.2f}x (target >= 1.0)")
+        if args.baseline:
+            print(f"baseline/theirs {label}: {results[('baseline', label)]['rps'] / theirs:.2f}x")
     print(f"peak RSS: ours {ours_rss:.0f} MB (target < 100 MB), theirs {theirs_rss:.0f} MB")
     return 0
 

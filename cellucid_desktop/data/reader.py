@@ -21,6 +21,7 @@ import h5py
 from cellucid_desktop.data.errors import DatasetError
 from cellucid_desktop.data.flat_array import FlatArray, SharedFile
 from cellucid_desktop.data.h5ad import AnnDataMeta, read_metadata
+from cellucid_desktop.fileio import PositionalFile
 
 
 def stat_identity(st: os.stat_result) -> str:
@@ -106,13 +107,13 @@ class DatasetReader:
 
 
 def _open_same_version(path: Path, identity: str) -> SharedFile | None:
-    """A read-only descriptor on the file if it is still the version h5py opened."""
+    """The file, opened for positioned reads, if it is still the version h5py opened."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        file = PositionalFile.open(path)
     except OSError:
         return None
-    st = os.fstat(fd)
+    st = os.fstat(file.fileno())
     if stat_identity(st) != identity or not st.st_size:
-        os.close(fd)
+        file.close()
         return None
-    return SharedFile(fd)
+    return SharedFile(file)

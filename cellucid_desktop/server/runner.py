@@ -16,14 +16,15 @@ from waitress import wasyncore
 from cellucid_desktop import __version__
 from cellucid_desktop.server.app import create_app
 from cellucid_desktop.server.registry import DatasetRegistry
-from cellucid_desktop.server.store import ANNDATA_PREFIX
-from cellucid_desktop.server.fastpath import InlineStoreReads, SendfileChannel, mark_environ
+from cellucid_desktop.server.fastpath import InlineStoreReads, StoreChannel
+from cellucid_desktop.server.store import StoreRoutes
 
 log = logging.getLogger(__name__)
 
 # Eight concurrent range readers (a browser opens six connections per origin, the
 # desktop app several windows) each get a worker.
 DEFAULT_THREADS = 12
+OUTBUF_HIGH_WATERMARK = 4 << 20
 
 
 def ipv4_address(host: str) -> str:
@@ -78,10 +79,14 @@ class ServerThread:
         """Bind and start serving; raises PortInUseError or OSError with a clear message."""
         try:
             self._server = create_server(
-                mark_environ(self.app), host=ipv4_address(self.host), port=self.requested_port,
+                self.app, host=ipv4_address(self.host), port=self.requested_port,
                 threads=self._threads,
                 ident=f"cellucid-desktop/{__version__}", clear_untrusted_proxy_headers=True,
                 channel_timeout=120, connection_limit=200,
+                # a worker streaming a big body waits once 4 MiB are queued; queued
+                # bytes stay in memory (waitress's default spills past 1 MiB to disk)
+                outbuf_high_watermark=OUTBUF_HIGH_WATERMARK,
+                outbuf_overflow=2 * OUTBUF_HIGH_WATERMARK,
             )
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
@@ -96,9 +101,11 @@ class ServerThread:
                     "try a port above 1024 or --port 0") from None
             raise OSError(exc.errno, f"Cannot listen on {self.host}:{self.requested_port}: "
                           f"{exc.strerror}") from None
-        self._server.channel_class = SendfileChannel
+        store = self.app.app  # create_app puts the store routes right inside the guard
+        assert isinstance(store, StoreRoutes)
+        self._server.channel_class = StoreChannel
         self._server.task_dispatcher = InlineStoreReads(self._server.task_dispatcher,
-                                                        "/" + ANNDATA_PREFIX)
+                                                        store.prepare_inline)
         self.port = int(self._server.effective_port)
         self._thread = threading.Thread(target=self._server.run, name="cellucid-server",
                                         daemon=True)

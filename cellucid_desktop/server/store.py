@@ -2,34 +2,53 @@
 
 The store route is the hot path (a viewer reads a file with thousands of Range
 requests), so it is answered by a lean WSGI app in front of Flask: no routing table,
-no request object. Under our runner the body goes from the page cache to the socket
-with ``sendfile`` (server/fastpath.py); elsewhere it is the WSGI file wrapper.
+no request object. Each dataset's file stays open (:class:`StoreFiles`): it is opened
+and re-validated (``stat``) on worker threads only, because on a cold disk or a hung
+network file system those calls block. A Range whose version was validated in the
+last FRESH_SECONDS and whose bytes are already in memory is answered on waitress's I/O
+thread without any blocking call (:meth:`StoreRoutes.prepare_inline`, see
+server/fastpath.py); everything else is read by a worker.
 """
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+import stat as stat_module
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from http import HTTPStatus
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from flask import Response
 
 from cellucid_desktop.data.reader import stat_identity
-from cellucid_desktop.server.registry import DatasetRegistry
-from cellucid_desktop.server.fastpath import ENVIRON_KEY as SENDFILE_KEY
-from cellucid_desktop.server.fastpath import SendfileBuffer
+from cellucid_desktop.fileio import INLINE_BYTES, ChangeWatch, PageCacheView, PositionalFile
+from cellucid_desktop.server.fastpath import ENVIRON_KEY as INLINE_KEY
+from cellucid_desktop.server.fastpath import SendfileBody
+from cellucid_desktop.server.registry import Dataset, DatasetRegistry
+
+log = logging.getLogger(__name__)
 
 ANNDATA_PREFIX = "_cellucid/anndata/"
 _ROUTE_PREFIX = "/" + ANNDATA_PREFIX
 _RANGE = re.compile(r"bytes=(\d{0,20})-(\d{0,20})")
 _BLOCK = 1 << 20
 RANGE_REFUSAL = "Requested byte range is not satisfiable"
+# How long a validated file version is trusted without a new stat where no change
+# watch sees writes (another machine writing to a network file system; macOS,
+# Windows): such a change is noticed within this time (cellucid stats every request).
+FRESH_SECONDS = 0.25
+# The I/O thread sends bodies with os.sendfile, where the OS has it.
+_SENDFILE = hasattr(os, "sendfile")
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO put in a file's place must not hang open
+_BINARY = getattr(os, "O_BINARY", 0)
 
 StartResponse = Callable[..., Any]
-
 
 def file_etag(status: os.stat_result) -> str:
     """Strong validator of one file version (its size, mtime and inode)."""
@@ -84,61 +103,149 @@ def _status(code: int) -> str:
     return f"{code} {HTTPStatus(code).phrase}"
 
 
-def _text(start_response: StartResponse, code: int, message: str, head: bool,
-          extra: Iterable[tuple[str, str]] = ()) -> list[bytes]:
+def _text(start_response: StartResponse, code: int, message: str, head: bool) -> list[bytes]:
     body = message.encode("utf-8")
     start_response(_status(code), [("Content-Type", "text/plain"),
-                                   ("Content-Length", str(len(body))), *extra])
+                                   ("Content-Length", str(len(body)))])
     return [] if head else [body]
 
 
-def send_file(environ: dict[str, Any], start_response: StartResponse,
-              path: Path) -> Iterable[bytes]:
-    """Answer GET/HEAD for one store file, honouring Range, If-Range and If-None-Match."""
-    head = environ["REQUEST_METHOD"] == "HEAD"
+@dataclass(frozen=True)
+class StoreVersion:
+    """One open version of a store file, as validated at ``checked`` (monotonic)."""
+
+    file: PositionalFile
+    size: int
+    etag: str
+    identity: str
+    checked: float
+    cache: PageCacheView | None  # None where the OS cannot tell what is in memory
+
+
+def _open_version(path: os.PathLike[str] | str) -> StoreVersion:
+    """Open a store file for reading; OSError if it is gone or not a regular file."""
+    fd = os.open(path, os.O_RDONLY | _NONBLOCK | _BINARY)
     try:
-        handle = open(path, "rb", buffering=0)  # noqa: SIM115 - owned by the response
-    except OSError:
-        return _text(start_response, 404, f"{path.name} is no longer readable", head)
-    status = os.fstat(handle.fileno())
-    size, etag = status.st_size, file_etag(status)
-    if not_modified(environ.get("HTTP_IF_NONE_MATCH"), etag):
-        handle.close()
-        start_response(_status(304), [("ETag", etag)])
-        return []
+        status = os.fstat(fd)
+        if not stat_module.S_ISREG(status.st_mode):
+            raise OSError(errno.EINVAL, f"{path} is not a regular file")
+        handle = os.fdopen(fd, "rb", buffering=0)
+    except BaseException:
+        os.close(fd)
+        raise
+    cache = PageCacheView.create(fd, status.st_size) if _SENDFILE else None
+    return StoreVersion(PositionalFile(handle), status.st_size, file_etag(status),
+                        stat_identity(status), time.monotonic(), cache)
+
+
+class StoreFiles:
+    """The open file of every registered dataset, re-validated on each worker request.
+
+    :meth:`current` may block (``stat``, ``open``): workers only. :meth:`fresh` never
+    waits on a disk, for the I/O thread. A replaced version's file is closed by the
+    garbage collector once the last response reading it is done.
+    """
+
+    def __init__(self, registry: DatasetRegistry) -> None:
+        self.registry = registry
+        self._versions: dict[str, StoreVersion] = {}
+        self._lock = threading.Lock()
+        self._watch = ChangeWatch.create()
+        self._generation = 0  # counts the changes seen, so no stale check is stored
+        registry.on_remove(self.forget)
+
+    def fresh(self, dataset_id: str) -> StoreVersion | None:
+        """The version validated within FRESH_SECONDS and not changed since as far as
+        the change watch knows, else None."""
+        if self._watch is not None and self._watch.changed():
+            self._generation += 1
+            self._versions = {}  # a worker validates each file again before reuse
+            return None
+        version = self._versions.get(dataset_id)
+        if version is None or time.monotonic() - version.checked > FRESH_SECONDS:
+            return None
+        return version
+
+    def current(self, dataset: Dataset) -> StoreVersion:
+        """The file as it is now: the open one if unchanged, else opened again."""
+        generation = self._generation
+        identity = stat_identity(os.stat(dataset.path))
+        cached = self._versions.get(dataset.id)
+        if cached is not None and cached.identity == identity:
+            version = replace(cached, checked=time.monotonic())
+        else:
+            if self._watch is not None:
+                self._watch.watch(dataset.path)  # before opening: no change slips by
+            version = _open_version(dataset.path)
+        with self._lock:
+            # not removed meanwhile, and no change seen since the stat
+            if self.registry.get(dataset.id) is dataset and generation == self._generation:
+                self._versions[dataset.id] = version
+        return version
+
+    def forget(self, dataset: Dataset) -> None:
+        with self._lock:
+            self._versions.pop(dataset.id, None)
+
+
+@dataclass(frozen=True)
+class StoreAnswer:
+    """What to answer: status, headers, and which bytes of the file (or a text body)."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    start: int = 0
+    length: int = 0  # file bytes in the body (0 for HEAD, 304, 416)
+    text: bytes = b""
+
+
+def plan_answer(method: str, header: Callable[[str], str | None],
+                version: StoreVersion) -> StoreAnswer:
+    """The answer to GET/HEAD of one file version, honouring Range, If-Range and
+    If-None-Match. ``header`` looks a request header up by its CGI name ("RANGE")."""
+    head = method == "HEAD"
+    size, etag = version.size, version.etag
+    if not_modified(header("IF_NONE_MATCH"), etag):
+        return StoreAnswer(304, [("ETag", etag)])
     try:
-        interval = requested_interval(environ.get("HTTP_RANGE"), environ.get("HTTP_IF_RANGE"),
-                                      size, etag)
+        interval = requested_interval(header("RANGE"), header("IF_RANGE"), size, etag)
     except ValueError:
-        handle.close()
-        return _text(start_response, 416, RANGE_REFUSAL, head,
-                     [("Content-Range", f"bytes */{size}"), ("Accept-Ranges", "bytes")])
+        body = RANGE_REFUSAL.encode()
+        return StoreAnswer(416, [("Content-Type", "text/plain"),
+                                 ("Content-Length", str(len(body))),
+                                 ("Content-Range", f"bytes */{size}"),
+                                 ("Accept-Ranges", "bytes")], text=b"" if head else body)
     start, end = interval if interval is not None else (0, size - 1)
     length = 0 if size == 0 else end - start + 1
     headers = [("Content-Type", "application/octet-stream"), ("Content-Length", str(length)),
                ("Accept-Ranges", "bytes"), ("ETag", etag)]
     if interval is not None:
         headers.append(("Content-Range", f"bytes {start}-{end}/{size}"))
-    start_response(_status(206 if interval is not None else 200), headers)
-    if head or length == 0:
-        handle.close()
-        return []
-    handle.seek(start)
-    if environ.get(SENDFILE_KEY):
-        return SendfileBuffer(handle, length)
-    wrapper = environ.get("wsgi.file_wrapper")
-    return wrapper(handle, _BLOCK) if wrapper else _read_chunks(handle, length)
+    return StoreAnswer(206 if interval is not None else 200, headers, start,
+                       0 if head else length)
 
 
-def _read_chunks(handle: BinaryIO, length: int) -> Iterator[bytes]:
-    """Body iterator for WSGI servers without a file wrapper (test clients)."""
-    with handle:
-        while length > 0:
-            chunk = handle.read(min(_BLOCK, length))
-            if not chunk:
-                return
-            length -= len(chunk)
-            yield chunk
+@dataclass(frozen=True)
+class InlineAnswer:
+    """An answer prepared on the I/O thread, for a version whose bytes are in memory."""
+
+    answer: StoreAnswer
+    version: StoreVersion
+
+
+def _read_chunks(version: StoreVersion, start: int, length: int,
+                 dataset_id: str) -> Iterator[bytes]:
+    """The body, read by the worker in blocks; it ends early if the file got shorter,
+    and waitress then closes the connection (the client sees a short body)."""
+    offset, end = start, start + length
+    while offset < end:
+        chunk = version.file.read(min(_BLOCK, end - offset), offset)
+        if not chunk:
+            log.warning("Dataset %s got shorter while it was being sent; the connection "
+                        "is closed", dataset_id)
+            return
+        offset += len(chunk)
+        yield chunk
 
 
 class StoreRoutes:
@@ -152,16 +259,52 @@ class StoreRoutes:
     def __init__(self, app: Callable[..., Iterable[bytes]], registry: DatasetRegistry) -> None:
         self.app = app
         self.registry = registry
+        self.files = StoreFiles(registry)
+
+    def prepare_inline(self, method: str, path: str,
+                       headers: Mapping[str, str]) -> InlineAnswer | None:
+        """The answer to a store read, if it can be given with no blocking call (a
+        validated open file, bytes already in memory); None sends it to a worker."""
+        if method not in ("GET", "HEAD") or not path.startswith(_ROUTE_PREFIX):
+            return None
+        dataset = self.registry.by_route_name(path[len(_ROUTE_PREFIX):])
+        version = self.files.fresh(dataset.id) if dataset is not None else None
+        if version is None:
+            return None
+        answer = plan_answer(method, headers.get, version)
+        if answer.length and (version.cache is None or answer.length > INLINE_BYTES
+                              or not version.cache.resident(answer.start, answer.length)):
+            return None
+        return InlineAnswer(answer, version)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD")
         if not path.startswith(_ROUTE_PREFIX) or method not in ("GET", "HEAD"):
             return self.app(environ, start_response)
+        head = method == "HEAD"
+        inline = environ.get(INLINE_KEY)
+        if inline is not None:  # prepared on the I/O thread: nothing left that blocks
+            answer = inline.answer
+            start_response(_status(answer.status), answer.headers)
+            if answer.length:
+                return SendfileBody(inline.version.file, answer.start, answer.length)
+            return [answer.text] if answer.text else []
         route = path[len(_ROUTE_PREFIX):]
         dataset = self.registry.by_route_name(route)
         if dataset is None:
             # PATH_INFO is the percent-decoded path as latin-1 (PEP 3333)
             shown = (ANNDATA_PREFIX + route).encode("latin-1").decode("utf-8", "replace")
-            return _text(start_response, 404, f"Not found: {shown}", method == "HEAD")
-        return send_file(environ, start_response, dataset.path)
+            return _text(start_response, 404, f"Not found: {shown}", head)
+        try:
+            version = self.files.current(dataset)
+        except OSError as exc:
+            log.warning("Dataset %s cannot be served: %s", dataset.id, exc)
+            return _text(start_response, 404,
+                         f"Dataset {dataset.id} is no longer readable on the server", head)
+        answer = plan_answer(method, lambda name: environ.get("HTTP_" + name), version)
+        start_response(_status(answer.status), answer.headers)
+        if answer.text:
+            return [answer.text]
+        return _read_chunks(version, answer.start, answer.length, dataset.id) \
+            if answer.length else []
