@@ -10,13 +10,12 @@ import threading
 from collections.abc import Callable, Iterable
 
 from flask import Flask
-from waitress.server import create_server
 from waitress import wasyncore
 
 from cellucid_desktop import __version__
 from cellucid_desktop.server.app import create_app
 from cellucid_desktop.server.registry import DatasetRegistry
-from cellucid_desktop.server.fastpath import InlineStoreReads, StoreChannel
+from cellucid_desktop.server.http_server import make_server
 from cellucid_desktop.server.store import StoreRoutes
 
 log = logging.getLogger(__name__)
@@ -25,6 +24,7 @@ log = logging.getLogger(__name__)
 # desktop app several windows) each get a worker.
 DEFAULT_THREADS = 12
 OUTBUF_HIGH_WATERMARK = 4 << 20
+CONNECTION_LIMIT = 200
 
 
 def ipv4_address(host: str) -> str:
@@ -77,12 +77,16 @@ class ServerThread:
 
     def start(self) -> ServerThread:
         """Bind and start serving; raises PortInUseError or OSError with a clear message."""
+        store = self.app.app  # create_app puts the store routes right inside the guard
+        assert isinstance(store, StoreRoutes)
         try:
-            self._server = create_server(
-                self.app, host=ipv4_address(self.host), port=self.requested_port,
-                threads=self._threads,
+            self._server = make_server(
+                self.app, store.prepare_inline, host=ipv4_address(self.host),
+                port=self.requested_port, threads=self._threads,
                 ident=f"cellucid-desktop/{__version__}", clear_untrusted_proxy_headers=True,
-                channel_timeout=120, connection_limit=200,
+                # idle keep-alive connections are closed after a minute, and the ones
+                # idle the longest as soon as the limit is reached (http_server.py)
+                channel_timeout=60, cleanup_interval=10, connection_limit=CONNECTION_LIMIT,
                 # a worker streaming a big body waits once 4 MiB are queued; queued
                 # bytes stay in memory (waitress's default spills past 1 MiB to disk)
                 outbuf_high_watermark=OUTBUF_HIGH_WATERMARK,
@@ -101,11 +105,6 @@ class ServerThread:
                     "try a port above 1024 or --port 0") from None
             raise OSError(exc.errno, f"Cannot listen on {self.host}:{self.requested_port}: "
                           f"{exc.strerror}") from None
-        store = self.app.app  # create_app puts the store routes right inside the guard
-        assert isinstance(store, StoreRoutes)
-        self._server.channel_class = StoreChannel
-        self._server.task_dispatcher = InlineStoreReads(self._server.task_dispatcher,
-                                                        store.prepare_inline)
         self.port = int(self._server.effective_port)
         self._thread = threading.Thread(target=self._server.run, name="cellucid-server",
                                         daemon=True)

@@ -62,6 +62,7 @@ def test_a_file_cut_short_while_it_is_sent_closes_the_connection_without_spinnin
             head, body = _read_head(sock)
             assert b" 206 " in head.split(b"\r\n")[0] and f"/{size}".encode() in head
             os.truncate(big_copy, 1 << 20)  # the file shrinks mid-answer
+            sock.settimeout(20)
             received = len(body)
             deadline = time.monotonic() + 20
             while chunk := sock.recv(1 << 20):  # the server must end it, not stall
@@ -187,3 +188,29 @@ def test_concurrent_readers_of_a_changing_file_never_get_mixed_versions(
             t.join(30)
     assert not errors
     assert {body[-1] for body in seen.values()} == {0, 1, 2}
+
+
+def test_hundreds_of_idle_connections_lock_no_one_out(small_h5ad: Path) -> None:
+    registry = DatasetRegistry()
+    registry.add(small_h5ad)
+    idle: list[socket.socket] = []
+    with ServerThread(registry) as server:
+        try:
+            for i in range(320):  # past the connection limit (200)
+                sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+                if i % 2:  # half are kept-alive connections that had one answer
+                    sock.sendall(f"GET /_cellucid/health HTTP/1.1\r\nHost: 127.0.0.1:"
+                                 f"{server.port}\r\n\r\n".encode())
+                idle.append(sock)
+            for _ in range(3):  # a new client is answered at once, again and again
+                started = time.monotonic()
+                conn = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+                conn.sendall(f"GET /_cellucid/health HTTP/1.1\r\nHost: 127.0.0.1:"
+                             f"{server.port}\r\nConnection: close\r\n\r\n".encode())
+                assert b" 200 " in _read_head(conn)[0].split(b"\r\n")[0]
+                conn.close()
+                assert time.monotonic() - started < 5
+                idle.append(socket.create_connection(("127.0.0.1", server.port), timeout=30))
+        finally:
+            for sock in idle:
+                sock.close()
