@@ -79,6 +79,17 @@ def has_hdf5_magic(path: Path) -> bool:
     return False
 
 
+def resolve_path(path: str | os.PathLike[str]) -> Path:
+    """The absolute path with symbolic links resolved; DatasetError for a link loop
+    (or a path the OS cannot resolve), so every caller gets one sentence."""
+    try:
+        return Path(path).expanduser().resolve()
+    except (RuntimeError, OSError):  # RuntimeError: a loop, before Python 3.13
+        raise DatasetError(f"{path} cannot be opened: it is a symbolic link that leads "
+                           "back to itself (a link loop); open the file it should name"
+                           ) from None
+
+
 def check_readable(path: Path) -> None:
     """Raise DatasetError with a plain sentence for every way a path can be unusable."""
     if not path.exists():

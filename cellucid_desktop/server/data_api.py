@@ -87,12 +87,10 @@ class DataService:
         limit_arenas()  # per-request vectors of MBs must not bloat one arena per thread
 
     def reader(self, dataset: Dataset) -> DatasetReader:
-        """The dataset's reader, replaced when the file on disk changed."""
-        try:
-            identity = file_identity(dataset.path)
-        except OSError:
-            raise DatasetError(f"The file of dataset {dataset.id!r} is no longer readable; "
-                               "open it again") from None
+        """The dataset's reader, replaced when the file on disk changed (the registry
+        tells: one truth for this API and the protocol's health)."""
+        dataset = self.registry.refresh(dataset)
+        identity = dataset.identity or file_identity(dataset.path)
         with self._lock:
             current = self._readers.get(dataset.id)
             if current is not None and current[0] == dataset.path \
@@ -169,7 +167,9 @@ def _api_error(err: ApiError) -> Response:
 def _dataset_error(err: DatasetError) -> Response:
     status = 404 if isinstance(err, (UnknownColumn, UnknownEmbedding, UnknownGene,
                                      UnknownSource)) else 422
-    return _json({"error": str(err)}, status)
+    if status == 422:
+        current_app.logger.warning("Data API %s: %s", request.path, err)
+    return _json({"error": server_context().registry.public_message(str(err))}, status)
 
 
 @bp.errorhandler(Exception)

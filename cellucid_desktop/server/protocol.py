@@ -13,6 +13,7 @@ import json
 from flask import Blueprint, Response, request
 
 from cellucid_desktop import __version__
+from cellucid_desktop.data.errors import DatasetError
 from cellucid_desktop.server.context import server_context
 from cellucid_desktop.server.registry import Dataset
 from cellucid_desktop.server.store import ANNDATA_PREFIX, text_response
@@ -40,10 +41,17 @@ def json_response(document: dict) -> Response:
 
 
 def _counts() -> tuple[int | None, int | None]:
-    datasets = server_context().registry.all()
+    """The first dataset's shape as the file is now (null when none is open or its file
+    is no longer usable: the data API then says why)."""
+    registry = server_context().registry
+    datasets = registry.all()
     if not datasets:
         return None, None
-    return datasets[0].meta.n_cells, datasets[0].meta.n_genes
+    try:
+        meta = registry.refresh(datasets[0]).meta
+    except DatasetError:
+        return None, None
+    return meta.n_cells, meta.n_genes
 
 
 @bp.get("/_cellucid/health", **EXACT)

@@ -19,6 +19,10 @@ from cellucid_desktop.server.http_server import make_server
 from cellucid_desktop.server.store import StoreRoutes
 
 log = logging.getLogger(__name__)
+# waitress warns "Task queue depth is N" whenever requests wait for a worker: normal
+# under load, not a fault (hundreds of lines on a busy terminal). Its real warnings
+# (e.g. the connection limit, an app error) come from other loggers.
+logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 # Eight concurrent range readers (a browser opens six connections per origin, the
 # desktop app several windows) each get a worker.
@@ -65,6 +69,8 @@ class ServerThread:
         self.port = 0
         self.app = create_app(registry, bind_host=host, port=lambda: self.port,
                               allowed_hosts=allowed_hosts, blueprints=blueprints, ui=ui)
+        # the store routes, right inside the guard (a layer above may wrap them later)
+        self.store: StoreRoutes = self.app.app
         self._threads = threads
         self._server = None
         self._thread: threading.Thread | None = None
@@ -77,11 +83,9 @@ class ServerThread:
 
     def start(self) -> ServerThread:
         """Bind and start serving; raises PortInUseError or OSError with a clear message."""
-        store = self.app.app  # create_app puts the store routes right inside the guard
-        assert isinstance(store, StoreRoutes)
         try:
             self._server = make_server(
-                self.app, store.prepare_inline, host=ipv4_address(self.host),
+                self.app, self.store.prepare_inline, host=ipv4_address(self.host),
                 port=self.requested_port, threads=self._threads,
                 ident=f"cellucid-desktop/{__version__}", clear_untrusted_proxy_headers=True,
                 # idle keep-alive connections are closed after a minute, and the ones
