@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from cellucid_desktop.logs import log_to_terminal
     from cellucid_desktop.server.registry import DatasetRegistry
     from cellucid_desktop.server.runner import ServerThread
-    from cellucid_desktop.server.security import is_loopback_name
+    from cellucid_desktop.hosts import is_loopback_name
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     if args.quiet:
