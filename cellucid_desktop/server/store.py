@@ -150,7 +150,7 @@ class StoreFiles:
         self.registry = registry
         self._versions: dict[str, StoreVersion] = {}
         self._lock = threading.Lock()
-        self._watch = ChangeWatch.create()
+        self._watch: ChangeWatch | None = None  # made with the first open file
         self._generation = 0  # counts the changes seen, so no stale check is stored
         registry.on_remove(self.forget)
 
@@ -174,6 +174,9 @@ class StoreFiles:
         if cached is not None and cached.identity == identity:
             version = replace(cached, checked=time.monotonic())
         else:
+            with self._lock:
+                if self._watch is None:
+                    self._watch = ChangeWatch.create()
             if self._watch is not None:
                 self._watch.watch(dataset.path)  # before opening: no change slips by
             version = _open_version(dataset.path)
