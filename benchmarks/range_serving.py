@@ -3,7 +3,8 @@
 Both servers run in the same run on the same cached file. Each is hit by N concurrent
 clients, each holding one keep-alive connection and sending random single-interval
 Range GETs (64 KiB, then 1 MiB) for a fixed number of requests. Reported per server:
-requests/s, MB/s, p50/p95 latency; then ours/theirs, and our peak RSS (VmHWM).
+requests/s, MB/s, p50/p95 latency, the server's own CPU time per request (from /proc,
+of the best round); then ours/theirs, and our peak RSS (VmHWM).
 
     .venv/bin/python benchmarks/range_serving.py [--clients 8] [--requests 4000]
 
@@ -94,6 +95,12 @@ def client(port: int, route: str, file_size: int, length: int, count: int, seed:
     conn.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_load(port: int, route: str, file_size: int, length: int, clients: int,
              requests: int) -> dict[str, float]:
     per_client = max(1, requests // clients)
@@ -146,8 +153,11 @@ def main() -> int:
         for label, length in SIZES.items():
             count = args.requests if length <= 64 << 10 else max(args.clients, args.requests // 4)
             for _ in range(args.rounds):  # alternate, so drift in machine load hits both
-                for name, (_proc, port) in servers.items():
+                for name, (proc, port) in servers.items():
+                    before = cpu_seconds(proc.pid)
                     result = run_load(port, route, size, length, args.clients, count)
+                    # the server's own CPU per request: steadier than req/s on a busy machine
+                    result["cpu"] = (cpu_seconds(proc.pid) - before) / count * 1e6
                     best = results.get((name, label))
                     if best is None or result["rps"] > best["rps"]:
                         results[(name, label)] = result
@@ -159,11 +169,12 @@ def main() -> int:
 
     print(f"\n{args.clients} clients, keep-alive, random single-interval Range GETs, "
           f"best of {args.rounds} rounds\n")
-    print(f"| {'server':<16} | {'size':<6} | {'req/s':>7} | {'MB/s':>7} | {'p50 ms':>6} | {'p95 ms':>6} |")
-    print(f"|{'-' * 18}|{'-' * 8}|{'-' * 9}|{'-' * 9}|{'-' * 8}|{'-' * 8}|")
+    print(f"| {'server':<16} | {'size':<6} | {'req/s':>7} | {'MB/s':>7} | {'p50 ms':>6} | "
+          f"{'p95 ms':>6} | {'CPU us/req':>10} |")
+    print(f"|{'-' * 18}|{'-' * 8}|{'-' * 9}|{'-' * 9}|{'-' * 8}|{'-' * 8}|{'-' * 12}|")
     for (name, label), r in results.items():
         print(f"| {name:<16} | {label:<6} | {r['rps']:>7.0f} | {r['mbps']:>7.1f} | "
-              f"{r['p50']:>6.2f} | {r['p95']:>6.2f} |")
+              f"{r['p50']:>6.2f} | {r['p95']:>6.2f} | {r['cpu']:>10.0f} |")
     print()
     for label in SIZES:
         theirs = results[("cellucid 0.9.5", label)]["rps"]
