@@ -22,6 +22,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 ENVIRON_KEY = "cellucid_desktop.inline"
 _DISCONNECTED = frozenset({errno.ECONNRESET, errno.ENOTCONN, errno.ESHUTDOWN,
                            errno.ECONNABORTED, errno.EPIPE, errno.EBADF})
+_MSG_MORE = getattr(socket, "MSG_MORE", 0)  # Linux: more data follows, do not push yet
 
 Prepare = Callable[[str, str, Mapping[str, str]], Any]
 
@@ -117,17 +119,15 @@ class StoreChannel(HTTPChannel):
 
     def send(self, data: Any, do_close: bool = True) -> int:
         if not isinstance(data, FileSlice):
+            if _MSG_MORE and len(self.outbufs) > 1 and isinstance(self.outbufs[1], SendfileBody):
+                # the head of a file body: let the kernel put it in one segment with
+                # the body's first bytes (one loopback transmit instead of two)
+                return self._guarded(self.socket.send, do_close, data, _MSG_MORE) or 0
             return super().send(data, do_close)
-        try:
-            sent = os.sendfile(self.socket.fileno(), data.fd, data.offset, data.count)
-        except BlockingIOError:
+        sent = self._guarded(os.sendfile, do_close, self.socket.fileno(), data.fd, data.offset,
+                             data.count)
+        if sent is None:
             return 0
-        except OSError as exc:
-            if exc.errno in _DISCONNECTED:
-                if do_close:
-                    self.handle_close()
-                return 0
-            raise
         if sent == 0 and data.count:
             # the file ended before the promised length: it got shorter while being
             # sent. The answer cannot be finished; close, as cellucid does (a retry
@@ -136,6 +136,20 @@ class StoreChannel(HTTPChannel):
                         "connection is closed")
             self.handle_close()
         return sent
+
+    def _guarded(self, call: Callable[..., int], do_close: bool, *args: Any) -> int | None:
+        """A send call as waitress makes it; None when nothing could be sent because the
+        socket is full or the client went away (then closed, if ``do_close``)."""
+        try:
+            return call(*args)
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            if exc.errno in _DISCONNECTED:
+                if do_close:
+                    self.handle_close()
+                return None
+            raise
 
 
 class InlineStoreReads:
