@@ -94,6 +94,7 @@ class StoreTask(WSGITask):
         prepared = getattr(self.request, "cellucid_inline", None)
         if prepared is not None:
             environ[ENVIRON_KEY] = prepared
+            self.channel.head_before_file = bool(_MSG_MORE and prepared.sends_file)
         return environ
 
 
@@ -105,6 +106,7 @@ class StoreChannel(HTTPChannel):
     task_class = StoreTask
     receiving = False
     inline_pending = False
+    head_before_file = False  # the next send is the head of a sendfile body
 
     def received(self, data: bytes) -> Any:
         self.receiving = True
@@ -119,9 +121,10 @@ class StoreChannel(HTTPChannel):
 
     def send(self, data: Any, do_close: bool = True) -> int:
         if not isinstance(data, FileSlice):
-            if _MSG_MORE and len(self.outbufs) > 1 and isinstance(self.outbufs[1], SendfileBody):
-                # the head of a file body: let the kernel put it in one segment with
-                # the body's first bytes (one loopback transmit instead of two)
+            if self.head_before_file:
+                # the head of a file body (waitress sends it at once, alone): let the
+                # kernel put it in one segment with the body's first bytes
+                self.head_before_file = False
                 return self._guarded(self.socket.send, do_close, data, _MSG_MORE) or 0
             return super().send(data, do_close)
         sent = self._guarded(os.sendfile, do_close, self.socket.fileno(), data.fd, data.offset,

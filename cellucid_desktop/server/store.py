@@ -235,6 +235,11 @@ class InlineAnswer:
     answer: StoreAnswer
     version: StoreVersion
 
+    @property
+    def sends_file(self) -> bool:
+        """Whether the body is file bytes (sent with sendfile after the head)."""
+        return bool(self.answer.length)
+
 
 def _read_chunks(version: StoreVersion, start: int, length: int,
                  dataset_id: str) -> Iterator[bytes]:
