@@ -1,8 +1,13 @@
 """Raw store bytes with cellucid 0.9.5's HTTP semantics: one Range, strong ETag, 304.
 
-The store route is the hot path (a viewer reads a file with thousands of Range
-requests), so it is answered by a lean WSGI app in front of Flask: no routing table,
-no request object. Each dataset's file stays open (:class:`StoreFiles`): it is opened
+A file store (``.h5ad``, ``.h5mu``, ``.loom``, a zipped Zarr store) is one route; a Zarr
+store folder is one route per key (``<id>.zarr/X/data/0``), an absent key a 404 (a Zarr
+reader's "not written"), and consolidated metadata the store lacks is answered from
+memory (DatasetSource.store_key).
+
+The store route is the hot path (a viewer reads a store with thousands of requests),
+so it is answered by a lean WSGI app in front of Flask: no routing table, no request
+object. Each file store stays open (:class:`StoreFiles`): it is opened
 and re-validated (``stat``) on worker threads only, because on a cold disk or a hung
 network file system those calls block. A Range whose version was validated in the
 last FRESH_SECONDS and whose bytes are already in memory is answered on waitress's I/O
@@ -26,6 +31,7 @@ from typing import Any
 
 from flask import Response
 
+from cellucid_desktop.data.errors import DatasetError
 from cellucid_desktop.data.reader import stat_identity
 from cellucid_desktop.fileio import INLINE_BYTES, ChangeWatch, PageCacheView, PositionalFile
 from cellucid_desktop.server.fastpath import ENVIRON_KEY as INLINE_KEY
@@ -94,6 +100,15 @@ def requested_interval(range_value: str | None, if_range: str | None, size: int,
     return parse_range(range_value, size)
 
 
+def canonical_key(text: str) -> str | None:
+    """One plain relative store key, or None (absolute, ``..``, empty parts, NUL...)."""
+    if not text or text.startswith("/") or "\\" in text or "\x00" in text:
+        return None
+    if any(part in ("", ".", "..") for part in text.split("/")):
+        return None
+    return text
+
+
 def text_response(status: int, message: str, **headers: str) -> Response:
     """A short ``text/plain`` answer, the shape cellucid uses for every error."""
     return Response(message, status=status, content_type="text/plain", headers=headers)
@@ -122,8 +137,9 @@ class StoreVersion:
     cache: PageCacheView | None  # None where the OS cannot tell what is in memory
 
 
-def _open_version(path: os.PathLike[str] | str) -> StoreVersion:
-    """Open a store file for reading; OSError if it is gone or not a regular file."""
+def _open_version(path: os.PathLike[str] | str, cached: bool = True) -> StoreVersion:
+    """Open a store file for reading; OSError if it is gone or not a regular file.
+    ``cached``: also map it to ask which bytes are in memory (for the I/O thread)."""
     fd = os.open(path, os.O_RDONLY | _NONBLOCK | _BINARY)
     try:
         status = os.fstat(fd)
@@ -133,7 +149,7 @@ def _open_version(path: os.PathLike[str] | str) -> StoreVersion:
     except BaseException:
         os.close(fd)
         raise
-    cache = PageCacheView.create(fd, status.st_size) if _SENDFILE else None
+    cache = PageCacheView.create(fd, status.st_size) if _SENDFILE and cached else None
     return StoreVersion(PositionalFile(handle), status.st_size, file_etag(status),
                         stat_identity(status), time.monotonic(), cache)
 
@@ -169,7 +185,8 @@ class StoreFiles:
     def current(self, dataset: Dataset) -> StoreVersion:
         """The file as it is now: the open one if unchanged, else opened again."""
         generation = self._generation
-        identity = stat_identity(os.stat(dataset.path))
+        path = dataset.source.store_file()
+        identity = stat_identity(os.stat(path))
         cached = self._versions.get(dataset.id)
         if cached is not None and cached.identity == identity:
             version = replace(cached, checked=time.monotonic())
@@ -178,11 +195,13 @@ class StoreFiles:
                 if self._watch is None:
                     self._watch = ChangeWatch.create()
             if self._watch is not None:
-                self._watch.watch(dataset.path)  # before opening: no change slips by
-            version = _open_version(dataset.path)
+                self._watch.watch(path)  # before opening: no change slips by
+            version = _open_version(path)
         with self._lock:
             # not removed meanwhile, and no change seen since the stat
-            if self.registry.get(dataset.id) is dataset and generation == self._generation:
+            current = self.registry.get(dataset.id)
+            if current is not None and current.source.location == dataset.source.location \
+                    and generation == self._generation:
                 self._versions[dataset.id] = version
         return version
 
@@ -202,12 +221,12 @@ class StoreAnswer:
     text: bytes = b""
 
 
-def plan_answer(method: str, header: Callable[[str], str | None],
-                version: StoreVersion) -> StoreAnswer:
-    """The answer to GET/HEAD of one file version, honouring Range, If-Range and
-    If-None-Match. ``header`` looks a request header up by its CGI name ("RANGE")."""
+def plan_answer(method: str, header: Callable[[str], str | None], size: int,
+                etag: str) -> StoreAnswer:
+    """The answer to GET/HEAD of one version of the store's bytes, honouring Range,
+    If-Range and If-None-Match. ``header`` looks a request header up by its CGI name
+    ("RANGE")."""
     head = method == "HEAD"
-    size, etag = version.size, version.etag
     if not_modified(header("IF_NONE_MATCH"), etag):
         return StoreAnswer(304, [("ETag", etag)])
     try:
@@ -241,13 +260,13 @@ class InlineAnswer:
         return bool(self.answer.length)
 
 
-def _read_chunks(version: StoreVersion, start: int, length: int,
+def _read_chunks(file: PositionalFile, start: int, length: int,
                  dataset_id: str) -> Iterator[bytes]:
     """The body, read by the worker in blocks; it ends early if the file got shorter,
     and waitress then closes the connection (the client sees a short body)."""
     offset, end = start, start + length
     while offset < end:
-        chunk = version.file.read(min(_BLOCK, end - offset), offset)
+        chunk = file.read(min(_BLOCK, end - offset), offset)
         if not chunk:
             log.warning("Dataset %s got shorter while it was being sent; the connection "
                         "is closed", dataset_id)
@@ -259,9 +278,11 @@ def _read_chunks(version: StoreVersion, start: int, length: int,
 class StoreRoutes:
     """WSGI middleware answering GET/HEAD under `/_cellucid/anndata/` before Flask.
 
-    Only a registered dataset's exact route name (``<id>.h5ad``) reaches a file:
-    the route is looked up in the registry, never joined to a folder, so no path
-    a client writes can name another file. Everything else goes to ``app``.
+    Only a registered dataset's exact route name (``<id>.h5ad``, ``<id>.zarr.zip``...)
+    or a key of its folder (``<id>.zarr/<key>``) reaches a file: the route is looked up
+    in the registry and a key is checked by its source (plain relative key, inside the
+    store), never joined to a folder as it was written, so no path a client writes can
+    name another file. Everything else goes to ``app``.
     """
 
     def __init__(self, app: Callable[..., Iterable[bytes]], registry: DatasetRegistry) -> None:
@@ -275,11 +296,13 @@ class StoreRoutes:
         validated open file, bytes already in memory); None sends it to a worker."""
         if method not in ("GET", "HEAD") or not path.startswith(_ROUTE_PREFIX):
             return None
-        dataset = self.registry.by_route_name(path[len(_ROUTE_PREFIX):])
-        version = self.files.fresh(dataset.id) if dataset is not None else None
+        found = self.registry.by_route(path[len(_ROUTE_PREFIX):])
+        if found is None or found[1] is not None:  # folder keys: small files, on workers
+            return None
+        version = self.files.fresh(found[0].id)
         if version is None:
             return None
-        answer = plan_answer(method, headers.get, version)
+        answer = plan_answer(method, headers.get, version.size, version.etag)
         if answer.length and (version.cache is None or answer.length > INLINE_BYTES
                               or not version.cache.resident(answer.start, answer.length)):
             return None
@@ -299,20 +322,49 @@ class StoreRoutes:
                 return SendfileBody(inline.version.file, answer.start, answer.length)
             return [answer.text] if answer.text else []
         route = path[len(_ROUTE_PREFIX):]
-        dataset = self.registry.by_route_name(route)
-        if dataset is None:
-            # PATH_INFO is the percent-decoded path as latin-1 (PEP 3333)
-            shown = (ANNDATA_PREFIX + route).encode("latin-1").decode("utf-8", "replace")
-            return _text(start_response, 404, f"Not found: {shown}", head)
+        found = self.registry.by_route(route)
+        # PATH_INFO is the percent-decoded path as latin-1 (PEP 3333)
+        shown = route.encode("latin-1").decode("utf-8", "replace")
+        if found is None:
+            return _text(start_response, 404, f"Not found: {ANNDATA_PREFIX}{shown}", head)
+        dataset, key = found
+        header = lambda name: environ.get("HTTP_" + name)  # noqa: E731
+        if key is None:
+            try:
+                version = self.files.current(dataset)
+            except OSError as exc:
+                log.warning("Dataset %s cannot be served: %s", dataset.id, exc)
+                return _text(start_response, 404,
+                             f"Dataset {dataset.id} is no longer readable on the server", head)
+            return self._send(start_response, plan_answer(method, header, version.size,
+                                                          version.etag), version.file, dataset.id)
+        plain = canonical_key(key)
+        if plain is None:
+            return _text(start_response, 404, f"Not found: {ANNDATA_PREFIX}{shown}", head)
         try:
-            version = self.files.current(dataset)
-        except OSError as exc:
-            log.warning("Dataset %s cannot be served: %s", dataset.id, exc)
+            stored = dataset.source.store_key(plain)
+        except DatasetError as exc:  # its metadata became unreadable since it was opened
+            return _text(start_response, 500, self.registry.public_message(str(exc)), head)
+        if stored is None:
             return _text(start_response, 404,
-                         f"Dataset {dataset.id} is no longer readable on the server", head)
-        answer = plan_answer(method, lambda name: environ.get("HTTP_" + name), version)
+                         f"No key {plain.encode('latin-1').decode('utf-8', 'replace')!r} "
+                         "in the store", head)
+        if stored.data is not None:
+            answer = plan_answer(method, header, len(stored.data), stored.etag)
+            start_response(_status(answer.status), answer.headers)
+            return [answer.text or stored.data[answer.start:answer.start + answer.length]]
+        try:  # a key's file: small, opened by this worker for this answer
+            version = _open_version(stored.path, cached=False)
+        except OSError:
+            return _text(start_response, 404, f"Not found: {ANNDATA_PREFIX}{shown}", head)
+        return self._send(start_response, plan_answer(method, header, version.size,
+                                                      version.etag), version.file, dataset.id)
+
+    @staticmethod
+    def _send(start_response: StartResponse, answer: StoreAnswer, file: PositionalFile,
+              dataset_id: str) -> Iterable[bytes]:
         start_response(_status(answer.status), answer.headers)
         if answer.text:
             return [answer.text]
-        return _read_chunks(version, answer.start, answer.length, dataset.id) \
+        return _read_chunks(file, answer.start, answer.length, dataset_id) \
             if answer.length else []

@@ -206,6 +206,31 @@ def test_unreadable_file_gives_one_line_and_exit_1(small_h5ad: Path) -> None:
         folder.rmdir()
 
 
+# --- other formats ----------------------------------------------------------------------
+
+def test_a_zarr_store_and_a_mudata_modality_are_served_together(format_cases, serving) -> None:
+    import json
+
+    zarr_folder = format_cases["zarr-v3-folder"].path
+    server = _serve(serving, str(zarr_folder), "--port", "0", "--no-browser")
+    port = int(PORT_OF.match(server.viewer_url()).group(1))
+    datasets = json.loads(raw_request(port, "GET", "/_cellucid/datasets").body)["datasets"]
+    assert datasets[0]["anndata"]["file"]["layout"] == "folder"
+    assert "AnnData Zarr" in server.stdout
+    mudata = format_cases["h5mu-citeseq-rna"].path
+    server = _serve(serving, str(mudata), "--modality", "prot", "--port", "0", "--no-browser")
+    port = int(PORT_OF.match(server.viewer_url()).group(1))
+    entry = json.loads(raw_request(port, "GET", "/_cellucid/datasets").body)["datasets"][0]
+    assert entry["anndata"]["defaults"] == {"modality": "prot"}
+    assert "170 cells" in server.stdout and "(prot)" in server.stdout
+
+
+def test_a_modality_of_a_file_without_modalities_gives_one_line(small_h5ad: Path) -> None:
+    result = _run("serve", str(small_h5ad), "--modality", "rna", "--port", "0", "--no-browser")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "not MuData" in result.stderr
+
+
 # --- a bad day while serving: files changed under it, hostile keys, load ------------
 
 def test_a_file_overwritten_in_place_is_one_truth_and_never_a_traceback(
