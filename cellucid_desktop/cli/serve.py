@@ -8,6 +8,7 @@ import sys
 import threading
 import webbrowser
 
+from cellucid_desktop.cli.interrupt import honour_ctrl_c, wait_for_ctrl_c
 from cellucid_desktop.cli.output import banner, error, field_line
 
 HELP = "serve datasets on a local port (no window), like `cellucid serve`"
@@ -56,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from cellucid_desktop.server.runner import ServerThread
     from cellucid_desktop.hosts import is_loopback_name
 
+    honour_ctrl_c()
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     if args.quiet:
         logging.getLogger().addHandler(logging.NullHandler())  # not even a warning
@@ -102,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_browser:
         threading.Thread(target=webbrowser.open, args=(viewer_url,), daemon=True).start()
     try:
-        threading.Event().wait()  # until Ctrl+C
+        wait_for_ctrl_c()
     except KeyboardInterrupt:
         say("\nStopping...")
     finally:

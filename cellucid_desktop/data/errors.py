@@ -16,3 +16,9 @@ class DatasetError(Exception):
 class TransportError(OSError):
     """Reading the bytes failed on the way (a remote server, a tunnel); ``str(err)`` is
     a sentence for the user, so readers pass it on rather than blaming the data."""
+
+
+class SourceUnreachable(TransportError):
+    """The bytes cannot be reached right now (a remote file behind a tunnel that is down
+    or reconnecting). Not a damaged file: the same read can succeed later, so readers
+    let it through unchanged (the data API answers 502) instead of a DatasetError."""

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from cellucid_desktop import paths
-from cellucid_desktop.data.errors import DatasetError
+from cellucid_desktop.data.errors import DatasetError, SourceUnreachable
 from cellucid_desktop.data.genes import Source
 from cellucid_desktop.data.memory import return_freed_memory
 from cellucid_desktop.data.reader import DatasetReader
@@ -307,6 +307,8 @@ class GeneIndexManager:
             log.info("Gene index ready: %s", folder)
         except BuildCancelled:
             log.info("Gene index build cancelled: %s", folder)
+        except SourceUnreachable as exc:  # not failed: the next request starts it again
+            log.warning("Gene index build interrupted for %s: %s", folder, exc)
         except (DatasetError, OSError, ValueError) as exc:
             message = (str(exc) if isinstance(exc, DatasetError)
                        else f"Building the gene index failed: {exc}; genes are still "

@@ -10,7 +10,7 @@ from typing import BinaryIO
 
 import h5py
 
-from cellucid_desktop.data.errors import DatasetError
+from cellucid_desktop.data.errors import DatasetError, SourceUnreachable
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 MAGIC_OFFSETS = (0, 512, 1024, 2048)  # where HDF5 allows its signature (a user block)
@@ -48,6 +48,8 @@ def open_hdf5(source: str | os.PathLike[str] | BinaryIO, label: str) -> h5py.Fil
     """
     try:
         return h5py.File(source, "r")
+    except SourceUnreachable:
+        raise  # a tunnel that is down, not a damaged file
     except OSError as exc:
         text = str(exc)
         if "truncated" in text:

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from cellucid_desktop.data.embeddings import Embedding, find_embedding
-from cellucid_desktop.data.errors import READ_ERRORS, DatasetError, TransportError
+from cellucid_desktop.data.errors import (READ_ERRORS, DatasetError, SourceUnreachable,
+                                          TransportError)
 from cellucid_desktop.data.flat_array import FlatArray, SharedFile
 from cellucid_desktop.data.h5ad import AnnDataMeta
 from cellucid_desktop.data.layout import Layout
@@ -144,6 +145,8 @@ class DatasetReader:
 
 def _as_sentence(exc: BaseException, what: str) -> DatasetError | None:
     """The DatasetError a library error while reading ``what`` stands for, or None."""
+    if isinstance(exc, SourceUnreachable):
+        return None  # passes through as is: the read can succeed once the tunnel is back
     if isinstance(exc, TransportError):
         return DatasetError(str(exc))
     if isinstance(exc, READ_ERRORS) and not isinstance(exc, DatasetError):

@@ -17,6 +17,7 @@ import os
 import shutil
 import threading
 import time
+import weakref
 import webbrowser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ from cellucid_desktop.desktop.bridge import PageApi, ViewerApi
 from cellucid_desktop.desktop.connect.controller import RemoteConnections
 from cellucid_desktop.desktop.control import desktop_routes
 from cellucid_desktop.desktop.fileopen import install_file_open_handler
+from cellucid_desktop.desktop.js_waits import release_all_at_exit, release_pending
 from cellucid_desktop.desktop.system import open_with_system
 from cellucid_desktop.desktop.tray import TrayProcess
 from cellucid_desktop.desktop.webapp_open import WebAppOpener
@@ -71,6 +73,7 @@ class DesktopApp:
         self.tray: TrayProcess | None = None
         self.me: instance.Instance | None = None
         self._windows: dict[str, webview.Window] = {}
+        self._every_window: weakref.WeakSet[webview.Window] = weakref.WeakSet()
         self._loaded_at: dict[str, float] = {}
         self._hidden: set[str] = set()
         self._lock = threading.RLock()
@@ -117,6 +120,7 @@ class DesktopApp:
             webview.start(self._after_start, (files, demo), gui="qt", private_mode=True)
         finally:
             self._shutdown()
+            release_all_at_exit(self._every_window)  # else Python's exit may wait forever
         return 0
 
     def _after_start(self, files: list[str], demo: bool) -> None:
@@ -183,7 +187,9 @@ class DesktopApp:
         """Keep ``window`` under ``key`` (test surface, Quit, tray) until it closes."""
         with self._lock:
             self._windows[key] = window
+            self._every_window.add(window)
         window.events.loaded += lambda: self._loaded_at.setdefault(key, time.time())
+        window.events.closed += lambda: release_pending(window)
         window.events.closed += lambda: self._forget(key)
 
     def _forget(self, key: str) -> None:

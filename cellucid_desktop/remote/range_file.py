@@ -20,7 +20,7 @@ import tempfile
 import threading
 from urllib.parse import urlsplit
 
-from cellucid_desktop.data.errors import TransportError
+from cellucid_desktop.data.errors import SourceUnreachable, TransportError
 from cellucid_desktop.fileio import PositionalFile
 from cellucid_desktop.remote.traffic import charge
 
@@ -32,6 +32,11 @@ _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 
 class RemoteFileError(TransportError):
     """The remote file cannot be read (gone, changed, or no Range support)."""
+
+
+class RemoteUnreachable(RemoteFileError, SourceUnreachable):
+    """No answer from the remote server (the tunnel is down or reconnecting): the data
+    API answers 502, and the same read succeeds once the tunnel is back."""
 
 
 class RangeFile(io.RawIOBase):
@@ -187,7 +192,9 @@ class RangeFile(io.RawIOBase):
                 self._conn.close()
                 self._conn = None
                 if attempt == 2:
-                    raise RemoteFileError(f"reading {self._path} failed: {exc}") from exc
+                    raise RemoteUnreachable(
+                        f"The remote server did not answer through the tunnel ({exc}); it "
+                        "is probably reconnecting, try again in a moment") from None
                 continue
             self.requests += 1
             self.bytes_fetched += len(body)

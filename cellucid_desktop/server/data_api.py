@@ -21,7 +21,7 @@ import numpy as np
 from flask import Blueprint, Flask, Response, current_app, request
 
 from cellucid_desktop.data.embeddings import UnknownEmbedding
-from cellucid_desktop.data.errors import DatasetError
+from cellucid_desktop.data.errors import DatasetError, SourceUnreachable
 from cellucid_desktop.data.gene_index import GeneIndexManager
 from cellucid_desktop.data.genes import (GeneNames, Source, UnknownGene, UnknownSource,
                                          expression_sources, find_source, read_gene)
@@ -176,6 +176,13 @@ def _dataset_error(err: DatasetError) -> Response:
     if status == 422:
         current_app.logger.warning("Data API %s: %s", request.path, err)
     return _json({"error": server_context().registry.public_message(str(err))}, status)
+
+
+@bp.errorhandler(SourceUnreachable)
+def _unreachable(err: SourceUnreachable) -> Response:
+    """A remote dataset's tunnel is down: a gateway failure to retry, not a bad file."""
+    current_app.logger.warning("Data API request failed: %s: %s", request.path, err)
+    return _json({"error": str(err)}, 502)
 
 
 @bp.errorhandler(Exception)

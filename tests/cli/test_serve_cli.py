@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from cellucid_desktop import __version__
-from tests.helpers import wait_for
+from tests.helpers import as_background_job, wait_for
 from tests.server.reference import raw_request
 
 SCRIPT = str(Path(sys.executable).parent / "cellucid-desktop")
@@ -28,11 +28,13 @@ ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
 class Serving:
-    """A running `cellucid-desktop serve`, its output read line by line."""
+    """A running `cellucid-desktop serve`, its output read line by line. It is started
+    as a background job is (SIGINT ignored): Ctrl+C must stop it all the same."""
 
     def __init__(self, *args: str) -> None:
         self.process = subprocess.Popen([SCRIPT, "serve", *args], stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True, env=ENV)
+                                        stderr=subprocess.PIPE, text=True, env=ENV,
+                                        preexec_fn=as_background_job)
         self.stdout = ""
 
     def viewer_url(self) -> str:

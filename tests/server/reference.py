@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from cellucid_desktop.remote.tunnel import die_with_parent
+from cellucid_desktop.remote.child_process import die_with_parent
 from cellucid_desktop.server.registry import DatasetRegistry
 from cellucid_desktop.server.runner import ServerThread
 from tests.helpers import wait_for
