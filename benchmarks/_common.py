@@ -15,10 +15,10 @@ DATA = ROOT / "benchmarks" / "data"
 XDG_VARS = ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME")
 
 
-def synthetic_file(name: str, n_cells: int, n_genes: int, **options: Any) -> Path:
-    """benchmarks/data/NAME, made once by make_synthetic (written under a .partial name
+def synthetic_file(file_name: str, n_cells: int, n_genes: int, **options: Any) -> Path:
+    """benchmarks/data/FILE_NAME, made once by make_synthetic (written under a .partial name
     and renamed, so an interrupted run never leaves a half file to be reused)."""
-    path = DATA / name
+    path = DATA / file_name
     if path.exists():
         return path
     from cellucid_desktop.data.synthetic import make_synthetic

@@ -1,9 +1,12 @@
-"""The app's rotating log file (what the tray's *Show log* opens)."""
+"""The app's rotating log file (what the tray's *Show log* opens), and log lines on a
+terminal that no file or dataset can tamper with."""
 
 from __future__ import annotations
 
 import logging
 import logging.handlers
+import sys
+import unicodedata
 from pathlib import Path
 
 from cellucid_desktop import paths
@@ -33,3 +36,40 @@ def setup_logging(verbose: bool = False) -> Path:
         stream.setFormatter(logging.Formatter(FORMAT))
         root.addHandler(stream)
     return path
+
+
+def terminal_safe(text: str, keep: str = "") -> str:
+    """``text`` with every control and format character (escape sequences, bidi
+    overrides, zero-width marks) written as a visible escape such as ``\\x1b``, so a
+    file name or an obs key cannot move the cursor, recolour or hide what a terminal
+    shows. Characters in ``keep`` (e.g. a newline) pass as they are."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch in keep or unicodedata.category(ch) not in ("Cc", "Cf", "Cs")
+                   else ascii(ch)[1:-1] for ch in text)
+
+
+class TerminalFormatter(logging.Formatter):
+    """One safe line per record on a terminal: an exception shows as its type and
+    message, not a traceback (the log file, where there is one, keeps tracebacks)."""
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = terminal_safe(record.getMessage())
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            line += terminal_safe(f" ({type(error).__name__}: {error})")
+        return f"{record.levelname}: {line}"
+
+
+def log_to_terminal(level: int = logging.WARNING) -> None:
+    """Show warnings and errors on stderr as safe one-line messages (headless commands)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(TerminalFormatter())
+    handler.setLevel(level)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    if root.level > level or root.level == logging.NOTSET:
+        root.setLevel(level)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import threading
 import webbrowser
@@ -51,12 +52,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from cellucid_desktop.data.errors import DatasetError
     from cellucid_desktop.data.source import FORMAT_LABELS
+    from cellucid_desktop.logs import log_to_terminal
     from cellucid_desktop.server.registry import DatasetRegistry
     from cellucid_desktop.server.runner import ServerThread
-    from cellucid_desktop.server.security import is_loopback_name
+    from cellucid_desktop.hosts import is_loopback_name
 
     honour_ctrl_c()
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+    if args.quiet:
+        logging.getLogger().addHandler(logging.NullHandler())  # not even a warning
+    else:
+        log_to_terminal()
     if not 0 <= args.port <= 65535:
         return error(f"--port must be between 0 and 65535, not {args.port}")
     paths = list(args.files)

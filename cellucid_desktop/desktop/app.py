@@ -331,7 +331,7 @@ class DesktopApp:
         own (server/webapp_assets.py) when chosen in Settings and downloaded."""
         assert self.server is not None
         if self.user.settings.default_viewer == "webapp":
-            from cellucid_desktop.server.webapp_inventory import WebAppError
+            from cellucid_desktop.webapp_source import WebAppError
 
             try:
                 return self.start_webapp(key, dataset)
@@ -484,7 +484,7 @@ class DesktopApp:
 
     def save_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
         """Apply and save; an unusable web-app source is refused with ``error``."""
-        from cellucid_desktop.server.webapp_inventory import SourceURLError, validate_source_url
+        from cellucid_desktop.webapp_source import SourceURLError, validate_source_url
 
         if "webapp_source" in changes:
             try:

@@ -140,7 +140,8 @@ def forward_to_running(files: list[str], demo: bool, running: Instance | None = 
     running = running or find_running()
     if running is None:
         return error("Cellucid Desktop seems to be starting elsewhere; try again in a moment.")
-    absolute = [str(Path(f).expanduser().resolve()) for f in files]
+    # absolute, links left for the registry to resolve (a link loop: one sentence there)
+    absolute = [os.path.abspath(os.path.expanduser(f)) for f in files]
     try:
         reply = running.call("open", {"paths": absolute, "demo": demo}, timeout=120)
     except OSError as exc:

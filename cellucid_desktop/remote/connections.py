@@ -16,7 +16,7 @@ from typing import Any
 
 from cellucid_desktop import paths
 from cellucid_desktop.remote.ssh_command import SpecError, TunnelSpec
-from cellucid_desktop.settings import atomic_write_json, read_json
+from cellucid_desktop.atomic_files import atomic_write_json, read_json
 
 FILE_NAME = "connections.json"
 MAX_RECENT = 10

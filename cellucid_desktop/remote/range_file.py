@@ -21,6 +21,7 @@ import threading
 from urllib.parse import urlsplit
 
 from cellucid_desktop.data.errors import SourceUnreachable, TransportError
+from cellucid_desktop.fileio import PositionalFile
 from cellucid_desktop.remote.traffic import charge
 
 BLOCK_SIZE = 1 << 20
@@ -60,7 +61,8 @@ class RangeFile(io.RawIOBase):
         self.block_size = block_size
         self.max_blocks = max_blocks
         self._blocks: collections.OrderedDict[int, bytes] = collections.OrderedDict()
-        self._spill = tempfile.TemporaryFile(dir=spill_dir) if spill_dir is not None else None
+        self._spill = (PositionalFile(tempfile.TemporaryFile(buffering=0, dir=spill_dir))
+                       if spill_dir is not None else None)
         self._spilled: set[int] = set()
         self._lock = threading.Lock()
         self._conn: http.client.HTTPConnection | None = None
@@ -119,7 +121,7 @@ class RangeFile(io.RawIOBase):
         with self._lock:
             self._load(first, last)
             if self._spill is not None:
-                return os.pread(self._spill.fileno(), end - offset, offset)
+                return self._spill.read(end - offset, offset)
             chunks = [self._blocks[i] for i in range(first, last + 1)]
             for i in range(first, last + 1):
                 self._blocks.move_to_end(i)
@@ -145,7 +147,7 @@ class RangeFile(io.RawIOBase):
             stop = min((run_end + 1) * self.block_size, self.size)
             data = self._get_range(start, stop - 1)
             if self._spill is not None:
-                os.pwrite(self._spill.fileno(), data, start)
+                self._spill.write(data, start)
                 self._spilled.update(range(index, run_end + 1))
             else:
                 for i in range(index, run_end + 1):

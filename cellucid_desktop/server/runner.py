@@ -10,20 +10,25 @@ import threading
 from collections.abc import Callable, Iterable
 
 from flask import Flask
-from waitress.server import create_server
 from waitress import wasyncore
 
 from cellucid_desktop import __version__
 from cellucid_desktop.server.app import create_app
 from cellucid_desktop.server.registry import DatasetRegistry
-from cellucid_desktop.server.store import ANNDATA_PREFIX
-from cellucid_desktop.server.fastpath import InlineStoreReads, SendfileChannel, mark_environ
+from cellucid_desktop.server.http_server import make_server
+from cellucid_desktop.server.store import StoreRoutes
 
 log = logging.getLogger(__name__)
+# waitress warns "Task queue depth is N" whenever requests wait for a worker: normal
+# under load, not a fault (hundreds of lines on a busy terminal). Its real warnings
+# (e.g. the connection limit, an app error) come from other loggers.
+logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 # Eight concurrent range readers (a browser opens six connections per origin, the
 # desktop app several windows) each get a worker.
 DEFAULT_THREADS = 12
+OUTBUF_HIGH_WATERMARK = 4 << 20
+CONNECTION_LIMIT = 200
 
 
 def ipv4_address(host: str) -> str:
@@ -64,6 +69,8 @@ class ServerThread:
         self.port = 0
         self.app = create_app(registry, bind_host=host, port=lambda: self.port,
                               allowed_hosts=allowed_hosts, blueprints=blueprints, ui=ui)
+        # the store routes, right inside the guard (a layer above may wrap them later)
+        self.store: StoreRoutes = self.app.app
         self._threads = threads
         self._server = None
         self._thread: threading.Thread | None = None
@@ -77,11 +84,17 @@ class ServerThread:
     def start(self) -> ServerThread:
         """Bind and start serving; raises PortInUseError or OSError with a clear message."""
         try:
-            self._server = create_server(
-                mark_environ(self.app), host=ipv4_address(self.host), port=self.requested_port,
-                threads=self._threads,
+            self._server = make_server(
+                self.app, self.store.prepare_inline, host=ipv4_address(self.host),
+                port=self.requested_port, threads=self._threads,
                 ident=f"cellucid-desktop/{__version__}", clear_untrusted_proxy_headers=True,
-                channel_timeout=120, connection_limit=200,
+                # idle keep-alive connections are closed after a minute, and the ones
+                # idle the longest as soon as the limit is reached (http_server.py)
+                channel_timeout=60, cleanup_interval=10, connection_limit=CONNECTION_LIMIT,
+                # a worker streaming a big body waits once 4 MiB are queued; queued
+                # bytes stay in memory (waitress's default spills past 1 MiB to disk)
+                outbuf_high_watermark=OUTBUF_HIGH_WATERMARK,
+                outbuf_overflow=2 * OUTBUF_HIGH_WATERMARK,
             )
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
@@ -96,9 +109,6 @@ class ServerThread:
                     "try a port above 1024 or --port 0") from None
             raise OSError(exc.errno, f"Cannot listen on {self.host}:{self.requested_port}: "
                           f"{exc.strerror}") from None
-        self._server.channel_class = SendfileChannel
-        self._server.task_dispatcher = InlineStoreReads(self._server.task_dispatcher,
-                                                        "/" + ANNDATA_PREFIX)
         self.port = int(self._server.effective_port)
         self._thread = threading.Thread(target=self._server.run, name="cellucid-server",
                                         daemon=True)

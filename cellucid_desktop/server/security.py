@@ -24,6 +24,8 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
+from cellucid_desktop.hosts import is_loopback_name
+
 log = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -109,14 +111,6 @@ def validate_allowed_host(entry: str) -> str:
             "(no scheme, port, path or wildcard; write non-ASCII names in Punycode)"
         )
     return normalized
-
-
-def is_loopback_name(host: str) -> bool:
-    """Loopback IPs (127/8, ::1) and exactly ``localhost``."""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host.lower() == "localhost"
 
 
 def host_check_enforced(bind_host: str, allowed: frozenset[str]) -> bool:

@@ -27,7 +27,8 @@ from cellucid_desktop.server.runner import ServerThread
 from cellucid_desktop.server.store import text_response
 from cellucid_desktop.server.webapp_cache import (STATE_NAME, Build, WebAppCache,
                                                   check_asset_bytes)
-from cellucid_desktop.server.webapp_inventory import INVENTORY_NAME, WebAppError
+from cellucid_desktop.server.webapp_inventory import INVENTORY_NAME
+from cellucid_desktop.webapp_source import WebAppError
 
 log = logging.getLogger(__name__)
 

@@ -44,11 +44,12 @@ from urllib.parse import quote, urlsplit
 from filelock import FileLock, Timeout
 
 from cellucid_desktop import __version__, paths
-from cellucid_desktop.server.security import is_loopback_name
+from cellucid_desktop.atomic_files import atomic_write_json
+from cellucid_desktop.hosts import is_loopback_name
 from cellucid_desktop.server.webapp_inventory import (
-    DEFAULT_SOURCE_URL, INVENTORY_CONTENT_TYPE, INVENTORY_NAME, Asset, Inventory,
-    InventoryError, WebAppError, extract_build_id, is_normalized_mime,
-    media_type, parse_inventory, validate_source_url)
+    INVENTORY_CONTENT_TYPE, INVENTORY_NAME, Asset, Inventory, InventoryError,
+    extract_build_id, is_normalized_mime, media_type, parse_inventory)
+from cellucid_desktop.webapp_source import DEFAULT_SOURCE_URL, WebAppError, validate_source_url
 
 log = logging.getLogger(__name__)
 
@@ -302,16 +303,7 @@ class WebAppCache:
         document = {"version": 1, "generation": build.directory.name,
                     "source_url": build.source_url, "build_id": build.build_id,
                     "fetched_at": build.fetched_at, "checked_at": build.checked_at}
-        fd, tmp = tempfile.mkstemp(prefix=".state-", dir=self.root)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(document, out)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.root / STATE_NAME)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_json(self.root / STATE_NAME, document)
         return build
 
     def _install(self, inventory: Inventory, active: Build | None,

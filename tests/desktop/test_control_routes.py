@@ -148,3 +148,16 @@ def test_a_lock_whose_port_answers_with_another_secret_is_stale(served):
     assert instance.find_running() is None
     mine = instance.claim(server.port, "new-secret")
     assert mine is not None and instance.read_lock() == mine
+
+
+def test_a_link_loop_handed_to_the_running_app_is_its_to_refuse(served, tmp_path):
+    app, server, secret = served
+    loop = tmp_path / "loop.h5ad"
+    loop.symlink_to(tmp_path / "back.h5ad")
+    (tmp_path / "back.h5ad").symlink_to(loop)
+    me = instance.claim(server.port, secret)
+    try:
+        assert instance.forward_to_running([str(loop)], False, running=me) == 0
+        assert app.calls == [("open", [str(loop)])]  # the app's registry says why
+    finally:
+        instance.release(me)

@@ -12,7 +12,7 @@ import pytest
 from cellucid_desktop.server.registry import DatasetRegistry
 from cellucid_desktop.server.webapp_assets import start_webapp_server, webapp_viewer_url
 from cellucid_desktop.server.webapp_cache import WebAppCache
-from cellucid_desktop.server.webapp_inventory import WebAppError
+from cellucid_desktop.webapp_source import WebAppError
 from tests.helpers import free_port
 from tests.webapp.conftest import http_get
 from tests.webapp.source import (BuildSource, Reply, inventory_of, make_build, publish,
