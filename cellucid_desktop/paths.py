@@ -1,11 +1,15 @@
 """Where the app keeps its files, per platform (platformdirs), made on first use.
 
 On Linux these follow XDG_CONFIG_HOME / XDG_CACHE_HOME / XDG_STATE_HOME, which is also
-how tests give each run its own folders.
+how tests give each run its own folders. Every folder is private (0700 on POSIX, also
+when an older version made it 0755): they name datasets (recent files, saved
+connections, the log) or hold their data (gene indexes, remote reads).
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import platformdirs
@@ -37,6 +41,35 @@ def state_dir() -> Path:
     return _ensure(_dirs().user_state_path)
 
 
+def runtime_dir() -> Path:
+    """Unix sockets: the user's runtime folder (``$XDG_RUNTIME_DIR``), else the cache."""
+    runtime = _dirs().user_runtime_path
+    if runtime.parent.is_dir() and os.access(runtime.parent, os.W_OK):
+        return _ensure(runtime)
+    return _ensure(_dirs().user_cache_path / "run")
+
+
 def _ensure(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
+    return private_dir(path)
+
+
+class NotPrivateError(PermissionError):
+    """A folder that must be private belongs to someone else; ``str()`` says so."""
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` made if missing, owned by this user and entered by no one else (0700).
+
+    A folder of ours that is open to others is closed (chmod 0700); one owned by
+    another user raises NotPrivateError: whoever owns it can read what we put there.
+    """
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if os.name != "posix":
+        return path  # per-user profile folders; their ACLs keep other users out
+    status = path.stat()
+    if not stat.S_ISDIR(status.st_mode) or status.st_uid != os.getuid():
+        raise NotPrivateError(f"{path} is not a folder of this user's; remove it or choose "
+                              "another place")
+    if status.st_mode & 0o077:
+        path.chmod(0o700)
     return path

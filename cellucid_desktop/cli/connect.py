@@ -123,7 +123,7 @@ def _wait(session: RemoteSession) -> int:
 def _open_in_app(form: dict[str, str]) -> int:
     """Hand the connection to the running app (starting it first), then follow it until
     its window opens or it fails."""
-    from cellucid_desktop.desktop.instance import find_running
+    from cellucid_desktop.desktop.instance import InstanceError, find_running
     from cellucid_desktop.integration import launch_command
 
     app = find_running()
@@ -156,6 +156,8 @@ def _open_in_app(form: dict[str, str]) -> int:
             time.sleep(0.5)
     except OSError as exc:
         return error(f"Cellucid Desktop stopped answering ({exc}); use --no-window")
+    except InstanceError as exc:
+        return error(str(exc))
 
 
 def _print_status(status: TunnelStatus) -> None:

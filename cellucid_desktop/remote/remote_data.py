@@ -32,8 +32,8 @@ COST_HEADER = "X-Remote-Bytes"
 class RemoteStore:
     """One remote ``.h5ad``: where it is, and the open RangeFile behind its reader."""
 
-    def __init__(self, url: str, host: str) -> None:
-        self.file = RangeFile(url, host=host, spill_dir=paths.cache_dir())
+    def __init__(self, url: str, host: str, token: str | None = None) -> None:
+        self.file = RangeFile(url, host=host, token=token, spill_dir=paths.cache_dir())
         # The ETag names the file version (size, mtime, inode on cellucid's side).
         self.identity = "remote-" + hashlib.sha256(
             f"{url}\0{self.file.etag}".encode()).hexdigest()[:24]
@@ -107,6 +107,7 @@ def remote_data_api(service: RemoteDataService) -> Callable[[Flask], None]:
 
 
 def open_remote_datasets(base_url: str, host: str, datasets: list[dict],
+                         token: str | None = None,
                          ) -> tuple[RemoteRegistry, RemoteDataService]:
     """A registry + data service over the remote's ``/_cellucid/datasets`` entries
     (the ``file`` layout only: one ``.h5ad`` per dataset)."""
@@ -116,7 +117,7 @@ def open_remote_datasets(base_url: str, host: str, datasets: list[dict],
         file = (entry.get("anndata") or {}).get("file") or {}
         if file.get("layout") != "file" or file.get("kind") != "h5ad":
             continue
-        store = RemoteStore(f"{base_url}/{file['url']}", host)
+        store = RemoteStore(f"{base_url}/{file['url']}", host, token)
         registry.add_remote(store, str(entry["id"]), str(entry.get("name") or entry["id"]))
         stores[str(entry["id"])] = store
     return registry, RemoteDataService(registry, stores)
