@@ -16,16 +16,20 @@ server sends (gzip included) is what the caller gets, byte for byte.
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
 import socket
+import urllib.request
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 import urllib3
 from urllib3.connection import HTTPConnection
 from urllib3.exceptions import HTTPError as _Urllib3Error
 
-__all__ = ["Client", "Endpoint", "Reply", "RequestError", "Response", "internet_pool"]
+__all__ = ["Client", "Endpoint", "InternetClient", "READ_ERRORS", "Reply", "RequestError",
+           "Response"]
 
 Response = urllib3.BaseHTTPResponse
 DEFAULT_TIMEOUT = 10.0
@@ -191,15 +195,49 @@ class Client:
         self.close()
 
 
-def internet_pool(proxy_url: str | None, timeout: float) -> urllib3.PoolManager:
-    """A pool for https downloads (the web app): through ``proxy_url`` if given;
-    redirects are the caller's to check and follow."""
-    options = {"timeout": urllib3.Timeout(connect=timeout, read=timeout),
-               "retries": urllib3.Retry(total=0, redirect=False, raise_on_redirect=False,
-                                        raise_on_status=False)}
-    if proxy_url:
-        return urllib3.ProxyManager(proxy_url, **options)
-    return urllib3.PoolManager(**options)
+class InternetClient:
+    """GET over the internet (the web-app download): the environment's proxy settings
+    apply (``https_proxy``, ``no_proxy``; never for loopback), bodies are streamed,
+    and redirects are returned for the caller to check, never followed."""
+
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self._options = {"timeout": urllib3.Timeout(connect=timeout, read=timeout),
+                         "retries": urllib3.Retry(total=0, redirect=False,
+                                                  raise_on_redirect=False,
+                                                  raise_on_status=False)}
+        self._pools: dict[str | None, urllib3.PoolManager] = {}
+
+    def get(self, url: str, headers: dict[str, str]) -> Response:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        proxy = None if _is_loopback(host) or urllib.request.proxy_bypass(host) \
+            else urllib.request.getproxies().get(parts.scheme)
+        pool = self._pools.get(proxy)
+        if pool is None:
+            pool = self._pools[proxy] = urllib3.ProxyManager(proxy, **self._options) \
+                if proxy else urllib3.PoolManager(**self._options)
+        try:
+            # a short body is for the caller to word (it counts the bytes itself)
+            return pool.request("GET", url, headers=headers, preload_content=False,
+                                decode_content=False, redirect=False,
+                                enforce_content_length=False)
+        except (_Urllib3Error, OSError) as exc:
+            raise _as_oserror(exc) from exc
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.clear()
+
+
+READ_ERRORS = (_Urllib3Error, OSError, http.client.HTTPException)
+"""What reading a streamed body can raise when the connection breaks off."""
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"
 
 
 def _as_oserror(exc: BaseException) -> OSError:

@@ -5,6 +5,10 @@ Both servers serve the same file under the same id and name. Every request is se
 status, reason, the headers a client acts on, JSON documents (version and port aside),
 and body bytes. The deliberate differences are listed in docs/protocol.md and are not
 requested here (``/`` and the viewer WebSocket).
+
+Every case runs twice: ours as ``serve --no-token`` (the parity mode), and ours with
+its access token, sent as ``Authorization: Bearer`` (cellucid's answers for a client
+that carries the token).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from cellucid_desktop.server.access import NEW_TOKEN
 from cellucid_desktop.server.registry import DatasetRegistry
 from cellucid_desktop.server.runner import ServerThread
 from tests.server.reference import Answer, raw_request, reference_server
@@ -35,21 +40,24 @@ VARYING_KEYS = {"version", "port"}
 
 
 class Pair:
-    """The reference server and ours, on one file, with the same options."""
+    """The reference server and ours, on one file, with the same options; ``token``
+    False = ours in the --no-token mode, True = ours with a token the requests carry."""
 
-    def __init__(self, path: Path, allowed_hosts: list[str]) -> None:
+    def __init__(self, path: Path, allowed_hosts: list[str], token: bool = False) -> None:
         self.theirs = reference_server(
             path, DATASET_ID, DATASET_NAME,
             [arg for host in allowed_hosts for arg in ("--allowed-host", host)])
         registry = DatasetRegistry()
         registry.add(path, dataset_id=DATASET_ID, name=DATASET_NAME)
-        self.ours = ServerThread(registry, allowed_hosts=allowed_hosts).start()
+        self.ours = ServerThread(registry, allowed_hosts=allowed_hosts,
+                                 token=NEW_TOKEN if token else None).start()
+        self.auth = [("Authorization", f"Bearer {self.ours.token}")] if token else []
 
     def both(self, method: str, path: str, headers: list[tuple[str, str]] = (),
              body: bytes | None = None, host: str | None = "127.0.0.1:{port}",
              ) -> tuple[Answer, Answer]:
         return (raw_request(self.theirs.port, method, path, headers, body, host),
-                raw_request(self.ours.port, method, path, headers, body, host))
+                raw_request(self.ours.port, method, path, [*headers, *self.auth], body, host))
 
     def stop(self) -> None:
         self.ours.stop()
@@ -61,16 +69,17 @@ def conformance_file(small_h5ad: Path) -> Path:
     return small_h5ad
 
 
-@pytest.fixture(scope="module")
-def pair(conformance_file: Path) -> Iterator[Pair]:
-    servers = Pair(conformance_file, [])
+@pytest.fixture(scope="module", params=["no-token", "with-token"])
+def pair(conformance_file: Path, request: pytest.FixtureRequest) -> Iterator[Pair]:
+    servers = Pair(conformance_file, [], token=request.param == "with-token")
     yield servers
     servers.stop()
 
 
-@pytest.fixture(scope="module")
-def pair_allowing(conformance_file: Path) -> Iterator[Pair]:
-    servers = Pair(conformance_file, ["example.org", "10.1.2.3"])
+@pytest.fixture(scope="module", params=["no-token", "with-token"])
+def pair_allowing(conformance_file: Path, request: pytest.FixtureRequest) -> Iterator[Pair]:
+    servers = Pair(conformance_file, ["example.org", "10.1.2.3"],
+                   token=request.param == "with-token")
     yield servers
     servers.stop()
 
