@@ -64,6 +64,16 @@ def _check_word(label: str, value: str) -> str:
     return text
 
 
+def check_socket(path: str) -> str:
+    """A remote Unix socket path as ``ssh -L`` takes it: absolute, one word, no ':'."""
+    text = path.strip()
+    if not text.startswith("/") or ":" in text or \
+            any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise SpecError(f"Remote socket {text!r} should be the absolute path `serve --socket` "
+                        "printed (no spaces or ':')")
+    return text
+
+
 def _check_port(label: str, port: int) -> int:
     if not isinstance(port, int) or not 1 <= port <= 65535:
         raise SpecError(f"{label} must be a number between 1 and 65535, not {port!r}")
@@ -97,7 +107,8 @@ def check_option(option: str) -> str:
 @dataclass(frozen=True)
 class TunnelSpec:
     """What the user asked for. ``node`` set = the server runs on a compute node that
-    the SSH target (the login node) reaches; ``local_port`` None = choose one."""
+    the SSH target (the login node) reaches; ``local_port`` None = choose one;
+    ``remote_socket`` = forward to that Unix socket on the target instead of a port."""
 
     target: str
     remote_port: int = DEFAULT_REMOTE_PORT
@@ -108,6 +119,7 @@ class TunnelSpec:
     identity_file: str | None = None
     options: tuple[str, ...] = ()
     config_file: str | None = None  # ssh -F, for tests and unusual setups
+    remote_socket: str | None = None
 
     def validated(self) -> TunnelSpec:
         """A copy with every field checked and normalised; raises SpecError."""
@@ -121,6 +133,9 @@ class TunnelSpec:
         config = self.config_file
         if config is not None and (config.startswith("-") or any(ord(c) < 32 for c in config)):
             raise SpecError(f"SSH config file {config!r} is not a usable file path")
+        if self.remote_socket and self.node and self.node.strip():
+            raise SpecError("A socket on a compute node is reached by SSH to the node itself: "
+                            "give the node as the SSH target and the login host as jump host")
         return TunnelSpec(
             target=_check_word("SSH target", self.target),
             remote_port=_check_port("Remote port", self.remote_port),
@@ -132,12 +147,18 @@ class TunnelSpec:
             identity_file=identity or None,
             options=tuple(check_option(o) for o in self.options if o.strip()),
             config_file=config,
+            remote_socket=check_socket(self.remote_socket) if self.remote_socket else None,
         )
 
     @property
     def forward_host(self) -> str:
         """Where the SSH server connects: itself, or the compute node."""
         return self.node or "127.0.0.1"
+
+    @property
+    def forward_to(self) -> str:
+        """The far end of the forward, as ssh -L writes it: ``host:port`` or a socket."""
+        return self.remote_socket or f"{self.forward_host}:{self.remote_port}"
 
 
 def tunnel_argv(spec: TunnelSpec, local_port: int, *, supervised: bool = True,
@@ -149,7 +170,7 @@ def tunnel_argv(spec: TunnelSpec, local_port: int, *, supervised: bool = True,
     """
     spec = spec.validated()
     _check_port("Local port", local_port)
-    argv = [ssh, "-N", "-L", f"127.0.0.1:{local_port}:{spec.forward_host}:{spec.remote_port}"]
+    argv = [ssh, "-N", "-L", f"127.0.0.1:{local_port}:{spec.forward_to}"]
     if supervised:
         for option in SUPERVISOR_OPTIONS:
             argv += ["-o", option]
@@ -173,14 +194,18 @@ def display_command(spec: TunnelSpec, local_port: int) -> str:
 
 
 def server_command(data_path: str, remote_port: int = DEFAULT_REMOTE_PORT, *,
-                   program: str = "cellucid", offline: bool = False) -> str:
+                   program: str = "cellucid", offline: bool = False,
+                   socket: str | None = None) -> str:
     """The command that starts the server on the remote side, shell-quoted.
 
     ``program`` is ``cellucid`` (0.9.5; ``offline`` adds ``--no-web-ui`` for a node without
-    internet, since 0.9.5 downloads its UI at every start) or ``cellucid-desktop``.
+    internet, since 0.9.5 downloads its UI at every start) or ``cellucid-desktop``
+    (``socket``: serve on that Unix socket instead of the port).
     """
     if program not in ("cellucid", "cellucid-desktop"):
         raise SpecError(f"Unknown server program {program!r}")
+    if socket and program == "cellucid-desktop":
+        return shlex.join([program, "serve", data_path, "--no-browser", "--socket", socket])
     argv = [program, "serve", data_path, "--no-browser", "--port", str(remote_port)]
     if offline and program == "cellucid":
         argv.append("--no-web-ui")

@@ -42,7 +42,7 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import unquote, unquote_plus
+from urllib.parse import unquote, unquote_plus, urlsplit
 
 from werkzeug.http import parse_cookie
 
@@ -105,6 +105,22 @@ def read_token_file(path: str) -> str:
         return check_token(token)  # type: ignore[return-value]
     except ValueError as exc:
         raise ValueError(f"the token in {path} is not usable: {exc}") from None
+
+
+def token_from_text(text: str) -> str | None:
+    """The token in what a user pasted: the token itself, or a Viewer URL carrying
+    ``token=``; None for an empty text. ValueError if it holds no usable token."""
+    text = text.strip()
+    if not text:
+        return None
+    if "token=" in text:
+        tokens, _ = _split_query(urlsplit(text).query or text.partition("?")[2])
+        text = tokens[0] if tokens else ""
+    try:
+        return check_token(text)
+    except ValueError:
+        raise ValueError("That is not an access token: paste the Viewer URL the server "
+                         "printed (…?token=…), or just the part after token=") from None
 
 
 def url_with_token(url: str, token: str | None) -> str:

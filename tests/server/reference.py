@@ -20,6 +20,7 @@ from tests.helpers import wait_for
 
 VENV_BIN = Path(sys.executable).parent
 LOCAL_URL = re.compile(r"^  Local URL:\s+http://([0-9.]+):(\d+)", re.M)
+TOKEN = re.compile(r"^  Viewer URL:\s+\S*[?&]token=([A-Za-z0-9._~-]+)", re.M)
 
 
 @dataclass
@@ -59,7 +60,8 @@ def raw_request(port: int, method: str, path: str, headers: list[tuple[str, str]
 class ServeProcess:
     """A server CLI that prints cellucid's banner, run as a subprocess on a free port.
 
-    ``host``/``port`` come from its ``Local URL`` line; the process dies with the test
+    ``host``/``port`` come from its ``Local URL`` line, ``token`` (our server's access
+    token, None for cellucid) from its ``Viewer URL``; the process dies with the test
     run even if pytest is killed.
     """
 
@@ -70,6 +72,8 @@ class ServeProcess:
                                         preexec_fn=die_with_parent)
         self.output = ""
         self.host, self.port = wait_for(self._read_url, timeout=90, what=f"{argv[0]} banner")
+        token = TOKEN.search(self.output)
+        self.token = token.group(1) if token else None
         if self.host == "127.0.0.1":  # raw_request reaches 127.0.0.1 only
             wait_for(lambda: raw_request(self.port, "GET", "/_cellucid/health").status == 200,
                      what="the server's health route", interval=0.2)
@@ -79,7 +83,9 @@ class ServeProcess:
             raise AssertionError(f"server exited: {self.output}{self.process.stdout.read()}")
         self.output += self.process.stdout.readline()
         match = LOCAL_URL.search(self.output)
-        return (match.group(1), int(match.group(2))) if match else None
+        if match is None or "Viewer URL:" not in self.output:  # both servers print both
+            return None
+        return match.group(1), int(match.group(2))
 
     def stop(self) -> None:
         if self.process.poll() is None:
