@@ -21,8 +21,16 @@ def cellucid_serve(path: Path, *extra: str, host: str = "127.0.0.1") -> ServePro
                          *extra])
 
 
-def desktop_serve(path: Path) -> ServeProcess:
-    """Our own `cellucid-desktop serve`."""
+def desktop_serve(path: Path, *extra: str) -> ServeProcess:
+    """Our own `cellucid-desktop serve` (with its access token: ``.token``)."""
     return ServeProcess([sys.executable, "-m", "cellucid_desktop", "serve", str(path),
                          "--no-browser", "--port", "0", "--dataset-id", "remote-data",
-                         "--dataset-name", "Remote data"])
+                         "--dataset-name", "Remote data", *extra])
+
+
+def token_file(folder: Path, token: str) -> Path:
+    """``token`` in a 0600 file, as a user keeps one for --token-file."""
+    path = folder / "remote.token"
+    path.touch(mode=0o600)
+    path.write_text(token + "\n")
+    return path

@@ -8,7 +8,8 @@ from cellucid_desktop.remote.connections import ConnectionStore
 from tests.desktop.gui import descendants, run_cli, running, wait_visible
 from tests.desktop.test_app_windows import drawn_fraction, window_pixels
 from tests.helpers import wait_for
-from tests.remote.servers import ServeProcess
+from cellucid_desktop.remote.probe import TOKEN_MISSING
+from tests.remote.servers import ServeProcess, token_file
 from tests.remote.sshd import SshLab
 
 
@@ -51,18 +52,24 @@ def test_connect_dialog_opens_a_window_drawing_the_remote_cells(
 
 
 def test_connect_command_hands_the_remote_to_the_app_whose_quit_stops_ssh(
-        launch, app_env, ssh_lab: SshLab, desktop_remote: ServeProcess) -> None:
+        launch, app_env, ssh_lab: SshLab, desktop_remote: ServeProcess, tmp_path: Path) -> None:
     app = launch()
     app.wait_home_ready()
+    without = run_cli(app_env, "connect", "login", "-F", str(ssh_lab.config),
+                      "--remote-port", str(desktop_remote.port), timeout=120)
+    assert without.returncode == 1 and without.stderr.strip().splitlines()[-1] == \
+        f"Error: {TOKEN_MISSING}"  # no terminal to ask on: one clear sentence
     result = run_cli(app_env, "connect", "login", "-F", str(ssh_lab.config),
-                     "--remote-port", str(desktop_remote.port), timeout=120)
+                     "--remote-port", str(desktop_remote.port), "--token-file",
+                     str(token_file(tmp_path, desktop_remote.token)), timeout=120)
     assert result.returncode == 0, result.stderr
     assert "Opened in Cellucid Desktop: http://127.0.0.1:" in result.stdout
-    window = app.wait_window("remote:1", "the remote window opened by the command")
-    assert window["url"].endswith("/?dataset=remote-data")
+    window = app.wait_window("remote:2", "the remote window opened by the command")
+    assert window["url"].endswith("/?dataset=remote-data")  # the token left the address
     assert [c.spec.target for c in ConnectionStore().recent()] == ["login"]  # for the dialog
+    assert desktop_remote.token not in ConnectionStore().path.read_text()  # never saved
     # the app, not the finished command, owns the tunnel: the viewer keeps working
-    wait_for(lambda: app.eval("remote:1", "document.documentElement.dataset.viewerState")
+    wait_for(lambda: app.eval("remote:2", "document.documentElement.dataset.viewerState")
              == "ready", 90, what="the remote viewer ready")
     ssh = [pid for pid in descendants(app.proc.pid)
            if Path(f"/proc/{pid}/comm").read_text().strip() == "ssh"]
