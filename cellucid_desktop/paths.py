@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from pathlib import Path
 
 import platformdirs
@@ -42,7 +43,10 @@ def state_dir() -> Path:
 
 
 def runtime_dir() -> Path:
-    """Unix sockets: the user's runtime folder (``$XDG_RUNTIME_DIR``), else the cache."""
+    """Unix sockets: the user's runtime folder (``$XDG_RUNTIME_DIR`` on Linux, made
+    per login session), else the cache folder."""
+    if sys.platform.startswith("linux") and not os.environ.get("XDG_RUNTIME_DIR"):
+        return _ensure(_dirs().user_cache_path / "run")
     runtime = _dirs().user_runtime_path
     if runtime.parent.is_dir() and os.access(runtime.parent, os.W_OK):
         return _ensure(runtime)

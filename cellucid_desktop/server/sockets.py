@@ -56,7 +56,7 @@ def check_socket_path(requested: str | None) -> Path:
         raise SocketPathError(
             f"other users can enter {folder} (or it is not yours), so they could reach "
             f"the socket; use a folder only you can enter (mkdir -m 700 DIR), or leave "
-            f"out PATH to use {paths.runtime_dir()}")
+            f"out PATH to use your private runtime folder")
     _refuse_live_or_foreign(path)
     return path
 
