@@ -135,7 +135,7 @@ class Client:
     def __init__(self, endpoint: Endpoint, *, timeout: float = DEFAULT_TIMEOUT,
                  maxsize: int = 4) -> None:
         self.endpoint = endpoint
-        retries = urllib3.Retry(total=1, connect=1, read=0, redirect=False, status=0,
+        retries = urllib3.Retry(total=1, connect=0, read=1, redirect=False, status=0,
                                 other=0, raise_on_redirect=False, raise_on_status=False)
         common = {"maxsize": maxsize, "block": False, "retries": retries,
                   "timeout": urllib3.Timeout(connect=timeout, read=timeout)}

@@ -521,7 +521,10 @@ class DesktopApp:
     def test_windows(self) -> list[dict[str, Any]]:
         with self._lock:
             items = list(self._windows.items())
-        return [{"key": key, "title": w.title, "url": w.real_url or w.original_url,
+        # the address the window shows now (after the token redirect), once it loaded
+        return [{"key": key, "title": w.title,
+                 "url": (w.get_current_url() if key in self._loaded_at else None)
+                 or w.real_url or w.original_url,
                  "hidden": key in self._hidden, "loaded_at": self._loaded_at.get(key)}
                 for key, w in items]
 

@@ -61,10 +61,10 @@ def test_our_serve_through_a_remapped_tunnel_is_shown_through_the_proxy(
         assert raw_request(session.local_port, "GET", "/_cellucid/health").status == 421
         assert not view.direct and "/?dataset=remote-data&token=" in view.url
         assert desktop_remote.token not in view.url  # the proxy sends it; the page never sees it
-        assert _get(view.url)[0] == 200
         status, headers, body = _get(view.url)
         assert status == 200 and "text/html" in headers["Content-Type"]
-        assert _get(_base(view.url) + "/api/v1/datasets")[0] == 200
+        assert _status(_base(view.url) + "/api/v1/datasets") == 401  # the proxy's token
+        assert _get(_base(view.url) + "/api/v1/datasets", session.proxy.server.token)[0] == 200
     finally:
         session.close()
 
@@ -92,7 +92,8 @@ def test_compute_node_form_opens_cellucid_directly_on_the_same_port(
 
 def test_node_named_localhost_reaches_the_login_hosts_own_server(
         ssh_lab: SshLab, desktop_remote: ServeProcess) -> None:
-    session = RemoteSession(spec_for(ssh_lab, desktop_remote.port, node="localhost"))
+    session = RemoteSession(spec_for(ssh_lab, desktop_remote.port, node="localhost"),
+                            token=desktop_remote.token)
     try:
         view = session.open()
         assert f"localhost:{desktop_remote.port}" in session.tunnel.argv[3]
