@@ -14,14 +14,14 @@ import pytest
 
 from cellucid_desktop.remote.ports import any_free_port
 from cellucid_desktop.remote.probe import DESKTOP, G2, fetch
-from cellucid_desktop.remote.session import RemoteError, RemoteSession
+from cellucid_desktop.remote.session import RemoteError, RemoteSession, TokenNeeded
 from cellucid_desktop.remote.ssh_command import tunnel_argv
 from cellucid_desktop.server.registry import DatasetRegistry
 from cellucid_desktop.server.runner import ServerThread
 from tests.desktop.gui import running
 from tests.helpers import wait_for
 from tests.remote.conftest import spec_for
-from tests.remote.servers import ServeProcess, cellucid_serve
+from tests.remote.servers import ServeProcess, SocketServe, cellucid_serve
 from tests.remote.sshd import SshLab
 from tests.server.reference import raw_request
 
@@ -230,5 +230,26 @@ def test_remote_without_ui_can_be_shown_in_the_cached_official_web_app(
         assert b"remote-webapp" in _get(view.url)[2]
         datasets = _get(_base(view.url) + "/_cellucid/datasets", session.proxy.server.token)[2]
         assert b'"remote-data"' in datasets
+    finally:
+        session.close()
+
+
+def test_a_remote_socket_is_forwarded_and_opened_with_its_token(
+        ssh_lab: SshLab, socket_remote: SocketServe) -> None:
+    """`serve --socket` on the "login node", `connect --remote-socket` on the laptop: the
+    forward ends at the socket, any local port names the server, the window is direct."""
+    spec = spec_for(ssh_lab, 8765, remote_socket=socket_remote.socket)
+    without = RemoteSession(spec)
+    with pytest.raises(TokenNeeded):
+        without.open()
+    session = RemoteSession(spec, token=socket_remote.token)
+    try:
+        view = session.open()
+        assert f"127.0.0.1:{session.local_port}:{socket_remote.socket}" in session.tunnel.argv
+        assert view.direct and view.probe.kind == DESKTOP
+        assert view.url == (f"http://127.0.0.1:{session.local_port}/?dataset=remote-data"
+                            f"&token={socket_remote.token}")
+        status, headers, _ = _get(view.url)
+        assert status == 200 and "text/html" in headers["Content-Type"]
     finally:
         session.close()
