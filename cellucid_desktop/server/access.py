@@ -10,8 +10,10 @@ A request proves the token in one of three ways:
 
 * ``?token=<token>`` in the URL. On a page load (a navigation) the answer is a redirect
   to the same address without the token, setting an HttpOnly, SameSite=Strict cookie,
-  so the address bar and the history never keep the token. Other requests are simply
-  served (``curl 'http://127.0.0.1:8765/_cellucid/datasets?token=...'`` works).
+  so the address bar and the history never keep the token (a link followed from
+  another site gets a page that moves on by itself instead: browsers hold back a Strict
+  cookie on a redirect that ends a cross-site chain). Other requests are simply served
+  (``curl 'http://127.0.0.1:8765/_cellucid/datasets?token=...'`` works).
 * the cookie, named after the port the browser used (``cellucid-token-8765``): a
   browser keeps one cookie jar for every port of 127.0.0.1, so two servers must not
   share a cookie name.
@@ -31,9 +33,12 @@ routes) name their path prefixes in ``self_guarded``.
 
 from __future__ import annotations
 
+import base64
 import enum
+import hashlib
 import hmac
 import html
+import json
 import os
 import re
 import secrets
@@ -204,9 +209,23 @@ class TokenGuard:
             raw_path = "/"  # never a redirect to another host
         location = raw_path + ("?" + "&".join(other_pairs) if other_pairs else "")
         cookie = (f"{name}={self.token.decode()}; Path=/; HttpOnly; SameSite=Strict")
-        start_response("302 Found", [("Location", location), ("Set-Cookie", cookie),
-                                     ("Content-Length", "0"), ("Referrer-Policy", "no-referrer")])
-        return []
+        if environ.get("HTTP_SEC_FETCH_SITE") != "cross-site":
+            start_response("302 Found", [("Location", location), ("Set-Cookie", cookie),
+                                         ("Content-Length", "0"),
+                                         ("Referrer-Policy", "no-referrer")])
+            return []
+        # Followed from another site: a browser does not send a SameSite=Strict cookie on
+        # the redirect that ends such a chain, so the page moves on by itself instead (a
+        # navigation our own page starts is same-site), replacing its history entry.
+        script = f"location.replace({json.dumps(location)})".replace("<", "\\u003c")
+        digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+        body = (f"<!doctype html><meta charset=utf-8><title>Cellucid</title>"
+                f"<script>{script}</script>").encode()
+        start_response("200 OK", [
+            ("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body))),
+            ("Set-Cookie", cookie), ("Referrer-Policy", "no-referrer"),
+            ("Content-Security-Policy", f"default-src 'none'; script-src 'sha256-{digest}'")])
+        return [body]
 
 
 def _replace_query(environ: dict[str, Any], query: str) -> None:
