@@ -189,3 +189,14 @@ def test_pasted_text_without_a_token_is_refused() -> None:
 def test_cookie_values_never_hold_anything_but_the_token_alphabet() -> None:
     token = ServerThread(DatasetRegistry()).token
     assert token and all(c.isalnum() or c in "-_" for c in token)
+
+
+def test_a_link_from_another_site_gets_a_page_that_moves_on_with_the_cookie(
+        server: ServerThread) -> None:
+    answer = raw_request(server.port, "GET", f"/?dataset=acc&token={server.token}",
+                         [*NAVIGATE, ("Sec-Fetch-Site", "cross-site")])
+    assert answer.status == 200 and answer.header("set-cookie").startswith(
+        f"cellucid-token-{server.port}={server.token}; ")
+    assert b'location.replace("/?dataset=acc")' in answer.body
+    assert server.token.encode() not in answer.body
+    assert "script-src 'sha256-" in answer.header("content-security-policy")
