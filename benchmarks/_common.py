@@ -51,3 +51,17 @@ def xdg_env(root: Path, env: dict[str, str]) -> dict[str, str]:
         (root / var).mkdir(parents=True, exist_ok=True)
         env[var] = str(root / var)
     return env
+
+
+# The access token the benchmarks give `cellucid-desktop serve` (with --token-file), so
+# they measure the default, token-protected server; cellucid ignores the header.
+BENCH_TOKEN = "benchmark-access-token-0123456789"
+BENCH_AUTH = {"Authorization": f"Bearer {BENCH_TOKEN}"}
+
+
+def token_file(folder: Path) -> Path:
+    """BENCH_TOKEN in a 0600 file in ``folder``, for ``serve --token-file``."""
+    path = folder / "bench.token"
+    path.touch(mode=0o600)
+    path.write_text(BENCH_TOKEN)
+    return path
