@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from cellucid_desktop.remote.connections import ConnectionStore
@@ -77,3 +78,29 @@ def test_connect_command_hands_the_remote_to_the_app_whose_quit_stops_ssh(
     assert run_cli(app_env, "quit").returncode == 0
     app.proc.wait(60)
     wait_for(lambda: not any(running(pid) for pid in ssh), 20, what="ssh gone with the app")
+
+
+def test_connect_dialog_asks_for_the_token_and_takes_a_pasted_viewer_url(
+        launch, app_env, desktop_remote: ServeProcess) -> None:
+    app = launch()
+    app.wait_home_ready()
+    app.eval("home", "window.pywebview.api.open_connect()")
+    app.wait_window("connect", "the connect dialog")
+    wait_for(lambda: app.eval("connect", "!!window.cellucidConnect"), 30,
+             what="the connect page script")
+    form = {"mode": "forwarded", "forwarded_port": str(desktop_remote.port)}
+    app.eval("connect", f"window.cellucidConnect.fill({json.dumps(form)})")
+    app.eval("connect", "document.getElementById('start').click()")
+    status = wait_for(lambda: (lambda s: s if s.startswith("failed") else None)(
+        app.eval("connect", "window.cellucidConnect.status()")), 60, what="the refusal")
+    assert status == f"failed: {TOKEN_MISSING}"
+    assert app.eval("connect", "document.activeElement.id") == "token"
+    pasted = f"http://127.0.0.1:{desktop_remote.port}/?dataset=remote-data&token=" \
+             f"{desktop_remote.token}"
+    app.eval("connect", f"document.getElementById('token').value = {json.dumps(pasted)}")
+    app.eval("connect", "document.getElementById('start').click()")
+    window = app.wait_window("remote:2", "the remote viewer window", timeout=90)
+    assert "dataset=remote-data" in window["url"] and "token=" not in window["url"]
+    wait_for(lambda: app.eval("remote:2", "document.documentElement.dataset.viewerState")
+             == "ready", 90, what="the remote viewer ready")
+    assert desktop_remote.token not in ConnectionStore().path.read_text()  # never saved
