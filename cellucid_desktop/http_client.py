@@ -127,9 +127,10 @@ class Client:
 
     ``request`` returns a :class:`Reply` (whole body, up to ``limit`` bytes) or, with
     ``stream=True``, urllib3's response to read in chunks and ``release_conn()``.
-    Connection problems raise :class:`RequestError`. A request on a kept-alive
-    connection the server had closed is sent again once on a new one; redirects are
-    returned, never followed.
+    No answer raises an OSError (the socket's own, else :class:`RequestError`). A kept-
+    alive connection the server closed is noticed before reuse, and a GET/HEAD that
+    loses its connection mid-answer is sent once more; redirects are returned, never
+    followed.
     """
 
     def __init__(self, endpoint: Endpoint, *, timeout: float = DEFAULT_TIMEOUT,
