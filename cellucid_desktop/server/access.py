@@ -47,7 +47,7 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import unquote, unquote_plus, urlsplit
+from urllib.parse import quote, unquote, unquote_plus, urlsplit
 
 from werkzeug.http import parse_cookie
 
@@ -204,7 +204,8 @@ class TokenGuard:
     def _set_cookie_and_redirect(self, environ: dict[str, Any], name: str,
                                  other_pairs: list[str],
                                  start_response: Callable[..., Any]) -> list[bytes]:
-        raw_path = environ.get("REQUEST_URI", "").partition("?")[0]
+        raw_path = environ.get("REQUEST_URI", "").partition("?")[0] or \
+            quote(environ.get("PATH_INFO", "/").encode("latin-1"), safe="/:@!$&'()*+,;=-._~")
         if not raw_path.startswith("/") or raw_path.startswith("//"):
             raw_path = "/"  # never a redirect to another host
         location = raw_path + ("?" + "&".join(other_pairs) if other_pairs else "")
