@@ -108,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
             local = choose_local_port(spec.remote_port, spec.local_port)
             program = "cellucid-desktop" if spec.remote_socket else "cellucid"
             print(f"  Tunnel:       {display_command(spec, local)}")
-            print(f"  On remote:    {server_command('data.h5ad', spec.remote_port, program=program, socket=spec.remote_socket)}")
+            remote = server_command("data.h5ad", spec.remote_port, program=program,
+                                    socket=spec.remote_socket)
+            print(f"  On remote:    {remote}")
             return 0
         from cellucid_desktop.remote.connections import form_from_spec
         form = form_from_spec(spec)
