@@ -22,16 +22,20 @@ def _dialog_form(lab: SshLab, remote_port: int) -> dict[str, object]:
             "options": f"UserKnownHostsFile={lab.known_hosts}\nIdentitiesOnly=yes"}
 
 
-def test_connect_dialog_opens_a_window_drawing_the_remote_cells(
-        launch, app_env, ssh_lab: SshLab, g2_remote: ServeProcess, tmp_path: Path) -> None:
-    app = launch()
+def _fill_dialog(app, form: dict[str, object]) -> None:  # noqa: ANN001 - tests.desktop.gui.App
+    """Open the connect dialog from the home page and fill its fields."""
     app.wait_home_ready()
     app.eval("home", "window.pywebview.api.open_connect()")
     app.wait_window("connect", "the connect dialog")
     wait_for(lambda: app.eval("connect", "!!window.cellucidConnect"), 30,
              what="the connect page script")
-    form = _dialog_form(ssh_lab, g2_remote.port)
-    app.eval("connect", f"window.cellucidConnect.fill({__import__('json').dumps(form)})")
+    app.eval("connect", f"window.cellucidConnect.fill({json.dumps(form)})")
+
+
+def test_connect_dialog_opens_a_window_drawing_the_remote_cells(
+        launch, app_env, ssh_lab: SshLab, g2_remote: ServeProcess, tmp_path: Path) -> None:
+    app = launch()
+    _fill_dialog(app, _dialog_form(ssh_lab, g2_remote.port))
     preview = wait_for(lambda: app.eval("connect", "document.getElementById('cmd').textContent"),
                        30, what="the live command preview")
     assert preview.startswith("ssh -N -L 127.0.0.1:") and f"-p {ssh_lab.login.port}" in preview
@@ -83,13 +87,7 @@ def test_connect_command_hands_the_remote_to_the_app_whose_quit_stops_ssh(
 def test_connect_dialog_asks_for_the_token_and_takes_a_pasted_viewer_url(
         launch, app_env, desktop_remote: ServeProcess) -> None:
     app = launch()
-    app.wait_home_ready()
-    app.eval("home", "window.pywebview.api.open_connect()")
-    app.wait_window("connect", "the connect dialog")
-    wait_for(lambda: app.eval("connect", "!!window.cellucidConnect"), 30,
-             what="the connect page script")
-    form = {"mode": "forwarded", "forwarded_port": str(desktop_remote.port)}
-    app.eval("connect", f"window.cellucidConnect.fill({json.dumps(form)})")
+    _fill_dialog(app, {"mode": "forwarded", "forwarded_port": str(desktop_remote.port)})
     app.eval("connect", "document.getElementById('start').click()")
     status = wait_for(lambda: (lambda s: s if s.startswith("failed") else None)(
         app.eval("connect", "window.cellucidConnect.status()")), 60, what="the refusal")
