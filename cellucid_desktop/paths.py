@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
-import sys
+import tempfile
 from pathlib import Path
 
 import platformdirs
@@ -42,15 +42,44 @@ def state_dir() -> Path:
     return _ensure(_dirs().user_state_path)
 
 
-def runtime_dir() -> Path:
-    """Unix sockets: the user's runtime folder (``$XDG_RUNTIME_DIR`` on Linux, made
-    per login session), else the cache folder."""
-    if sys.platform.startswith("linux") and not os.environ.get("XDG_RUNTIME_DIR"):
-        return _ensure(_dirs().user_cache_path / "run")
-    runtime = _dirs().user_runtime_path
-    if runtime.parent.is_dir() and os.access(runtime.parent, os.W_OK):
-        return _ensure(runtime)
-    return _ensure(_dirs().user_cache_path / "run")
+def is_private(path: Path) -> bool:
+    """A real folder (not a symlink) owned by us, with no access for group or others."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return (stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
+            and info.st_mode & 0o077 == 0)
+
+
+def socket_base() -> Path | None:
+    """The per-user folder for Unix sockets, created 0700 (or tightened) if ours; None
+    if unusable.
+
+    Short, because a socket path has ~104 bytes (macOS's ``$TMPDIR`` alone is ~50):
+    ``$XDG_RUNTIME_DIR/cellucid-desktop`` when that is short, else
+    ``/tmp/cellucid-desktop-UID``. One that exists but is not ours, or is a symlink, is
+    never used: another user could have made it to reach our sockets.
+    """
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    if runtime.startswith("/") and len(runtime) < 40:
+        base = Path(runtime) / APP_NAME
+    else:
+        base = Path("/tmp") / f"{APP_NAME}-{os.getuid()}"
+    try:
+        base.mkdir(mode=0o700, exist_ok=True)
+        info = os.lstat(base)
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid():
+            os.chmod(base, 0o700)
+    except OSError:
+        return None
+    return base if is_private(base) else None
+
+
+def socket_dir() -> Path:
+    """Where our Unix sockets go (POSIX): ``socket_base()``, else a fresh private
+    ``mkdtemp`` folder."""
+    return socket_base() or Path(tempfile.mkdtemp(prefix="cellucid-", dir="/tmp"))
 
 
 def _ensure(path: Path) -> Path:

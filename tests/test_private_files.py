@@ -18,7 +18,7 @@ def mode(path: Path) -> int:
 
 
 @pytest.mark.parametrize("folder", [paths.config_dir, paths.cache_dir, paths.log_dir,
-                                    paths.state_dir, paths.runtime_dir])
+                                    paths.state_dir, paths.socket_dir])
 def test_new_folders_are_private(folder) -> None:
     assert mode(folder()) == 0o700
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from cellucid_desktop import __version__
+from cellucid_desktop.remote import askpass
 
 # Subcommand modules under cellucid_desktop.cli, in the order --help lists them.
 COMMANDS = ["app", "open", "connect", "quit", "serve", "integrate", "webapp"]
@@ -52,6 +54,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if os.environ.get(askpass.ACTIVATE_ENV) == "1":  # ssh runs us as its SSH_ASKPASS
+        return askpass.main(args_list)
     parser, modules = build_parser()
     if "app" in modules and (not args_list or args_list[0] not in modules
                              and args_list[0] not in ("-h", "--help", "-V", "--version")):

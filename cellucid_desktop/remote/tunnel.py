@@ -227,7 +227,8 @@ class Tunnel:
             if problem is not None or self._stop.is_set():
                 return problem  # (None when stopped meanwhile: ``finally`` ends this ssh)
             self._set(TunnelStatus(TunnelState.CONNECTED, f"Connected: 127.0.0.1:"
-                                   f"{self.local_port} -> {self.spec.forward_to} via "
+                                   f"{self.local_port} -> "
+                                   f"{self.spec.forward(self.local_port).destination} via "
                                    f"{self.spec.target}"))
             proc.wait()
             reader.join(2)

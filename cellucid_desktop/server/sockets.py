@@ -2,9 +2,10 @@
 
 A TCP port on 127.0.0.1 is open to every user of a shared machine; a Unix socket is
 reachable only by those who can enter its folder and write to it. So the socket is
-created 0600 (server/runner.py) in a folder only this user can enter: the runtime
-folder (``$XDG_RUNTIME_DIR/cellucid-desktop``, else the cache) by default, or the
-folder of the path the user names, which must already be private.
+created 0600 (server/runner.py) in a folder only this user can enter: by default the
+app's socket folder (``paths.socket_dir()``: ``$XDG_RUNTIME_DIR/cellucid-desktop``, or
+``/tmp/cellucid-desktop-UID``, never one another user made), or the folder of the path
+the user names, which must already be private.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ def supported() -> bool:
 
 
 def default_socket_path() -> Path:
-    """A new socket name in the user's private runtime folder."""
-    return paths.runtime_dir() / f"serve-{secrets.token_hex(4)}.sock"
+    """A new socket name in the user's private socket folder."""
+    return paths.socket_dir() / f"serve-{secrets.token_hex(4)}.sock"
 
 
 def check_socket_path(requested: str | None) -> Path:
@@ -56,7 +57,7 @@ def check_socket_path(requested: str | None) -> Path:
         raise SocketPathError(
             f"other users can enter {folder} (or it is not yours), so they could reach "
             f"the socket; use a folder only you can enter (mkdir -m 700 DIR), or leave "
-            f"out PATH to use your private runtime folder")
+            f"out PATH to use the app's private socket folder")
     _refuse_live_or_foreign(path)
     return path
 

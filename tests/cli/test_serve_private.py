@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -90,15 +93,17 @@ def test_a_token_file_others_can_read_is_refused(small_h5ad: Path, tmp_path: Pat
     assert "chmod 600" in result.stderr
 
 
-def runtime_env(tmp_path: Path) -> dict[str, str]:
-    runtime = tmp_path / "run"
-    runtime.mkdir(mode=0o700)
-    return {**ENV, "XDG_RUNTIME_DIR": str(runtime)}
+@pytest.fixture()
+def runtime_env() -> Iterator[dict[str, str]]:
+    """A short XDG_RUNTIME_DIR of this test's own (pytest's paths are too long for one)."""
+    runtime = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
+    yield {**ENV, "XDG_RUNTIME_DIR": str(runtime)}
+    shutil.rmtree(runtime)
 
 
 def test_socket_serves_privately_and_prints_the_forward_line(small_h5ad: Path,
-                                                             tmp_path: Path) -> None:
-    env = runtime_env(tmp_path)
+                                                             runtime_env) -> None:
+    env = runtime_env
     process = subprocess.Popen([SCRIPT, "serve", str(small_h5ad), "--socket", "--no-browser",
                                 "--dataset-id", "sock"], env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -145,9 +150,9 @@ def test_a_socket_in_a_folder_others_can_enter_is_refused(small_h5ad: Path, tmp_
     assert "other users can enter" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_a_socket_a_live_server_holds_is_refused(small_h5ad: Path, tmp_path: Path,
+def test_a_socket_a_live_server_holds_is_refused(small_h5ad: Path, runtime_env,
                                                  serving) -> None:
-    env = runtime_env(tmp_path)
+    env = runtime_env
     folder = Path(env["XDG_RUNTIME_DIR"])
     first = Serving(str(small_h5ad), "--socket", str(folder / "s.sock"), "--no-browser")
     serving.append(first)

@@ -31,9 +31,12 @@ def _banner_ready(port: int) -> bool:
 
 
 class Sshd:
-    """``sshd -D -f <tmp config>``: key login for the current user (root here) only."""
+    """``sshd -D -f <tmp config>``: key login for the current user (root here) only.
+    Subclasses change how users sign in (``auth_settings``) and the program run."""
 
-    def __init__(self, root: Path, name: str, host_key: Path, authorized: Path) -> None:
+    program = SSHD
+
+    def __init__(self, root: Path, name: str, host_key: Path, authorized: Path | None) -> None:
         self.root = root / name
         self.root.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -41,11 +44,14 @@ class Sshd:
         self.config = self.root / "sshd_config"
         self.config.write_text("\n".join([
             f"Port {self.port}", "ListenAddress 127.0.0.1", f"HostKey {host_key}",
-            f"PidFile {self.root / 'sshd.pid'}", f"AuthorizedKeysFile {authorized}",
-            "StrictModes no", "PermitRootLogin prohibit-password", "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no", "UsePAM no", "AllowTcpForwarding yes",
-            "LogLevel ERROR", "MaxStartups 50", ""]))
+            f"PidFile {self.root / 'sshd.pid'}", "StrictModes no", "AllowTcpForwarding yes",
+            "MaxStartups 50", *self.auth_settings(authorized), ""]))
         self.process: subprocess.Popen | None = None
+
+    def auth_settings(self, authorized: Path | None) -> list[str]:
+        return [f"AuthorizedKeysFile {authorized}", "PermitRootLogin prohibit-password",
+                "PasswordAuthentication no", "KbdInteractiveAuthentication no", "UsePAM no",
+                "LogLevel ERROR"]
 
     def start(self) -> Sshd:
         # Debian's sshd refuses to start without its privilege-separation directory,
@@ -53,7 +59,8 @@ class Sshd:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
         # die_with_parent: a test run killed before its teardown leaves no sshd behind
         with open(self.root / "sshd.log", "ab") as log:
-            self.process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.config)],
+            self.process = subprocess.Popen([str(self.program), "-D", "-e", "-f",
+                                             str(self.config)],
                                             stdin=subprocess.DEVNULL,
                                             stdout=subprocess.DEVNULL, stderr=log,
                                             preexec_fn=die_with_parent)
@@ -75,9 +82,12 @@ class Sshd:
         _signal_all(sessions, signal.SIGTERM)
 
     def kill_sessions(self) -> int:
-        """Drop every open SSH connection but keep sshd listening (a network blip)."""
+        """Drop every open SSH connection but keep sshd listening (a network blip): each
+        connection's sshd and the processes under it (with privilege separation the
+        user's own sshd, which holds the TCP connection, is a grandchild)."""
         sessions = children(self.process.pid)
-        _signal_all(sessions, signal.SIGKILL)
+        below = [pid for session in sessions for pid in descendants(session)]
+        _signal_all(sessions + below, signal.SIGKILL)
         return len(sessions)
 
 
@@ -102,6 +112,12 @@ def children(pid: int) -> list[int]:
             if int(fields[1]) == pid and fields[0] != "Z":
                 found.append(int(entry.name))
     return found
+
+
+def descendants(pid: int) -> list[int]:
+    """Live children of ``pid``, their children, and so on."""
+    found = children(pid)
+    return found + [d for child in found for d in descendants(child)]
 
 
 class SshLab:

@@ -93,7 +93,8 @@ def test_a_remote_socket_is_forwarded_by_path() -> None:
 
 
 @pytest.mark.parametrize("socket, node, problem", [
-    ("relative.sock", None, "absolute path"), ("/tmp/a b.sock", None, "no spaces"),
+    ("relative.sock", None, "absolute path"), ("/tmp/a b.sock", None, "without spaces"),
+    ("/" + "s" * 120 + ".sock", None, "longer than"),
     ("/tmp/a:b.sock", None, "':'"), ("/tmp/s.sock", "c042", "SSH to the node itself")])
 def test_unusable_remote_sockets_are_refused(socket: str, node: str | None,
                                              problem: str) -> None:
