@@ -19,19 +19,21 @@ from cellucid_desktop.remote import askpass
 COMMANDS = ["app", "open", "connect", "quit", "serve", "integrate", "webapp"]
 
 DESCRIPTION = """\
-Cellucid Desktop: look at single-cell data (AnnData .h5ad) on your laptop, from local
-files or from a server on your cluster.
+Cellucid Desktop: look at single-cell data on your laptop, from local files or from a
+server on your cluster. It opens AnnData (.h5ad, and Zarr stores: .zarr folders or
+zipped .zarr.zip), MuData (.h5mu: each modality is a dataset) and loom (.loom) files.
 
 Run with no command to start the app, or with one of the commands below."""
 
 EPILOG = """\
 examples:
   cellucid-desktop                            start the app (tray + home window)
-  cellucid-desktop a.h5ad b.h5ad              open files (in the running app, if any)
+  cellucid-desktop a.h5ad b.zarr c.h5mu       open datasets (in the running app, if any)
   cellucid-desktop --demo                     start the app on the demo dataset
   cellucid-desktop quit                       quit the running app
   cellucid-desktop serve --demo               serve the built-in demo dataset
   cellucid-desktop serve data.h5ad --port 0   serve a file on any free port
+  cellucid-desktop serve cite.h5mu --modality prot   serve one modality of a MuData file
   cellucid-desktop <command> --help           help on one command
 """
 

@@ -1,8 +1,8 @@
 """A gene-major copy of a CSR matrix, built once per file version, so any gene is a slice.
 
 The copy lives in the user cache folder (``gene-index/<key>/``: ``indptr.i64``,
-``rows.i32``, ``data.f32``, ``meta.json``), keyed by the file's path, identity (size,
-mtime, inode) and source, so it is reused across launches and rebuilt when the file
+``rows.i32``, ``data.f32``, ``meta.json``), keyed by the dataset's location (path or
+URL, and modality), identity (size, mtime, inode) and source, so it is reused across launches and rebuilt when the file
 changes. It is built with bounded memory by a two-pass counting sort: pass 1 counts
 the stored values of each gene; pass 2 fills the output one group of consecutive genes
 at a time (at most GROUP_VALUES values, 128 MB of buffers), each group by one sweep over
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from cellucid_desktop import paths
-from cellucid_desktop.data.errors import DatasetError
+from cellucid_desktop.data.errors import DatasetError, SourceUnreachable
 from cellucid_desktop.data.genes import Source
 from cellucid_desktop.data.memory import return_freed_memory
 from cellucid_desktop.data.reader import DatasetReader
@@ -50,7 +50,7 @@ def index_root() -> Path:
 
 def index_key(reader: DatasetReader, source: Source) -> str:
     """The cache folder name of one source of one file version."""
-    text = f"{FORMAT}\0{reader.local_path or ''}\0{reader.identity}\0{source.id}"
+    text = f"{FORMAT}\0{reader.location}\0{reader.identity}\0{source.id}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -147,7 +147,7 @@ def build_index(reader: DatasetReader, source: Source, folder: Path, *,
                 del rows_out, data_out
         (tmp / "meta.json").write_text(json.dumps({
             "format": FORMAT, "n_rows": n_rows, "n_cols": n_cols, "nnz": nnz,
-            "source": source.id, "path": str(reader.local_path or ""),
+            "source": source.id, "path": reader.location,
             "identity": reader.identity}))
         try:
             os.replace(tmp, folder)
@@ -302,10 +302,12 @@ class GeneIndexManager:
             build_index(job.reader, job.source, folder, progress=progress,
                         cancelled=job.cancelled)
             return_freed_memory()
-            self._remove_stale(folder, str(job.reader.local_path or ""), job.source.id)
+            self._remove_stale(folder, job.reader.location, job.source.id)
             log.info("Gene index ready: %s", folder)
         except BuildCancelled:
             log.info("Gene index build cancelled: %s", folder)
+        except SourceUnreachable as exc:  # not failed: the next request starts it again
+            log.warning("Gene index build interrupted for %s: %s", folder, exc)
         except (DatasetError, OSError, ValueError) as exc:
             message = (str(exc) if isinstance(exc, DatasetError)
                        else f"Building the gene index failed: {exc}; genes are still "
@@ -315,9 +317,8 @@ class GeneIndexManager:
                 self._failed[job.key] = message
 
     def _remove_stale(self, folder: Path, path: str, source_id: str) -> None:
-        """Delete indexes of older versions of the same file (``path``) and source."""
-        if not path:
-            return
+        """Delete indexes of older versions of the same dataset (``path``, its location)
+        and source."""
         for other in self.root.iterdir():
             if other == folder or not (other / "meta.json").exists():
                 continue

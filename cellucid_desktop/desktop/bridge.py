@@ -33,11 +33,20 @@ class PageApi(ConnectApi):
     def open_dialog(self) -> list[dict[str, Any]]:
         return self._app.choose_and_open()
 
+    def open_folder_dialog(self) -> list[dict[str, Any]]:
+        """A Zarr store is a folder: the folder dialog, then open the choice."""
+        return self._app.choose_and_open(folder=True)
+
     def open_demo(self) -> list[dict[str, Any]]:
         return self._app.open_paths([], demo=True)
 
-    def open_recent(self, path: str) -> list[dict[str, Any]]:
-        return self._app.open_paths([path]) if path in self._app.user.recent() else []
+    def open_recent(self, path: str, modality: str | None = None) -> list[dict[str, Any]]:
+        if path not in self._app.user.recent():
+            return []
+        return self._app.open_paths([path], modality=modality or None)
+
+    def open_modality(self, dataset_id: str, modality: str) -> list[dict[str, Any]]:
+        return self._app.open_modality(str(dataset_id), str(modality))
 
     def remove_recent(self, path: str) -> None:
         self._app.user.remove_recent(path)

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cellucid_desktop.remote.child_process import spawn, stop as stop_process
 from cellucid_desktop.remote.errors import SshProblem, diagnose
 from cellucid_desktop.remote.ports import who_holds
 from cellucid_desktop.remote.private_dir import private_dir
@@ -29,9 +30,7 @@ from cellucid_desktop.remote.prompt_broker import PromptBroker
 from cellucid_desktop.remote.ssh_command import (Forward, HostSpec, command_argv,
                                                  control_argv, master_argv,
                                                  multiplexing_supported)
-from cellucid_desktop.remote.ssh_process import (SshError, SshProcess, SshState,
-                                                 child_options)
-from cellucid_desktop.remote.tunnel import stop_process
+from cellucid_desktop.remote.ssh_process import SshError, SshProcess, SshState
 
 POLL = 0.05  # how often a signing-in master is checked for its control socket
 CONTROL_TIMEOUT = 15.0
@@ -85,9 +84,8 @@ class Master(SshProcess):
         closed pipes may keep running)."""
         self._require_alive()
         cmd = command_argv(self.host, str(self.control_path), argv, ssh=self.ssh)
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL if input is None
-                                else subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, **child_options())
+        proc = spawn(cmd, stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             out, err = proc.communicate(input, timeout)
         except subprocess.TimeoutExpired:

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from flask import Flask
 
-from cellucid_desktop.http_client import Client, Endpoint, Response
+from cellucid_desktop.http_client import READ_ERRORS, Client, Endpoint, Response
 from cellucid_desktop.server.registry import DatasetRegistry
 from cellucid_desktop.server.runner import ServerThread
 from cellucid_desktop.server.security import WSGIApp
@@ -40,6 +40,10 @@ DROPPED_RESPONSE_HEADERS = frozenset({
     "set-cookie",
 })
 CHUNK = 256 * 1024
+
+
+class UpstreamLost(ConnectionError):
+    """The tunnel dropped in the middle of an answer of unknown length."""
 
 
 def _target(environ: dict[str, Any]) -> str:
@@ -102,13 +106,20 @@ class Forwarder:
 
 
 def _stream(resp: Response) -> Iterator[bytes]:
-    """The upstream body as it comes; the connection goes back to the pool at the end
-    (or is dropped if the client went away first)."""
+    """The body, chunk by chunk. If the tunnel drops midway the client must see a broken
+    answer, not a short one taken for whole: with a Content-Length, ending early makes
+    waitress close the connection; without one, only an exception stops waitress from
+    ending the chunked body normally. The connection goes back to the pool only after a
+    whole body."""
     finished = False
     try:
         while chunk := resp.read(CHUNK, decode_content=False):
             yield chunk
         finished = True
+    except READ_ERRORS as exc:
+        log.warning("proxy: the remote stopped answering mid-body: %s", exc)
+        if resp.headers.get("Content-Length") is None:
+            raise UpstreamLost(str(exc)) from None
     finally:
         resp.release_conn() if finished else resp.close()
 

@@ -20,27 +20,17 @@ import collections
 import enum
 import logging
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 
+from cellucid_desktop.remote.child_process import spawn, stop as stop_process
 from cellucid_desktop.remote.errors import SshProblem, diagnose, diagnose_login
 from cellucid_desktop.remote.hops import hop_names, resolve_hops
 from cellucid_desktop.remote.prompt_broker import AskpassSession, PromptBroker
 from cellucid_desktop.remote.ssh_command import HostSpec
-from cellucid_desktop.remote.tunnel import die_with_parent, stop_process
 
 log = logging.getLogger(__name__)
-
-
-def child_options() -> dict:
-    """Popen options for every ssh we start: its own session (no terminal to prompt on,
-    its own process group to stop) and, on Linux, death with the starting thread."""
-    options: dict = {"start_new_session": True}
-    if sys.platform.startswith("linux"):
-        options["preexec_fn"] = die_with_parent
-    return options
 
 
 class SshError(Exception):
@@ -211,8 +201,8 @@ class SshProcess:
         session = self._session = self.broker.session(self.host.target, self.reason,
                                                       on_abandon=self._abandon)
         try:
-            proc = subprocess.Popen(self._argv(), stderr=subprocess.PIPE, env=session.env(),
-                                    **self._popen_options(), **child_options())
+            proc = spawn(self._argv(), stderr=subprocess.PIPE, env=session.env(),
+                         **self._popen_options())
         except OSError as exc:
             session.close()
             self._set(SshState.FAILED, SshProblem(

@@ -16,21 +16,18 @@ import threading
 import time
 import zlib
 from collections import OrderedDict
-from pathlib import Path
 
 import numpy as np
 from flask import Blueprint, Flask, Response, current_app, request
 
-from cellucid_desktop.data.embeddings import (UnknownEmbedding, find_embedding, list_embeddings,
-                                              read_embedding)
-from cellucid_desktop.data.errors import DatasetError
+from cellucid_desktop.data.embeddings import UnknownEmbedding
+from cellucid_desktop.data.errors import DatasetError, SourceUnreachable
 from cellucid_desktop.data.gene_index import GeneIndexManager
 from cellucid_desktop.data.genes import (GeneNames, Source, UnknownGene, UnknownSource,
                                          expression_sources, find_source, read_gene)
-from cellucid_desktop.data.h5ad import open_h5ad
 from cellucid_desktop.data.memory import limit_arenas
-from cellucid_desktop.data.obs import UnknownColumn, read_obs_column
-from cellucid_desktop.data.reader import DatasetReader, file_identity
+from cellucid_desktop.data.obs import UnknownColumn
+from cellucid_desktop.data.reader import DatasetReader
 from cellucid_desktop.server.context import server_context
 from cellucid_desktop.server.registry import Dataset, DatasetRegistry
 from cellucid_desktop.server.store import not_modified
@@ -73,13 +70,13 @@ class BoundedCache:
 
 
 class DataService:
-    """One reader per open dataset (reopened when the file changes) and the gene index."""
+    """One reader per open dataset (reopened when its data changes) and the gene index."""
 
     def __init__(self, registry: DatasetRegistry, index: GeneIndexManager | None = None) -> None:
         self.registry = registry
         self.index = index or GeneIndexManager()
         self._lock = threading.Lock()
-        self._readers: dict[str, tuple[Path, DatasetReader]] = {}
+        self._readers: dict[str, tuple[str, DatasetReader]] = {}
         self._names: dict[tuple[int, str], GeneNames] = {}
         self._gzip = BoundedCache(GZIP_CACHE_BYTES)
         self.obs_columns = BoundedCache(OBS_CACHE_BYTES)
@@ -87,20 +84,16 @@ class DataService:
         limit_arenas()  # per-request vectors of MBs must not bloat one arena per thread
 
     def reader(self, dataset: Dataset) -> DatasetReader:
-        """The dataset's reader, replaced when the file on disk changed."""
-        try:
-            identity = file_identity(dataset.path)
-        except OSError:
-            raise DatasetError(f"The file of dataset {dataset.id!r} is no longer readable; "
-                               "open it again") from None
+        """The dataset's reader, replaced when its data changed (a new identity)."""
+        identity = dataset.source.identity()  # DatasetError when the data is gone
+        location = dataset.source.location
         with self._lock:
             current = self._readers.get(dataset.id)
-            if current is not None and current[0] == dataset.path \
+            if current is not None and current[0] == location \
                     and current[1].identity == identity:
                 return current[1]
-            reader = DatasetReader(lambda: open_h5ad(dataset.path), identity=identity,
-                                   local_path=dataset.path)
-            self._readers[dataset.id] = (dataset.path, reader)
+            reader = DatasetReader(dataset.source, identity)
+            self._readers[dataset.id] = (location, reader)
         if current is not None:
             self._close(current[1])
         return reader
@@ -130,6 +123,15 @@ class DataService:
             current = self._readers.pop(dataset.id, None)
         if current is not None:
             self._close(current[1])
+
+    def close(self) -> None:
+        """Close every reader (their builds cancelled), then the sources' transports."""
+        with self._lock:
+            readers, self._readers = [r for _, r in self._readers.values()], {}
+        for reader in readers:
+            self._close(reader)
+        for dataset in self.registry.all():
+            dataset.source.close()
 
     def _close(self, reader: DatasetReader) -> None:
         self.index.forget(reader)
@@ -170,6 +172,13 @@ def _dataset_error(err: DatasetError) -> Response:
     status = 404 if isinstance(err, (UnknownColumn, UnknownEmbedding, UnknownGene,
                                      UnknownSource)) else 422
     return _json({"error": str(err)}, status)
+
+
+@bp.errorhandler(SourceUnreachable)
+def _unreachable(err: SourceUnreachable) -> Response:
+    """A remote dataset's tunnel is down: a gateway failure to retry, not a bad file."""
+    current_app.logger.warning("Data API request failed: %s: %s", request.path, err)
+    return _json({"error": str(err)}, 502)
 
 
 @bp.errorhandler(Exception)
@@ -229,8 +238,7 @@ def _index_status(reader: DatasetReader, sources: list[Source]) -> dict:
 
 def _describe(dataset: Dataset, reader: DatasetReader) -> dict:
     meta = reader.meta
-    with reader.file() as h5:
-        embeddings = list_embeddings(h5, meta.n_cells)
+    embeddings = reader.embeddings()
     sources = expression_sources(meta)
     return {
         "id": dataset.id, "name": dataset.name, "n_cells": meta.n_cells,
@@ -265,12 +273,11 @@ def dataset(dataset_id: str) -> Response:
 @bp.get("/datasets/<dataset_id>/embeddings/<path:key>")
 def embedding(dataset_id: str, key: str) -> Response:
     _, reader = _dataset(dataset_id)
-    with reader.file() as h5:
-        found = find_embedding(h5, reader.meta.n_cells, key)
-        etag = _etag(reader, "embedding", key, str(found.dims))
-        if (cached := _not_modified(etag)) is not None:
-            return cached
-        values = read_embedding(h5, found)
+    found = reader.find_embedding(key)
+    etag = _etag(reader, "embedding", key, str(found.dims))
+    if (cached := _not_modified(etag)) is not None:
+        return cached
+    values = reader.embedding(found)
     return _binary(values.astype("<f4", copy=False).tobytes(), etag, **{"X-Dims": str(found.dims)})
 
 
@@ -288,8 +295,7 @@ def obs(dataset_id: str, rest: str) -> Response:
         return cached
     column = _service().obs_columns.get(etag)
     if column is None:
-        with reader.file() as h5:
-            column = read_obs_column(h5, key)  # TooManyCategories: a 422 via _dataset_error
+        column = reader.obs_column(key)  # TooManyCategories: a 422 via _dataset_error
         if column.values.shape != (reader.meta.n_cells,):
             raise ApiError(422, f"The obs column {key!r} does not hold one value per cell, "
                                 "so it cannot be coloured by")

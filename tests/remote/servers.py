@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cellucid_desktop.remote.tunnel import die_with_parent
+from cellucid_desktop.remote.child_process import die_with_parent
 from tests.server.reference import ServeProcess
 
 VENV_BIN = Path(sys.executable).parent

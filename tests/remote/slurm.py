@@ -17,7 +17,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from cellucid_desktop.remote.tunnel import die_with_parent
+from cellucid_desktop.remote.child_process import die_with_parent
 from tests.helpers import free_port, stop_process, wait_for
 from tests.remote.mfa_sshd import require
 
