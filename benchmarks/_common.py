@@ -81,3 +81,17 @@ def app_desktop(root: Path) -> Iterator[dict[str, str]]:
         for proc in (bus, xvfb):
             proc.terminate()
             proc.wait(10)
+
+
+# The access token the benchmarks give `cellucid-desktop serve` (with --token-file), so
+# they measure the default, token-protected server; cellucid ignores the header.
+BENCH_TOKEN = "benchmark-access-token-0123456789"
+BENCH_AUTH = {"Authorization": f"Bearer {BENCH_TOKEN}"}
+
+
+def token_file(folder: Path) -> Path:
+    """BENCH_TOKEN in a 0600 file in ``folder``, for ``serve --token-file``."""
+    path = folder / "bench.token"
+    path.touch(mode=0o600)
+    path.write_text(BENCH_TOKEN)
+    return path

@@ -29,7 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import proc_status_kb, synthetic_file, warm_page_cache  # noqa: E402
+from benchmarks._common import (BENCH_AUTH, proc_status_kb, synthetic_file,  # noqa: E402
+                                token_file, warm_page_cache)
 
 BIN = Path(sys.executable).parent
 LOCAL_URL = re.compile(r"Local URL:\s+http://127\.0\.0\.1:(\d+)")
@@ -81,7 +82,7 @@ def client(port: int, route: str, file_size: int, length: int, count: int, seed:
     """One keep-alive connection sending ``count`` random Range GETs of ``length`` bytes."""
     rng = random.Random(seed)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    headers = {"Host": f"127.0.0.1:{port}"}
+    headers = {"Host": f"127.0.0.1:{port}", **BENCH_AUTH}
     for _ in range(count):
         start = rng.randrange(0, file_size - length)
         headers["Range"] = f"bytes={start}-{start + length - 1}"
@@ -140,7 +141,8 @@ def main() -> int:
     warm_page_cache(path)
     common = ["--no-browser", "--port", "0", "--dataset-id", "range-bench"]
     servers = {
-        "cellucid-desktop": start([str(BIN / "cellucid-desktop"), "serve", str(path), *common]),
+        "cellucid-desktop": start([str(BIN / "cellucid-desktop"), "serve", str(path), *common,
+                                   "--token-file", str(token_file(path.parent))]),
         "cellucid 0.9.5": start([str(BIN / "cellucid"), "serve", str(path), "--no-web-ui",
                                  *common, "--dataset-name", "Range benchmark"]),
     }

@@ -1,4 +1,4 @@
-"""waitress's TCP server as we run it: the store fast path, and no lock-out by idle
+"""waitress's TCP and Unix-socket servers as we run them: the store fast path, and no lock-out by idle
 connections.
 
 waitress stops accepting once ``connection_limit`` connections are open and closes
@@ -16,7 +16,7 @@ import logging
 from typing import Any
 
 from waitress.adjustments import Adjustments
-from waitress.server import TcpWSGIServer
+from waitress.server import TcpWSGIServer, UnixWSGIServer
 from waitress.task import ThreadedTaskDispatcher
 
 from cellucid_desktop.server.fastpath import InlineStoreReads, Prepare, StoreChannel
@@ -27,10 +27,14 @@ log = logging.getLogger(__name__)
 EVICT_BATCH = 16
 
 
-class CellucidServer(TcpWSGIServer):
-    """waitress's TCP server with our channel, evicting idle connections at the limit."""
+class EvictingServer:
+    """Mixed into waitress's servers: our channel, evicting idle connections at the limit."""
 
     channel_class = StoreChannel
+    adj: Adjustments
+    active_channels: dict
+    accepting: bool
+    _map: dict
 
     def readable(self) -> bool:
         if self.accepting and len(self._map) >= self.adj.connection_limit:
@@ -54,10 +58,20 @@ class CellucidServer(TcpWSGIServer):
         return closed
 
 
-def make_server(app: Any, prepare: Prepare, **adjustments: Any) -> CellucidServer:
-    """Bind a CellucidServer (OSError if the address is taken) with waitress's
-    ``adjustments``; store reads ``prepare`` answers are served on the I/O thread."""
+class CellucidServer(EvictingServer, TcpWSGIServer):
+    """A TCP port."""
+
+
+class CellucidUnixServer(EvictingServer, UnixWSGIServer):
+    """A Unix socket (``serve --socket``)."""
+
+
+def make_server(app: Any, prepare: Prepare, **adjustments: Any) -> EvictingServer:
+    """Bind a server (OSError if the address is taken) with waitress's ``adjustments``
+    (``unix_socket`` chooses a socket over a port); store reads ``prepare`` answers are
+    served on the I/O thread."""
     adj = Adjustments(asyncore_use_poll=True, **adjustments)
     workers = ThreadedTaskDispatcher()
     workers.set_thread_count(adj.threads)
-    return CellucidServer(app, {}, dispatcher=InlineStoreReads(workers, prepare), adj=adj)
+    kind = CellucidUnixServer if adj.unix_socket else CellucidServer
+    return kind(app, {}, dispatcher=InlineStoreReads(workers, prepare), adj=adj)

@@ -148,8 +148,9 @@ def single_dataset_registry(registry: DatasetRegistry, dataset_id: str) -> Datas
 
 
 def webapp_viewer_url(server: ServerThread) -> str:
-    """The URL to open: ``<base>/?anndata=true``, as `cellucid serve` prints it."""
-    return f"{server.url}/?anndata=true"
+    """The URL to open: ``<base>/?anndata=true``, as `cellucid serve` prints it, with the
+    server's access token (the first load turns it into a cookie)."""
+    return server.url_with_token("/?anndata=true")
 
 
 def _file_version(path: os.PathLike[str]) -> str | None:

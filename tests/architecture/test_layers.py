@@ -32,7 +32,7 @@ def test_leaf_helpers_import_no_layer(leaf: str) -> None:
     assert not imported_packages(PACKAGE / f"{leaf}.py") & set(ORDER)
 
 
-@pytest.mark.parametrize("layer", ORDER[:3])  # desktop and cli: checked by their owners
+@pytest.mark.parametrize("layer", ORDER)
 def test_layers_import_only_the_layers_below(layer: str) -> None:
     above = set(ORDER[ORDER.index(layer) + 1:])
     for path in (PACKAGE / layer).rglob("*.py"):

@@ -214,13 +214,14 @@ def test_a_zarr_store_and_a_mudata_modality_are_served_together(format_cases, se
     import json
 
     zarr_folder = format_cases["zarr-v3-folder"].path
-    server = _serve(serving, str(zarr_folder), "--port", "0", "--no-browser")
+    server = _serve(serving, str(zarr_folder), "--port", "0", "--no-browser", "--no-token")
     port = int(PORT_OF.match(server.viewer_url()).group(1))
     datasets = json.loads(raw_request(port, "GET", "/_cellucid/datasets").body)["datasets"]
     assert datasets[0]["anndata"]["file"]["layout"] == "folder"
     assert "AnnData Zarr" in server.stdout
     mudata = format_cases["h5mu-citeseq-rna"].path
-    server = _serve(serving, str(mudata), "--modality", "prot", "--port", "0", "--no-browser")
+    server = _serve(serving, str(mudata), "--modality", "prot", "--port", "0", "--no-browser",
+                    "--no-token")
     port = int(PORT_OF.match(server.viewer_url()).group(1))
     entry = json.loads(raw_request(port, "GET", "/_cellucid/datasets").body)["datasets"][0]
     assert entry["anndata"]["defaults"] == {"modality": "prot"}

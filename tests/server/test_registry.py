@@ -75,7 +75,7 @@ def test_several_datasets_are_each_listed_and_served(small_h5ad: Path, plain_h5a
     registry = DatasetRegistry()
     registry.add(small_h5ad)
     registry.add(plain_h5ad)
-    with ServerThread(registry) as server:
+    with ServerThread(registry, token=None) as server:
         answer = raw_request(server.port, "GET", "/_cellucid/datasets")
         document = json.loads(answer.body)
         assert [d["id"] for d in document["datasets"]] == ["small-test", "Lung-atlas-v2"]
