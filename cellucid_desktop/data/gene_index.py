@@ -32,6 +32,7 @@ from cellucid_desktop.data.errors import DatasetError, SourceUnreachable
 from cellucid_desktop.data.genes import Source
 from cellucid_desktop.data.memory import return_freed_memory
 from cellucid_desktop.data.reader import DatasetReader
+from cellucid_desktop.fileio import PositionalFile
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def index_key(reader: DatasetReader, source: Source) -> str:
 class GeneIndex:
     """A built index: ``column(g)`` is two positioned reads of one small segment.
 
-    Segments are read with ``preadv`` rather than memory-mapped: the kernel maps
+    Segments are read with positioned reads rather than memory-mapped: the kernel maps
     generous neighbourhoods around each page fault, which would grow the server's
     resident set by megabytes per gene.
     """
@@ -69,8 +70,8 @@ class GeneIndex:
         nnz = int(self.indptr[-1]) if self.indptr.size else -1
         # File objects, not bare descriptors: a request still reading an index that was
         # just dropped keeps its files open, and no descriptor number is closed twice.
-        self._rows = open(folder / "rows.i32", "rb", buffering=0)  # noqa: SIM115
-        self._data = open(folder / "data.f32", "rb", buffering=0)  # noqa: SIM115
+        self._rows = PositionalFile.open(folder / "rows.i32")
+        self._data = PositionalFile.open(folder / "data.f32")
         sizes = (os.fstat(self._rows.fileno()).st_size, os.fstat(self._data.fileno()).st_size)
         if self.indptr.size != self.n_cols + 1 or sizes != (nnz * 4, nnz * 4):
             self._rows.close()
@@ -83,8 +84,8 @@ class GeneIndex:
         rows = np.empty(stop - start, dtype=np.int32)
         values = np.empty(stop - start, dtype=np.float32)
         if stop > start:
-            os.preadv(self._rows.fileno(), [rows], start * 4)
-            os.preadv(self._data.fileno(), [values], start * 4)
+            self._rows.readinto(memoryview(rows).cast("B"), start * 4)
+            self._data.readinto(memoryview(values).cast("B"), start * 4)
         out = np.zeros(self.n_rows, dtype=np.float32)
         np.add.at(out, rows, values)  # a cell stored twice (non-canonical CSR) holds the sum
         return out, out[rows]

@@ -11,7 +11,7 @@ import pytest
 from cellucid_desktop.remote.prompt_broker import PromptBroker
 from cellucid_desktop.remote.ssh_command import TunnelSpec
 from tests.remote.mfa_sshd import MfaSshd
-from tests.remote.servers import ServeProcess, cellucid_serve, desktop_serve
+from tests.remote.servers import ServeProcess, SocketServe, cellucid_serve, desktop_serve
 from tests.remote.signin import ScriptedUser
 from tests.remote.slurm import SlurmCluster
 from tests.remote.sshd import SshLab, keygen
@@ -80,6 +80,15 @@ def g2_remote(small_h5ad: Path) -> Iterator[ServeProcess]:
 @pytest.fixture(scope="session")
 def desktop_remote(small_h5ad: Path) -> Iterator[ServeProcess]:
     server = desktop_serve(small_h5ad)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def socket_remote(small_h5ad: Path,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[SocketServe]:
+    """Our server on a Unix socket, as on a shared login node."""
+    server = SocketServe(small_h5ad, tmp_path_factory.mktemp("remote") / "run")
     yield server
     server.stop()
 
