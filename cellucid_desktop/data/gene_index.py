@@ -91,6 +91,15 @@ class GeneIndex:
         self._read(self._offsets, out, g0 * self.n_runs * 8)
         return out
 
+    def gene_sizes(self) -> np.ndarray:
+        """int64 [n_cols]: the stored values of each gene (offsets read a block at a time)."""
+        out = np.empty(self.n_cols, dtype=np.int64)
+        step = max(1, _OFFSETS_BLOCK // self.n_runs)
+        for g0 in range(0, self.n_cols, step):
+            g1 = min(self.n_cols, g0 + step)
+            out[g0:g1] = np.diff(self.pieces(g0, g1), axis=0).sum(axis=1)
+        return out
+
     def read(self, g0: int, g1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The stored values of genes [g0, g1): (gene offsets from g0, int32 rows, float32
         values), grouped by run, gene by gene within each run."""
@@ -153,7 +162,7 @@ def build_index(reader: DatasetReader, source: Source, folder: Path, *,
             or indptr[0] != 0 or np.any(np.diff(indptr) < 0):
         raise DatasetError(f"{source.label} is damaged: its indptr does not match its "
                            "stored values")
-    runs = _spans(indptr, block) or [(0, 0)]
+    runs = spans(indptr, block) or [(0, 0)]
     tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}-{threading.get_ident()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -171,7 +180,7 @@ def build_index(reader: DatasetReader, source: Source, folder: Path, *,
             for r0, r1 in runs:
                 # The next run is transposed while the previous one is written (the
                 # counting sort and the writes both release the GIL).
-                rows, values, gene_ptr = _transpose_run(indices, data, indptr, r0, r1, n_cols,
+                rows, values, gene_ptr = transpose_rows(indices, data, indptr, r0, r1, n_cols,
                                                         source.label)
                 if written is not None:
                     written.result()
@@ -194,7 +203,7 @@ def build_index(reader: DatasetReader, source: Source, folder: Path, *,
     progress(1.0)
 
 
-def _transpose_run(indices, data, indptr: np.ndarray, r0: int, r1: int, n_cols: int,
+def transpose_rows(indices, data, indptr: np.ndarray, r0: int, r1: int, n_cols: int,
                    label: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows [r0, r1) in gene-major order: (global rows int32, float32 values, int64
     [n_cols + 1] offsets of each gene's piece within the run)."""
@@ -227,7 +236,7 @@ def _tick(cancelled: threading.Event, progress, fraction: float) -> None:
     progress(fraction)
 
 
-def _spans(indptr: np.ndarray, limit: int) -> list[tuple[int, int]]:
+def spans(indptr: np.ndarray, limit: int) -> list[tuple[int, int]]:
     """Consecutive ranges of an indptr's rows holding at most ``limit`` values (a bigger
     row alone)."""
     spans, start, n = [], 0, len(indptr) - 1

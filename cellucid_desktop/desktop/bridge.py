@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cellucid_desktop.desktop.connect.bridge import ConnectApi
-from cellucid_desktop.settings import atomic_write_bytes
+from cellucid_desktop.atomic import atomic_write_bytes
 
 if TYPE_CHECKING:
     from cellucid_desktop.desktop.app import DesktopApp

@@ -117,7 +117,7 @@ def test_index_is_rebuilt_when_the_file_changes(csr_file, start_api):
 def test_concurrent_gene_requests_are_answered_while_the_index_builds(csr_file, start_api,
                                                                       monkeypatch):
     gate, building = threading.Event(), threading.Event()
-    real_transpose = gene_index._transpose_run
+    real_transpose = gene_index.transpose_rows
     calls = []
 
     def held_transpose(*args, **kwargs):
@@ -128,7 +128,7 @@ def test_concurrent_gene_requests_are_answered_while_the_index_builds(csr_file, 
         return real_transpose(*args, **kwargs)
 
     monkeypatch.setattr(gene_index, "RUN_VALUES", 20_000)  # several runs in this small file
-    monkeypatch.setattr(gene_index, "_transpose_run", held_transpose)  # holds the real build
+    monkeypatch.setattr(gene_index, "transpose_rows", held_transpose)  # holds the real build
     api, dataset = serve(csr_file, start_api)
     try:
         api.get(f"/datasets/{dataset.id}/genes?q=GENE")

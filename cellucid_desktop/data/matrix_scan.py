@@ -1,0 +1,130 @@
+"""An expression source's stored values in bounded blocks, cell-major or gene-major.
+
+Analyses (differential expression, gene-set scores) are passes over the stored values,
+so they never hold a matrix in memory: a block is ``(cells, genes, values)`` arrays of at
+most about ``block`` values. Cell-major blocks read only the rows asked for (a CSR
+matrix stores each cell's values together); gene-major blocks give every stored value
+of a range of genes (a CSC matrix, the gene index of a CSR one, or a dense matrix read
+by columns). Zeros a sparse matrix does not store are not in any block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from cellucid_desktop.data.errors import DatasetError
+from cellucid_desktop.data.gene_index import RUN_VALUES, GeneIndex, spans, transpose_rows
+from cellucid_desktop.data.genes import Source
+from cellucid_desktop.data.reader import DatasetReader
+
+BLOCK = 1 << 21  # values per block: a few tens of MB of temporaries
+
+
+def _indptr(reader: DatasetReader, source: Source, length: int) -> np.ndarray:
+    indptr = reader.flat(f"{source.path}/indptr").read(0, length + 1).astype(np.int64)
+    if indptr.size != length + 1 or (length and (indptr[0] != 0 or np.any(np.diff(indptr) < 0))):
+        raise DatasetError(f"{source.label} is damaged: its indptr does not match its "
+                           "stored values")
+    return indptr
+
+
+def _check_range(values: np.ndarray, limit: int, source: Source) -> None:
+    if values.size and (int(values.min()) < 0 or int(values.max()) >= limit):
+        raise DatasetError(f"{source.label} is damaged: an index is out of range")
+
+
+def cell_blocks(reader: DatasetReader, source: Source, rows: np.ndarray | None = None,
+                block: int = BLOCK) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(cells, genes, values) of a CSR source for the sorted ``rows`` (None: all)."""
+    n_rows, n_cols = source.info.shape
+    indptr = _indptr(reader, source, n_rows)
+    indices = reader.flat(f"{source.path}/indices")
+    data = reader.flat(f"{source.path}/data")
+    if rows is None:
+        for r0, r1 in spans(indptr, block):
+            first, last = int(indptr[r0]), int(indptr[r1])
+            genes = indices.read(first, last)
+            _check_range(genes, n_cols, source)
+            cells = np.repeat(np.arange(r0, r1, dtype=np.int64), np.diff(indptr[r0:r1 + 1]))
+            yield cells, genes, data.read(first, last)
+        return
+    lengths = indptr[rows + 1] - indptr[rows]
+    ends = np.cumsum(lengths)
+    start = 0
+    while start < len(rows):
+        stop = int(np.searchsorted(ends, (ends[start - 1] if start else 0) + block,
+                                   side="right"))
+        stop = min(len(rows), max(stop, start + 1))
+        batch, counts = rows[start:stop], lengths[start:stop]
+        firsts = indptr[batch]
+        offsets = np.cumsum(counts) - counts
+        positions = np.repeat(firsts - offsets, counts) + np.arange(int(counts.sum()))
+        if positions.size:
+            genes = indices.take(positions)
+            _check_range(genes, n_cols, source)
+            yield np.repeat(batch, counts), genes, data.take(positions)
+        start = stop
+
+
+GeneBlock = tuple[int, int, np.ndarray, np.ndarray, np.ndarray]
+
+
+def gene_blocks(reader: DatasetReader, source: Source, index: GeneIndex | None = None,
+                block: int = BLOCK) -> Iterator[GeneBlock]:
+    """(g0, g1, genes - g0, cells, values) for consecutive gene ranges [g0, g1) covering
+    every gene, values in no particular order within a block.
+
+    A CSR source is read through its built gene ``index`` (or transposed in memory when
+    it is small); a dense one yields its zeros too.
+    """
+    n_rows, n_cols = source.info.shape
+    if source.layout == "dense":
+        width = max(1, block // max(n_rows, 1))
+        for g0 in range(0, n_cols, width):
+            g1 = min(n_cols, g0 + width)
+            with reader.file() as h5:
+                columns = np.asarray(h5[source.path][:, g0:g1])
+            genes = np.repeat(np.arange(g1 - g0, dtype=np.int32), n_rows)
+            cells = np.tile(np.arange(n_rows, dtype=np.int64), g1 - g0)
+            yield g0, g1, genes, cells, columns.T.reshape(-1)
+        return
+    if source.layout == "csr":
+        if index is None:
+            yield from _transposed_in_memory(reader, source, block)
+            return
+        gene_ptr = np.concatenate([[0], np.cumsum(index.gene_sizes())])
+        for g0, g1 in spans(gene_ptr, block):
+            yield g0, g1, *index.read(g0, g1)
+        return
+    indptr = _indptr(reader, source, n_cols)
+    indices = reader.flat(f"{source.path}/indices")
+    data = reader.flat(f"{source.path}/data")
+    for g0, g1 in spans(indptr, block):
+        first, last = int(indptr[g0]), int(indptr[g1])
+        cells = indices.read(first, last)
+        _check_range(cells, n_rows, source)
+        genes = np.repeat(np.arange(g1 - g0, dtype=np.int32), np.diff(indptr[g0:g1 + 1]))
+        yield g0, g1, genes, cells, data.read(first, last)
+
+
+def fits_in_memory(source: Source) -> bool:
+    """Whether a CSR source is small enough to transpose at once (one gene-index run)."""
+    return (source.info.nnz or 0) <= RUN_VALUES
+
+
+def _transposed_in_memory(reader: DatasetReader, source: Source,
+                          block: int) -> Iterator[GeneBlock]:
+    """Gene-major blocks of a small CSR source without its gene index."""
+    n_rows, n_cols = source.info.shape
+    if not fits_in_memory(source):
+        raise ValueError("a large CSR source is read gene by gene through its gene index")
+    indptr = _indptr(reader, source, n_rows)
+    cells, values, gene_ptr = transpose_rows(reader.flat(f"{source.path}/indices"),
+                                             reader.flat(f"{source.path}/data"), indptr,
+                                             0, n_rows, n_cols, source.label)
+    for g0, g1 in spans(gene_ptr, block):
+        first, last = int(gene_ptr[g0]), int(gene_ptr[g1])
+        genes = np.repeat(np.arange(g1 - g0, dtype=np.int32), np.diff(gene_ptr[g0:g1 + 1]))
+        yield g0, g1, genes, cells[first:last], values[first:last]
