@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import h5py
 import numpy as np
+
+ONE_BY_ONE = 64  # selections up to this many rows are read a row at a time
+WINDOW = 1 << 16  # larger ones a window of rows at a time (bounded memory)
 
 from cellucid_desktop.data.h5ad import dataframe_index_name
 
@@ -21,17 +26,46 @@ def decode_strings(values: np.ndarray) -> np.ndarray:
     return values.astype(str).astype(object)
 
 
-def read_strings(ds: h5py.Dataset) -> np.ndarray:
-    """A whole string dataset as an object array of ``str``."""
+def take_rows(read: Callable[[int, int], np.ndarray], length: int,
+              rows: np.ndarray | None) -> np.ndarray:
+    """Elements [0, length) of a 1-D array read by ``read(start, stop)``, or only those
+    at the sorted ``rows``: a few one by one, more a window at a time."""
+    if rows is None:
+        return read(0, length)
+    rows = np.asarray(rows, dtype=np.int64)
+    if rows.size <= ONE_BY_ONE:
+        parts = [read(int(r), int(r) + 1) for r in rows]
+        return np.concatenate(parts) if parts else read(0, 0)
+    parts = []
+    for window in np.unique(rows // WINDOW).tolist():
+        lo = window * WINDOW
+        block = read(lo, min(length, lo + WINDOW))
+        picked = rows[(rows >= lo) & (rows < lo + WINDOW)]
+        parts.append(block[picked - lo])
+    return np.concatenate(parts)
+
+
+def rows_of(ds: h5py.Dataset, rows: np.ndarray | None) -> np.ndarray:
+    """A dataset whole, or a 1-D one at the sorted ``rows``."""
+    return ds[()] if rows is None else take_rows(lambda a, b: ds[a:b], ds.shape[0], rows)
+
+
+def read_strings(ds: h5py.Dataset, rows: np.ndarray | None = None) -> np.ndarray:
+    """A string dataset (whole, or at the sorted ``rows``) as an object array of ``str``."""
     if h5py.check_string_dtype(ds.dtype) is not None:
-        return decode_strings(np.asarray(ds.asstr(errors="replace")[()], dtype=object))
-    return decode_strings(ds[()])
+        text = ds.asstr(errors="replace")
+        values = text[()] if rows is None else take_rows(lambda a, b: text[a:b], ds.shape[0],
+                                                         rows)
+        return decode_strings(np.asarray(values, dtype=object))
+    return decode_strings(rows_of(ds, rows))
 
 
-def frame_index(h5: h5py.File, path: str) -> np.ndarray:
-    """Row names of the dataframe at ``path`` (obs, var or raw/var), all encodings."""
+def frame_index(h5: h5py.File, path: str, rows: np.ndarray | None = None) -> np.ndarray:
+    """Row names of the dataframe at ``path`` (obs, var or raw/var), all encodings; only
+    those at the sorted ``rows`` if given."""
     frame = h5[path]
     if isinstance(frame, h5py.Dataset):  # 0.6 compound dataset
         field = "index" if "index" in (frame.dtype.names or ()) else "_index"
-        return decode_strings(frame.fields(field)[()])
-    return read_strings(frame[dataframe_index_name(frame)])
+        return decode_strings(take_rows(lambda a, b: frame.fields(field)[a:b],
+                                        frame.shape[0], rows))
+    return read_strings(frame[dataframe_index_name(frame)], rows)

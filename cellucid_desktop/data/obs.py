@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import h5py
 import numpy as np
 
-from cellucid_desktop.data.elements import decode_strings, read_strings
+from cellucid_desktop.data.elements import decode_strings, read_strings, rows_of, take_rows
 from cellucid_desktop.data.errors import DatasetError
 from cellucid_desktop.data.h5ad import dataframe_columns, encoding_type
 
@@ -52,13 +52,14 @@ class ObsColumn:
                 "n_missing": int(np.isnan(self.values).sum())}
 
 
-def read_obs_column(h5: h5py.File, key: str) -> ObsColumn:
-    """Decode one column; UnknownColumn or TooManyCategories for the user to read."""
+def read_obs_column(h5: h5py.File, key: str, rows: np.ndarray | None = None) -> ObsColumn:
+    """Decode one column (only the sorted ``rows`` if given: a tooltip, a CSV of a
+    selection); UnknownColumn or TooManyCategories for the user to read."""
     frame = h5["obs"]
     if key not in dataframe_columns(frame):
         raise UnknownColumn(f"This dataset has no obs column named {key!r}")
     if isinstance(frame, h5py.Dataset):  # 0.6 compound
-        values = frame.fields(key)[()]
+        values = take_rows(lambda a, b: frame.fields(key)[a:b], frame.shape[0], rows)
         categories = h5.get(f"uns/{key}_categories")
         if categories is not None:
             return _categorical(key, values, _category_names(categories))
@@ -67,28 +68,29 @@ def read_obs_column(h5: h5py.File, key: str) -> ObsColumn:
     enc = encoding_type(element)
     if isinstance(element, h5py.Group):
         if enc == "categorical":
-            return _categorical(key, element["codes"][()], _category_names(element["categories"]))
-        mask = element["mask"][()].astype(bool) if "mask" in element else None
+            return _categorical(key, rows_of(element["codes"], rows),
+                                _category_names(element["categories"]))
+        mask = rows_of(element["mask"], rows).astype(bool) if "mask" in element else None
         if enc == "nullable-integer":
-            values = element["values"][()].astype(np.float32)
+            values = rows_of(element["values"], rows).astype(np.float32)
             if mask is not None:
                 values[mask] = np.nan
             return ObsColumn(key, "continuous", values)
         if enc == "nullable-boolean":
-            codes = element["values"][()].astype(np.uint16)
+            codes = rows_of(element["values"], rows).astype(np.uint16)
             if mask is not None:
                 codes[mask] = MISSING_CODE
             return ObsColumn(key, "boolean", codes, ["False", "True"])
         if enc == "nullable-string-array":
-            return _factorised(key, read_strings(element["values"]), mask)
+            return _factorised(key, read_strings(element["values"], rows), mask)
         raise DatasetError(f"The obs column {key!r} has an encoding ({enc or 'unknown'}) "
                            "that cannot be coloured by")
     ref = element.attrs.get("categories")
     if isinstance(ref, h5py.Reference):  # 0.7 categorical
-        return _categorical(key, element[()], _category_names(h5[ref]))
+        return _categorical(key, rows_of(element, rows), _category_names(h5[ref]))
     if h5py.check_string_dtype(element.dtype) is not None or element.dtype.kind in "SUO":
-        return _factorised(key, read_strings(element), None)
-    return _plain(key, element[()])
+        return _factorised(key, read_strings(element, rows), None)
+    return _plain(key, rows_of(element, rows))
 
 
 def _category_names(ds: h5py.Dataset) -> list[str]:
