@@ -26,6 +26,8 @@ PACKAGES=(
   libfile-mimeinfo-perl
   # the Linux bundle build (PyInstaller's binary analysis) and `gio open` in its tests
   binutils libglib2.0-bin
+  # chattr: a folder even root cannot write to, for the read-only-folder tests
+  e2fsprogs
 )
 
 missing=()

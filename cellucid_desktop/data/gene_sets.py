@@ -51,15 +51,14 @@ def per_cell_means(reader: DatasetReader, source: Source, sets: list[np.ndarray]
     n_cells, n_genes = source.info.shape
     sums = [np.zeros(n_cells) for _ in sets]
     if source.layout == "csr" and index is None:
-        weights = np.zeros((len(sets), n_genes))
+        weights = np.zeros((n_genes, len(sets)))
         for number, genes in enumerate(sets):
-            weights[number, genes] = 1.0
-        for cells, genes, values in cell_blocks(reader, source):
-            values = values.astype(np.float64)
+            weights[genes, number] = 1.0
+        for block in cell_blocks(reader, source):
+            part = block.matrix(n_genes) @ weights  # [cells, sets]: one sparse product
             for number, total in enumerate(sums):
-                total += np.bincount(cells, weights=values * weights[number, genes],
-                                     minlength=n_cells)
-            check(float(cells[-1] + 1) / n_cells if cells.size else 0.0)
+                total[block.rows] += part[:, number]
+            check(float(block.rows[-1] + 1) / n_cells if block.rows.size else 0.0)
     else:
         members = [set(genes.tolist()) for genes in sets]
         wanted = sorted(set().union(*members))

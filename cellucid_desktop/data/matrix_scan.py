@@ -11,15 +11,17 @@ by columns). Zeros a sparse matrix does not store are not in any block.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 from cellucid_desktop.data.errors import DatasetError
 from cellucid_desktop.data.gene_index import RUN_VALUES, GeneIndex, spans, transpose_rows
 from cellucid_desktop.data.genes import Source
 from cellucid_desktop.data.reader import DatasetReader
 
-BLOCK = 1 << 21  # values per block: a few tens of MB of temporaries
+BLOCK = 1 << 18  # values per block: a few MB of temporaries, reused from the heap
 
 
 def _indptr(reader: DatasetReader, source: Source, length: int) -> np.ndarray:
@@ -35,9 +37,28 @@ def _check_range(values: np.ndarray, limit: int, source: Source) -> None:
         raise DatasetError(f"{source.label} is damaged: an index is out of range")
 
 
+@dataclass(frozen=True)
+class RowBlock:
+    """Some cells' stored values, CSR-style: cell ``rows[i]`` holds the values
+    ``values[indptr[i]:indptr[i + 1]]`` of genes ``genes[...]``."""
+
+    rows: np.ndarray
+    indptr: np.ndarray
+    genes: np.ndarray
+    values: np.ndarray
+
+    def matrix(self, n_cols: int, data: np.ndarray | None = None) -> sparse.csr_matrix:
+        """[len(rows) x n_cols] CSR matrix of ``data`` (default: the values as float64),
+        for scipy's compiled products (a column sum is ``matrix.T @ weights``)."""
+        data = self.values.astype(np.float64) if data is None else data
+        return sparse.csr_matrix((data, self.genes, self.indptr),
+                                 shape=(self.rows.size, n_cols))
+
+
 def cell_blocks(reader: DatasetReader, source: Source, rows: np.ndarray | None = None,
-                block: int = BLOCK) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(cells, genes, values) of a CSR source for the sorted ``rows`` (None: all)."""
+                block: int = BLOCK) -> Iterator[RowBlock]:
+    """The stored values of a CSR source for the sorted ``rows`` (None: all), in blocks
+    of whole rows; only the rows asked for are read."""
     n_rows, n_cols = source.info.shape
     indptr = _indptr(reader, source, n_rows)
     indices = reader.flat(f"{source.path}/indices")
@@ -45,10 +66,8 @@ def cell_blocks(reader: DatasetReader, source: Source, rows: np.ndarray | None =
     if rows is None:
         for r0, r1 in spans(indptr, block):
             first, last = int(indptr[r0]), int(indptr[r1])
-            genes = indices.read(first, last)
-            _check_range(genes, n_cols, source)
-            cells = np.repeat(np.arange(r0, r1, dtype=np.int64), np.diff(indptr[r0:r1 + 1]))
-            yield cells, genes, data.read(first, last)
+            yield _row_block(np.arange(r0, r1), indptr[r0:r1 + 1] - first,
+                             indices.read(first, last), data.read(first, last), n_cols, source)
         return
     lengths = indptr[rows + 1] - indptr[rows]
     ends = np.cumsum(lengths)
@@ -58,14 +77,18 @@ def cell_blocks(reader: DatasetReader, source: Source, rows: np.ndarray | None =
                                    side="right"))
         stop = min(len(rows), max(stop, start + 1))
         batch, counts = rows[start:stop], lengths[start:stop]
-        firsts = indptr[batch]
-        offsets = np.cumsum(counts) - counts
-        positions = np.repeat(firsts - offsets, counts) + np.arange(int(counts.sum()))
-        if positions.size:
-            genes = indices.take(positions)
-            _check_range(genes, n_cols, source)
-            yield np.repeat(batch, counts), genes, data.take(positions)
+        local = np.concatenate([[0], np.cumsum(counts)])
+        positions = np.repeat(indptr[batch] - local[:-1], counts) + np.arange(int(local[-1]))
+        yield _row_block(batch, local, indices.take(positions), data.take(positions), n_cols,
+                         source)
         start = stop
+
+
+def _row_block(rows: np.ndarray, indptr: np.ndarray, genes: np.ndarray, values: np.ndarray,
+               n_cols: int, source: Source) -> RowBlock:
+    _check_range(genes, n_cols, source)
+    return RowBlock(rows.astype(np.int64, copy=False), indptr.astype(np.int32),
+                    genes.astype(np.int32, copy=False), values)
 
 
 GeneBlock = tuple[int, int, np.ndarray, np.ndarray, np.ndarray]

@@ -22,7 +22,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
-from flask import Blueprint, Flask, Response, current_app, request, send_file
+from flask import Blueprint, Flask, Response, current_app, request, stream_with_context
 
 from cellucid_desktop import paths
 from cellucid_desktop.data import diffexp, gene_sets
@@ -52,6 +52,7 @@ add_error_handlers(bp)
 DEFAULT_GENES = 100
 TOTALS_KEPT = 8  # whole-matrix sums per (file version, source), a few KB each
 CSV_ROWS = 1 << 16  # cells written per step of a CSV answer
+STALE_EXPORT_SECONDS = 24 * 3600
 
 
 class AnalysisService:
@@ -332,7 +333,7 @@ def cells_csv(dataset_id: str) -> Response:
         yield out.getvalue()
 
     filename = f"{dataset.id}-cells.csv"
-    return Response(lines(), content_type="text/csv; charset=utf-8", headers={
+    return Response(stream_with_context(lines()), content_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f"attachment; filename=\"{filename}\"",
         "Access-Control-Expose-Headers": EXPOSED})
 
@@ -414,6 +415,9 @@ def export(dataset_id: str) -> Response:
     columns = service.annotations(dataset, reader).columns()
     folder = paths.cache_dir() / "exports"
     folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("export-*.h5ad"):  # left by a crash or a dropped download
+        if time.time() - stale.stat().st_mtime > STALE_EXPORT_SECONDS:
+            stale.unlink(missing_ok=True)
     handle, name = tempfile.mkstemp(prefix="export-", suffix=".h5ad", dir=folder)
     os.close(handle)
     target = Path(name)
@@ -422,11 +426,19 @@ def export(dataset_id: str) -> Response:
         with source:
             _analysis().jobs.run(lambda progress: write_annotated_copy(
                 source, size, target, columns, mode_of=mode_of))
-        response = send_file(target, mimetype="application/octet-stream", as_attachment=True,
-                             download_name=f"{dataset.id}-annotated.h5ad", conditional=False)
     except BaseException:
         target.unlink(missing_ok=True)
         raise
-    response.call_on_close(lambda: target.unlink(missing_ok=True))
-    response.headers["Access-Control-Expose-Headers"] = EXPOSED
-    return response
+
+    def body() -> Iterator[bytes]:
+        try:
+            with open(target, "rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    yield chunk
+        finally:  # the download ended (or was dropped): the temporary copy goes
+            target.unlink(missing_ok=True)
+
+    return Response(body(), content_type="application/octet-stream", headers={
+        "Content-Length": str(target.stat().st_size),
+        "Content-Disposition": f'attachment; filename="{dataset.id}-annotated.h5ad"',
+        "Access-Control-Expose-Headers": EXPOSED})
