@@ -13,13 +13,17 @@ charged to it), so the cost is visible.
 from __future__ import annotations
 
 import hashlib
+import io
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
 
 from cellucid_desktop import paths
+from cellucid_desktop.data.annotations import keyed_path
 from cellucid_desktop.data.h5ad import open_h5ad, read_metadata
 from cellucid_desktop.data.reader import DatasetReader
 from cellucid_desktop.remote.range_file import RangeFile
@@ -37,9 +41,31 @@ class RemoteStore:
         # The ETag names the file version (size, mtime, inode on cellucid's side).
         self.identity = "remote-" + hashlib.sha256(
             f"{url}\0{self.file.etag}".encode()).hexdigest()[:24]
+        # Saved selections are keyed by the file on the remote, not by the local port of
+        # this connection's tunnel, so they are found again on the next connection.
+        self.annotation_key = f"remote\0{urlsplit(url).path}\0{self.file.etag}"
 
     def open(self):  # noqa: ANN201 - h5py.File
         return open_h5ad(self.file)
+
+
+class _RemoteBytes(io.RawIOBase):
+    """The remote file read from its start, through the store's RangeFile (so blocks
+    already fetched are not fetched again), without moving the position h5py uses."""
+
+    def __init__(self, file: RangeFile) -> None:
+        super().__init__()
+        self._file = file
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # noqa: ANN001 - a writable buffer
+        data = self._file.pread(self._pos, len(buffer))
+        buffer[:len(data)] = data
+        self._pos += len(data)
+        return len(data)
 
 
 class RemoteRegistry(DatasetRegistry):
@@ -70,6 +96,15 @@ class RemoteDataService(DataService):
                 reader = DatasetReader(store.open, identity=store.identity)
                 self._remote_readers[dataset.id] = reader
             return reader
+
+    def annotation_locations(self, dataset: Dataset, reader: DatasetReader) -> list[Path]:
+        """Saved selections of a remote dataset live in the app's data folder."""
+        return [keyed_path(self.stores[dataset.id].annotation_key)]
+
+    def open_bytes(self, dataset: Dataset, reader: DatasetReader,
+                   ) -> tuple[BinaryIO, int, Path | None]:
+        file = self.stores[dataset.id].file
+        return io.BufferedReader(_RemoteBytes(file), 1 << 20), file.size, None
 
     def close(self) -> None:
         """Close the h5py files, then the remote files they read."""
