@@ -24,9 +24,10 @@ import h5py
 import numpy as np
 
 from cellucid_desktop.atomic import replacing
-from cellucid_desktop.data.annotations import SavedColumn
+from cellucid_desktop.data.annotations import AnnotationStore, SavedColumn, local_locations
+from cellucid_desktop.data.elements import frame_index
 from cellucid_desktop.data.errors import DatasetError
-from cellucid_desktop.data.h5ad import dataframe_columns, read_metadata
+from cellucid_desktop.data.h5ad import dataframe_columns, open_h5ad, read_metadata
 from cellucid_desktop.data.h5ad_writer import Categorical, write_categorical
 
 CHUNK = 16 << 20
@@ -58,6 +59,24 @@ def write_annotated_copy(source: BinaryIO, size: int, target: Path,
                 progress(0.95 * copied / max(size, 1))
         add_columns(tmp, columns)
     progress(1.0)
+
+
+def copy_local_dataset(path: Path, target: Path) -> int:
+    """Copy the local dataset at ``path`` to ``target`` with the selections saved for it
+    (wherever the server keeps them) added; the number of columns added."""
+    if target.resolve() == path.resolve():
+        raise DatasetError(f"{target.name} is the dataset itself; choose another name for "
+                           "the copy")
+    with open_h5ad(path) as h5:
+        try:
+            n_cells = read_metadata(h5).n_cells
+            names = frame_index(h5, "obs")
+        except (KeyError, ValueError, TypeError, OSError, IndexError) as exc:
+            raise DatasetError(f"{path.name} is not a readable AnnData file: {exc}") from None
+    columns = AnnotationStore(local_locations(path), n_cells, lambda: names).columns()
+    with open(path, "rb") as source:
+        write_annotated_copy(source, path.stat().st_size, target, columns, mode_of=path)
+    return len(columns)
 
 
 def add_columns(path: Path, columns: list[SavedColumn]) -> None:

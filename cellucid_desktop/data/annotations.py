@@ -62,6 +62,11 @@ def keyed_path(identity: str) -> Path:
     return paths.data_dir() / "annotations" / f"{digest}.h5"
 
 
+def local_locations(data_path: Path) -> list[Path]:
+    """Where a local dataset's saved selections may be: next to it, else keyed by path."""
+    return [sidecar_path(data_path), keyed_path(f"local\0{data_path}")]
+
+
 def names_digest(names: Sequence[str]) -> str:
     """Identifies which cells, in which order, a sidecar's codes refer to."""
     text = "\0".join(str(n) for n in names)

@@ -24,7 +24,7 @@ from typing import BinaryIO
 import numpy as np
 from flask import Blueprint, Flask, Response, current_app, request
 
-from cellucid_desktop.data.annotations import AnnotationStore, keyed_path, sidecar_path
+from cellucid_desktop.data.annotations import AnnotationStore, local_locations
 from cellucid_desktop.data.elements import frame_index
 from cellucid_desktop.data.embeddings import (UnknownEmbedding, find_embedding, list_embeddings,
                                               read_embedding)
@@ -135,7 +135,7 @@ class DataService:
 
     def annotation_locations(self, dataset: Dataset, reader: DatasetReader) -> list[Path]:
         """Where a dataset's sidecar may be: next to the file, else in the data folder."""
-        return [sidecar_path(dataset.path), keyed_path(f"local\0{dataset.path}")]
+        return local_locations(dataset.path)
 
     def open_bytes(self, dataset: Dataset, reader: DatasetReader,
                    ) -> tuple[BinaryIO, int, Path | None]:

@@ -147,3 +147,14 @@ def test_exported_copy_is_the_dataset_plus_the_saved_columns(fixture, serve, tmp
     api2, copy_id = serve(copy, dataset_id="copy")
     kinds = {o["key"]: o["kind"] for o in api2.get(f"/datasets/{copy_id}").json()["obs"]}
     assert kinds["picked"] == "categorical" and "annotation" not in str(kinds)
+
+
+def test_a_local_copy_refuses_to_overwrite_its_dataset(pbmc_files, tmp_path):
+    from cellucid_desktop.data.annotated_copy import copy_local_dataset
+    from cellucid_desktop.data.errors import DatasetError
+
+    path = Path(shutil.copy(pbmc_files["csr"], tmp_path / "data.h5ad"))
+    with pytest.raises(DatasetError, match="the dataset itself"):
+        copy_local_dataset(path, tmp_path / "." / "data.h5ad")
+    assert copy_local_dataset(path, tmp_path / "plain.h5ad") == 0  # nothing saved yet
+    assert ad.read_h5ad(tmp_path / "plain.h5ad").obs.equals(ad.read_h5ad(path).obs)

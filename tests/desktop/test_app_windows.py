@@ -183,3 +183,32 @@ def test_settings_window_changes_are_saved_and_applied(launch, app_env):
              what="the theme saved")
     wait_for(lambda: app.eval("home", "document.documentElement.dataset.theme") == "dark", 20,
              what="the home window re-themed")
+
+
+def test_save_dataset_copy_writes_the_dataset_with_its_saved_selections(
+        launch, app_env, small_h5ad, tmp_path):
+    import anndata
+    import urllib.request
+
+    data = Path(shutil.copy(small_h5ad, tmp_path / "cells.h5ad"))
+    original = data.read_bytes()
+    app = launch(str(data))
+    app.wait_window("viewer:small-test")
+    request = urllib.request.Request(
+        f"{app.url}/api/v1/datasets/small-test/annotations", method="POST",
+        data=json.dumps({"key": "picked", "categories": {"mine": [0, 2, 4]}}).encode(),
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert json.loads(answer.read())["columns"][0]["counts"] == [3]
+    app.eval("viewer:small-test",
+             "pywebview.api.save_dataset_copy().then(r => { window.__copied = r; })")
+    dialog = wait_visible(app_env, "^Save file$")
+    target = tmp_path / "annotated copy.h5ad"
+    type_into_dialog(app_env, dialog, str(target))
+    result = wait_for(lambda: app.eval("viewer:small-test", "window.__copied || null"), 60,
+                      what="save_dataset_copy's answer")
+    assert result == {"saved": True, "path": str(target), "error": None}
+    copy = anndata.read_h5ad(target)
+    assert copy.obs["picked"].notna().sum() == 3 and list(copy.obs["picked"].cat.categories) == ["mine"]
+    assert copy.obs["picked"].iloc[[0, 2, 4]].tolist() == ["mine"] * 3
+    assert data.read_bytes() == original
