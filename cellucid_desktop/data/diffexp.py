@@ -217,8 +217,11 @@ def welch_t_test(group: Moments, reference: Moments) -> tuple[np.ndarray, np.nda
     from scipy.special import stdtr
 
     n1, n2 = group.n, reference.n
-    vn1, vn2 = group.var() / n1, reference.var() / n2
     with np.errstate(divide="ignore", invalid="ignore"):
+        # scanpy hands scipy standard deviations, which scipy squares again: a variance
+        # that rounding made slightly negative (a constant gene) becomes NaN, so score 0
+        vn1 = np.sqrt(group.var()) ** 2 / n1
+        vn2 = np.sqrt(reference.var()) ** 2 / n2
         df = (vn1 + vn2) ** 2 / (vn1 ** 2 / (n1 - 1) + vn2 ** 2 / (n2 - 1))
         df = np.where(np.isnan(df), 1.0, df)
         scores = (group.mean() - reference.mean()) / np.sqrt(vn1 + vn2)
@@ -230,87 +233,124 @@ def welch_t_test(group: Moments, reference: Moments) -> tuple[np.ndarray, np.nda
 
 def wilcoxon(reader: DatasetReader, source: Source, groups: Groups, index: GeneIndex | None,
              check: Check, tie_correct: bool = False,
+             all_cells: Callable[[], Moments] | None = None,
              ) -> tuple[np.ndarray, np.ndarray, Moments, Moments]:
     """(scores, p-values, group moments, reference moments) of the rank-sum test, from
-    one gene-major pass (a CSR source needs its gene ``index`` unless it is small)."""
+    one gene-major pass (a CSR source needs its gene ``index`` unless it is small; its
+    moments come from the cell-major pass of the t-test, cheaper than sums per block)."""
     from scipy.special import ndtr
 
     n_genes = source.info.shape[1]
     n1, n2 = groups.n_group, groups.n_reference
     n = n1 + n2
     rank_sums, tie_terms = np.zeros(n_genes), np.zeros(n_genes)
+    cell_major = source.layout == "csr"
     acc = _Accumulator(2, n_genes)
+    share = 0.85 if cell_major else 1.0
     for done, (g0, g1, genes, cells, values) in _gene_major(reader, source, index):
         labels = groups.labels[cells]
-        acc.add(labels, genes + g0, values)
-        sums, ties = _rank_sums(g1 - g0, genes, labels, values, n, n1)
-        rank_sums[g0:g1], tie_terms[g0:g1] = sums, ties
-        check(done)
+        if not cell_major:
+            acc.add(labels, genes + g0, values)
+        rank_sums[g0:g1], tie_terms[g0:g1] = _rank_sums(g1 - g0, genes, labels, values, n, n1,
+                                                        tie_correct)
+        check(share * done)
+    if cell_major:
+        group, reference = group_moments(reader, source, groups,
+                                         lambda done: check(share + (1 - share) * done),
+                                         all_cells)
+    else:
+        group, reference = acc.moments(GROUP, n1), acc.moments(REFERENCE, n2)
     correction = 1 - tie_terms / (n ** 3 - n) if tie_correct else 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
         scores = (rank_sums - n1 * (n + 1) / 2) / np.sqrt(correction * n1 * n2 * (n + 1) / 12)
     scores[np.isnan(scores)] = 0
     pvalues = 2 * ndtr(-np.abs(scores))
-    return scores, pvalues, acc.moments(GROUP, n1), acc.moments(REFERENCE, n2)
+    return scores, pvalues, group, reference
 
 
 def _rank_sums(n_genes: int, genes: np.ndarray, labels: np.ndarray, values: np.ndarray,
-               n: int, n1: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per gene: the group's rank sum among the ``n`` compared cells, and the tie term
-    sum(t^3 - t) over tied blocks (the cells with no stored value are one block of 0)."""
+               n: int, n1: int, tie_correct: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per gene: the group's rank sum among the ``n`` compared cells, and (when
+    ``tie_correct``) the tie term sum(t^3 - t) over tied blocks. The cells with no stored
+    value are one tied block of zeros, between the negative and the positive values."""
     keep = (labels > 0) & (values != 0)
-    genes, in_group, values = genes[keep], labels[keep] == GROUP, values[keep]
-    order_genes, new_tie, negative, group_bits = _sorted_by_gene_and_value(genes, values,
-                                                                           in_group)
-    m = order_genes.size
-    stored = np.bincount(order_genes, minlength=n_genes)
-    stored_in_group = np.bincount(order_genes, weights=group_bits, minlength=n_genes)
+    if not keep.all():
+        genes, labels, values = genes[keep], labels[keep], values[keep]
+    in_group = labels == GROUP
+    sorted_genes, new_tie, negative, group_bits = _sorted_by_gene_and_value(genes, values,
+                                                                            in_group)
+    m = sorted_genes.size
+    stored = np.bincount(sorted_genes, minlength=n_genes)
+    stored_in_group = np.bincount(sorted_genes, weights=group_bits, minlength=n_genes)
     zeros = n - stored  # cells of either group whose value is 0
     gene_start = np.cumsum(stored) - stored
-    tie_start = np.flatnonzero(new_tie)
-    tie_size = np.diff(np.append(tie_start, m)).astype(np.float64)
-    tie_gene = order_genes[tie_start]
-    tie_negative = negative[tie_start]
-    # Average rank of each tied block: 1-based position within the gene's sorted column,
-    # where the zeros (between negatives and positives) push positive values up.
-    average = (tie_start - gene_start[tie_gene] + (tie_size + 1) / 2
-               + np.where(tie_negative, 0, zeros[tie_gene]))
-    group_in_tie = (np.add.reduceat(group_bits, tie_start) if m else np.zeros(0))
-    sums = np.bincount(tie_gene, weights=group_in_tie * average, minlength=n_genes)
-    negatives = np.bincount(tie_gene, weights=tie_size * tie_negative, minlength=n_genes)
+    any_negative = negative is not None
+    negatives = (np.bincount(sorted_genes[negative], minlength=n_genes) if any_negative
+                 else np.zeros(n_genes))
+    ties = np.zeros(n_genes)
+    if new_tie is None:  # no two values of a gene equal: each rank is a position
+        members = np.flatnonzero(group_bits)
+        member_genes = sorted_genes[members]
+        rank = members - gene_start[member_genes] + 1.0
+        rank += zeros[member_genes] if not any_negative else np.where(
+            negative[members], 0, zeros[member_genes])
+        sums = np.bincount(member_genes, weights=rank, minlength=n_genes)
+    else:
+        # Average rank of each tied block: its 1-based position within the gene's sorted
+        # column, pushed up by the block of zeros when positive.
+        tie_start = np.flatnonzero(new_tie)
+        tie_size = np.diff(np.append(tie_start, m)).astype(np.float64)
+        tie_gene = sorted_genes[tie_start]
+        average = tie_start - gene_start[tie_gene] + (tie_size + 1) / 2
+        average += zeros[tie_gene] if not any_negative else np.where(
+            negative[tie_start], 0, zeros[tie_gene])
+        group_in_tie = np.add.reduceat(group_bits, tie_start) if m else np.zeros(0)
+        sums = np.bincount(tie_gene, weights=group_in_tie * average, minlength=n_genes)
+        if tie_correct:
+            ties = np.bincount(tie_gene, weights=tie_size ** 3 - tie_size, minlength=n_genes)
     sums += (n1 - stored_in_group) * (negatives + (zeros + 1) / 2)
-    zeros = zeros.astype(np.float64)
-    ties = np.bincount(tie_gene, weights=tie_size ** 3 - tie_size, minlength=n_genes)
-    ties += zeros ** 3 - zeros
+    if tie_correct:
+        zeros = zeros.astype(np.float64)
+        ties += zeros ** 3 - zeros
     return sums, ties
 
 
 def _sorted_by_gene_and_value(genes: np.ndarray, values: np.ndarray, in_group: np.ndarray,
-                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Sort the values of each gene: (genes, starts of tied blocks, negative, in group),
-    all in sorted order. float32 values (and anything float32 holds exactly) are sorted
-    as one packed integer key per value (gene | value bits | group bit), the fastest
-    sort numpy has; other values by a two-key lexsort."""
+                              ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None,
+                                         np.ndarray]:
+    """Sort the values of each gene: (genes, starts of tied blocks or None when no two
+    values of a gene are equal, negative or None when none is, in-group as float), all
+    in sorted order. float32 values (and anything float32 holds exactly) are sorted as
+    one packed integer key per value (gene | value bits | group bit); others by a
+    two-key lexsort."""
     exact = _as_float32(values)
     if exact is not None:
         bits = exact.view(np.uint32)
-        # float order as unsigned order: flip all bits of negatives, the sign of positives
-        ordered = np.where(bits >> 31, ~bits, bits | np.uint32(0x80000000))
-        key = genes.astype(np.uint64) << np.uint64(33)
-        key |= ordered.astype(np.uint64) << np.uint64(1)
-        key |= in_group.astype(np.uint64)
+        has_negative = bool(values.size) and bool((bits >> 31).any())
+        if has_negative:  # float order as unsigned order: flip negatives, set the sign bit
+            bits = np.where(bits >> 31, ~bits, bits | np.uint32(0x80000000))
+        key = genes.astype(np.uint64)
+        key <<= np.uint64(33)
+        key |= bits.astype(np.uint64) << np.uint64(1)
+        key |= in_group
         key.sort()
-        sorted_genes = (key >> np.uint64(33)).astype(np.int64)
+        sorted_genes = (key >> np.uint64(33)).astype(np.intp)
         value_key = key >> np.uint64(1)
-        new_tie = np.ones(key.size, dtype=bool)
-        np.not_equal(value_key[1:], value_key[:-1], out=new_tie[1:])
-        negative = (value_key & np.uint64(0xFFFFFFFF)) < np.uint64(0x80000000)
-        return sorted_genes, new_tie, negative, (key & np.uint64(1)).astype(np.float64)
-    order = np.lexsort((values, genes))
-    sorted_genes, sorted_values = genes[order].astype(np.int64), values[order]
-    new_tie = np.ones(order.size, dtype=bool)
-    new_tie[1:] = (sorted_genes[1:] != sorted_genes[:-1]) | (sorted_values[1:] != sorted_values[:-1])
-    return sorted_genes, new_tie, sorted_values < 0, in_group[order].astype(np.float64)
+        same = value_key[1:] == value_key[:-1]
+        negative = ((value_key & np.uint64(0xFFFFFFFF)) < np.uint64(0x80000000)
+                    if has_negative else None)
+        group_bits = (key & np.uint64(1)).astype(np.float64)
+    else:
+        order = np.lexsort((values, genes))
+        sorted_genes, sorted_values = genes[order].astype(np.intp), values[order]
+        same = (sorted_genes[1:] == sorted_genes[:-1]) & (sorted_values[1:] == sorted_values[:-1])
+        negative = sorted_values < 0 if bool((sorted_values < 0).any()) else None
+        group_bits = in_group[order].astype(np.float64)
+    if not same.any():
+        return sorted_genes, None, negative, group_bits
+    new_tie = np.ones(sorted_genes.size, dtype=bool)
+    np.logical_not(same, out=new_tie[1:])
+    return sorted_genes, new_tie, negative, group_bits
 
 
 def _as_float32(values: np.ndarray) -> np.ndarray | None:
@@ -392,7 +432,7 @@ def compare(reader: DatasetReader, source: Source, groups: Groups, method: str, 
         scores, pvalues = welch_t_test(group, reference)
     elif method == "wilcoxon":
         scores, pvalues, group, reference = wilcoxon(reader, source, groups, index, check,
-                                                     tie_correct)
+                                                     tie_correct, all_cells)
     else:
         raise ValueError(f"method must be one of {METHODS}")
     return Result(scores, pvalues, group, reference, base)

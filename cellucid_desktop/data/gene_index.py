@@ -184,7 +184,8 @@ def build_index(reader: DatasetReader, source: Source, folder: Path, *,
                                                         source.label)
                 if written is not None:
                     written.result()
-                written = writer.submit(write, rows, values, gene_ptr + int(indptr[r0]))
+                written = writer.submit(write, rows, values.astype(np.float32, copy=False),
+                                        gene_ptr + int(indptr[r0]))
                 _tick(cancelled, progress, 0.98 * int(indptr[r1]) / max(nnz, 1))
             written.result()
         _transpose_offsets(tmp / "starts.tmp", tmp / "offsets.i64", len(runs), n_cols + 1)
@@ -204,20 +205,21 @@ def build_index(reader: DatasetReader, source: Source, folder: Path, *,
 
 
 def transpose_rows(indices, data, indptr: np.ndarray, r0: int, r1: int, n_cols: int,
-                   label: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows [r0, r1) in gene-major order: (global rows int32, float32 values, int64
+                   label: str, dtype: np.dtype | type = np.float32,
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows [r0, r1) in gene-major order: (global rows int32, values as ``dtype``, int64
     [n_cols + 1] offsets of each gene's piece within the run)."""
     first, last = int(indptr[r0]), int(indptr[r1])
     genes = indices.read(first, last)
     if genes.size and (int(genes.max()) >= n_cols or int(genes.min()) < 0):
         raise DatasetError(f"{label} is damaged: a gene index is out of range")
     local = sparse.csr_matrix(
-        (data.read(first, last).astype(np.float32, copy=False),
+        (data.read(first, last).astype(dtype, copy=False),
          genes.astype(np.int32, copy=False), (indptr[r0:r1 + 1] - first).astype(np.int32)),
         shape=(r1 - r0, n_cols)).tocsc()  # scipy's linear-time counting sort; stable
     rows = local.indices.astype(np.int32, copy=False)
     rows += r0
-    return rows, local.data.astype(np.float32, copy=False), local.indptr.astype(np.int64)
+    return rows, local.data, local.indptr.astype(np.int64)
 
 
 def _transpose_offsets(source: Path, target: Path, n_runs: int, n_genes: int) -> None:

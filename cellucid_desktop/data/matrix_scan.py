@@ -144,9 +144,10 @@ def _transposed_in_memory(reader: DatasetReader, source: Source,
     if not fits_in_memory(source):
         raise ValueError("a large CSR source is read gene by gene through its gene index")
     indptr = _indptr(reader, source, n_rows)
-    cells, values, gene_ptr = transpose_rows(reader.flat(f"{source.path}/indices"),
-                                             reader.flat(f"{source.path}/data"), indptr,
-                                             0, n_rows, n_cols, source.label)
+    data = reader.flat(f"{source.path}/data")  # values kept in their own type, exactly
+    cells, values, gene_ptr = transpose_rows(reader.flat(f"{source.path}/indices"), data,
+                                             indptr, 0, n_rows, n_cols, source.label,
+                                             data.dtype)
     for g0, g1 in spans(gene_ptr, block):
         first, last = int(gene_ptr[g0]), int(gene_ptr[g1])
         genes = np.repeat(np.arange(g1 - g0, dtype=np.int32), np.diff(gene_ptr[g0:g1 + 1]))

@@ -125,3 +125,35 @@ def test_wilcoxon_through_a_built_gene_index_matches_scanpy(pbmc, pbmc_files, se
     assert api.get(f"/datasets/{dataset_id}/gene-index").json()["status"] == "ready"
     assert_same_table(answer.json(), scanpy_table(pbmc.copy(), "cluster", "c3", "rest",
                                                   "wilcoxon", False))
+
+
+@pytest.mark.parametrize("kind", ["negative and zero", "float64", "scaled dense"])
+@pytest.mark.parametrize("method", ["t-test", "wilcoxon"])
+def test_values_below_zero_and_float64_values_match_scanpy(pbmc, tmp_path, serve, kind,
+                                                           method):
+    """Ranks put the zeros a sparse matrix does not store between its negative and
+    positive values; float64 values that float32 cannot hold take the exact sort."""
+    from scipy import sparse
+
+    adata = pbmc.copy()
+    x = adata.X.copy()
+    if kind == "negative and zero":
+        x.data = x.data - 1.2  # a third of the stored values below zero, zeros unstored
+        adata.X = x
+    elif kind == "float64":
+        x = x.astype(np.float64)
+        x.data = x.data + np.random.default_rng(1).normal(0, 1e-9, x.data.size)
+        adata.X = sparse.csr_matrix(x)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sc.pp.scale(adata, max_value=10)
+    path = tmp_path / "values.h5ad"
+    adata.write_h5ad(path)
+    api, dataset_id = serve(path)
+    answer = api.post(f"/datasets/{dataset_id}/diffexp", {
+        "group": {"obs": "cluster", "value": "c5"}, "method": method, "n": N_HVG,
+        "source": "X"})
+    assert answer.status == 200, answer.body
+    assert_same_table(answer.json(), scanpy_table(ad.read_h5ad(path), "cluster", "c5", "rest",
+                                                  method, False))
