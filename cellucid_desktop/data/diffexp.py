@@ -35,7 +35,10 @@ import numpy as np
 from cellucid_desktop.data.errors import DatasetError
 from cellucid_desktop.data.gene_index import GeneIndex
 from cellucid_desktop.data.genes import Source
-from cellucid_desktop.data.matrix_scan import GeneBlock, RowBlock, cell_blocks, gene_blocks
+from cellucid_desktop.data.matrix_scan import (BLOCK, GeneBlock, RowBlock, cell_blocks,
+                                               gene_blocks, in_parallel)
+from cellucid_desktop.data.rank_table import BLOCK as RANK_BLOCK
+from cellucid_desktop.data.rank_table import RankTable, ranks_over_all
 from cellucid_desktop.data.reader import DatasetReader
 
 METHODS = ("t-test", "wilcoxon")
@@ -119,53 +122,57 @@ class Moments:
 
 
 class _Accumulator:
-    """Sums per (label, gene) over cell-major or gene-major blocks."""
+    """Sums per (label, gene): [sum, sum of squares, non-zero count][label][gene]."""
 
     def __init__(self, n_labels: int, n_genes: int) -> None:
         self.n_labels, self.n_genes = n_labels, n_genes
-        self.total = np.zeros((n_labels, n_genes))
-        self.squares = np.zeros((n_labels, n_genes))
-        self.expressed = np.zeros((n_labels, n_genes))
+        self.sums = np.zeros((3, n_labels, n_genes))
 
-    def add_rows(self, block: RowBlock, labels: np.ndarray) -> None:
-        """A block of whole cells: each sum is one sparse product with the cells' labels
-        (scipy's compiled loop, faster than numpy's bincount)."""
+    def rows(self, block: RowBlock, labels: np.ndarray) -> np.ndarray:
+        """The sums of a block of whole cells: each one sparse product with the cells'
+        labels (scipy's compiled loop, faster than numpy's bincount)."""
         onehot = (labels[block.rows][:, None] == np.arange(1, self.n_labels + 1)).astype(float)
         values = block.values.astype(np.float64)
-        for target, data in ((self.total, values), (self.squares, values * values),
-                             (self.expressed, (values != 0).astype(np.float64))):
-            target += (block.matrix(self.n_genes, data).T @ onehot).T
+        return np.stack([(block.matrix(self.n_genes, data).T @ onehot).T for data in
+                         (values, values * values, (values != 0).astype(np.float64))])
 
-    def add(self, labels: np.ndarray, genes: np.ndarray, values: np.ndarray) -> None:
-        """Values of any cells and genes (gene-major blocks)."""
+    def values(self, labels: np.ndarray, genes: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """The sums of values of any cells and genes (gene-major blocks)."""
         keep = labels > 0
         slot = genes[keep].astype(np.int64) + (labels[keep].astype(np.int64) - 1) * self.n_genes
         values = values[keep].astype(np.float64)
-        size = self.total.size
-        self.total += np.bincount(slot, weights=values, minlength=size).reshape(self.total.shape)
-        self.squares += np.bincount(slot, weights=values * values,
-                                    minlength=size).reshape(self.total.shape)
-        self.expressed += np.bincount(slot[values != 0],
-                                      minlength=size).reshape(self.total.shape)
+        size = self.n_labels * self.n_genes
+        return np.stack([np.bincount(slot, weights=values, minlength=size),
+                         np.bincount(slot, weights=values * values, minlength=size),
+                         np.bincount(slot[values != 0], minlength=size)]
+                        ).reshape(self.sums.shape)
 
     def moments(self, label: int, n: int) -> Moments:
-        return Moments(n, self.total[label - 1], self.squares[label - 1],
-                       self.expressed[label - 1].astype(np.int64))
+        total, squares, expressed = self.sums[:, label - 1]
+        return Moments(n, total, squares, expressed.astype(np.int64))
+
+
+def _sum_blocks(acc: _Accumulator, labels: np.ndarray, reader: DatasetReader, source: Source,
+                rows: np.ndarray | None, check: Check) -> None:
+    """Add the sums of every block (of ``rows``, CSR; of all genes otherwise) to ``acc``,
+    blocks summed in parallel."""
+    if source.layout == "csr":
+        work = lambda item: (item[0], acc.rows(item[1], labels))  # noqa: E731
+        blocks = _cell_major(reader, source, rows)
+    else:
+        work = lambda item: (item[0], acc.values(labels[item[1][3]], item[1][2] + item[1][0],
+                                                 item[1][4]))  # noqa: E731
+        blocks = _gene_major(reader, source, None)
+    for done, part in in_parallel(work, blocks):
+        acc.sums += part
+        check(done)
 
 
 def totals(reader: DatasetReader, source: Source, check: Check) -> Moments:
     """Moments of every gene over all cells: one pass over the stored values."""
     n_cells, n_genes = source.info.shape
-    labels = np.ones(n_cells, dtype=np.int8)
     acc = _Accumulator(1, n_genes)
-    if source.layout == "csr":
-        for done, block in _cell_major(reader, source, None):
-            acc.add_rows(block, labels)
-            check(done)
-    else:
-        for done, (g0, _, genes, cells, values) in _gene_major(reader, source, None):
-            acc.add(labels[cells], genes + g0, values)
-            check(done)
+    _sum_blocks(acc, np.ones(n_cells, dtype=np.int8), reader, source, None, check)
     return acc.moments(1, n_cells)
 
 
@@ -173,23 +180,15 @@ def group_moments(reader: DatasetReader, source: Source, groups: Groups, check: 
                   all_cells: Callable[[], Moments] | None = None) -> tuple[Moments, Moments]:
     """(group, reference) moments. A CSR source reads only the rows involved, and
     against the rest takes the reference as ``all_cells() - group``."""
-    n_genes = source.info.shape[1]
-    acc = _Accumulator(2, n_genes)
-    if source.layout == "csr":
-        labels = (GROUP,) if groups.rest else (GROUP, REFERENCE)
-        for done, block in _cell_major(reader, source, groups.rows(*labels)):
-            acc.add_rows(block, groups.labels)
-            check(done)
-        group = acc.moments(GROUP, groups.n_group)
-        if groups.rest:
-            everything = all_cells() if all_cells is not None else totals(reader, source,
-                                                                           lambda _: None)
-            return group, everything - group
-        return group, acc.moments(REFERENCE, groups.n_reference)
-    for done, (g0, _, genes, cells, values) in _gene_major(reader, source, None):
-        acc.add(groups.labels[cells], genes + g0, values)
-        check(done)
-    return acc.moments(GROUP, groups.n_group), acc.moments(REFERENCE, groups.n_reference)
+    acc = _Accumulator(2, source.info.shape[1])
+    rows = groups.rows(*((GROUP,) if groups.rest else (GROUP, REFERENCE)))
+    _sum_blocks(acc, groups.labels, reader, source, rows, check)
+    group = acc.moments(GROUP, groups.n_group)
+    if source.layout == "csr" and groups.rest:
+        everything = all_cells() if all_cells is not None else totals(reader, source,
+                                                                       lambda _: None)
+        return group, everything - group
+    return group, acc.moments(REFERENCE, groups.n_reference)
 
 
 def _cell_major(reader: DatasetReader, source: Source, rows: np.ndarray | None,
@@ -204,11 +203,11 @@ def _cell_major(reader: DatasetReader, source: Source, rows: np.ndarray | None,
 
 
 def _gene_major(reader: DatasetReader, source: Source, index: GeneIndex | None,
-                ) -> Iterator[tuple[float, GeneBlock]]:
+                block: int = BLOCK) -> Iterator[tuple[float, GeneBlock]]:
     """Gene-major blocks with the fraction of the work done after each."""
     n_genes = source.info.shape[1]
-    for block in gene_blocks(reader, source, index):
-        yield block[1] / max(n_genes, 1), block
+    for item in gene_blocks(reader, source, index, block):
+        yield item[1] / max(n_genes, 1), item
 
 
 def welch_t_test(group: Moments, reference: Moments) -> tuple[np.ndarray, np.ndarray]:
@@ -234,10 +233,15 @@ def welch_t_test(group: Moments, reference: Moments) -> tuple[np.ndarray, np.nda
 def wilcoxon(reader: DatasetReader, source: Source, groups: Groups, index: GeneIndex | None,
              check: Check, tie_correct: bool = False,
              all_cells: Callable[[], Moments] | None = None,
+             ranks: RankTable | None = None,
              ) -> tuple[np.ndarray, np.ndarray, Moments, Moments]:
-    """(scores, p-values, group moments, reference moments) of the rank-sum test, from
-    one gene-major pass (a CSR source needs its gene ``index`` unless it is small; its
-    moments come from the cell-major pass of the t-test, cheaper than sums per block)."""
+    """(scores, p-values, group moments, reference moments) of the rank-sum test.
+
+    Against the rest with a ``ranks`` table (a CSR source's gene index ranked once),
+    one pass adds up the group's ranks; otherwise one gene-major pass ranks every gene
+    (a CSR source needs its gene ``index`` unless it is small). A CSR source's moments
+    come from the cell-major pass of the t-test, cheaper than sums per gene block.
+    """
     from scipy.special import ndtr
 
     n_genes = source.info.shape[1]
@@ -247,13 +251,29 @@ def wilcoxon(reader: DatasetReader, source: Source, groups: Groups, index: GeneI
     cell_major = source.layout == "csr"
     acc = _Accumulator(2, n_genes)
     share = 0.85 if cell_major else 1.0
-    for done, (g0, g1, genes, cells, values) in _gene_major(reader, source, index):
-        labels = groups.labels[cells]
-        if not cell_major:
-            acc.add(labels, genes + g0, values)
-        rank_sums[g0:g1], tie_terms[g0:g1] = _rank_sums(g1 - g0, genes, labels, values, n, n1,
-                                                        tie_correct)
-        check(share * done)
+    if ranks is not None and groups.rest and index is not None:
+        def work(item: tuple) -> tuple[int, int, np.ndarray]:
+            g0, g1, genes, cells, cell_ranks = item
+            return g0, g1, _group_sums(g1 - g0, genes, groups.labels[cells] == GROUP,
+                                       cell_ranks, n1, ranks.zero_rank[g0:g1])
+
+        for number, (g0, g1, sums) in enumerate(in_parallel(work, ranks.blocks_read(index))):
+            rank_sums[g0:g1] = sums
+            check(share * (number + 1) / len(ranks.blocks))
+        tie_terms = ranks.ties
+    else:
+        def work(item: tuple[float, GeneBlock]) -> tuple:
+            done, (g0, g1, genes, cells, values) = item
+            labels = groups.labels[cells]
+            sums = None if cell_major else acc.values(labels, genes + g0, values)
+            return done, g0, g1, _rank_sums(g1 - g0, genes, labels, values, n, n1), sums
+
+        for done, g0, g1, (sums, ties), moments in in_parallel(
+                work, _gene_major(reader, source, index, RANK_BLOCK)):
+            rank_sums[g0:g1], tie_terms[g0:g1] = sums, ties
+            if moments is not None:
+                acc.sums += moments
+            check(share * done)
     if cell_major:
         group, reference = group_moments(reader, source, groups,
                                          lambda done: check(share + (1 - share) * done),
@@ -269,97 +289,23 @@ def wilcoxon(reader: DatasetReader, source: Source, groups: Groups, index: GeneI
 
 
 def _rank_sums(n_genes: int, genes: np.ndarray, labels: np.ndarray, values: np.ndarray,
-               n: int, n1: int, tie_correct: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Per gene: the group's rank sum among the ``n`` compared cells, and (when
-    ``tie_correct``) the tie term sum(t^3 - t) over tied blocks. The cells with no stored
-    value are one tied block of zeros, between the negative and the positive values."""
-    keep = (labels > 0) & (values != 0)
+               n: int, n1: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per gene: the group's rank sum among the ``n`` compared cells (labelled), and the
+    tie term sum(t^3 - t)."""
+    keep = labels > 0
     if not keep.all():
         genes, labels, values = genes[keep], labels[keep], values[keep]
-    in_group = labels == GROUP
-    sorted_genes, new_tie, negative, group_bits = _sorted_by_gene_and_value(genes, values,
-                                                                            in_group)
-    m = sorted_genes.size
-    stored = np.bincount(sorted_genes, minlength=n_genes)
-    stored_in_group = np.bincount(sorted_genes, weights=group_bits, minlength=n_genes)
-    zeros = n - stored  # cells of either group whose value is 0
-    gene_start = np.cumsum(stored) - stored
-    any_negative = negative is not None
-    negatives = (np.bincount(sorted_genes[negative], minlength=n_genes) if any_negative
-                 else np.zeros(n_genes))
-    ties = np.zeros(n_genes)
-    if new_tie is None:  # no two values of a gene equal: each rank is a position
-        members = np.flatnonzero(group_bits)
-        member_genes = sorted_genes[members]
-        rank = members - gene_start[member_genes] + 1.0
-        rank += zeros[member_genes] if not any_negative else np.where(
-            negative[members], 0, zeros[member_genes])
-        sums = np.bincount(member_genes, weights=rank, minlength=n_genes)
-    else:
-        # Average rank of each tied block: its 1-based position within the gene's sorted
-        # column, pushed up by the block of zeros when positive.
-        tie_start = np.flatnonzero(new_tie)
-        tie_size = np.diff(np.append(tie_start, m)).astype(np.float64)
-        tie_gene = sorted_genes[tie_start]
-        average = tie_start - gene_start[tie_gene] + (tie_size + 1) / 2
-        average += zeros[tie_gene] if not any_negative else np.where(
-            negative[tie_start], 0, zeros[tie_gene])
-        group_in_tie = np.add.reduceat(group_bits, tie_start) if m else np.zeros(0)
-        sums = np.bincount(tie_gene, weights=group_in_tie * average, minlength=n_genes)
-        if tie_correct:
-            ties = np.bincount(tie_gene, weights=tie_size ** 3 - tie_size, minlength=n_genes)
-    sums += (n1 - stored_in_group) * (negatives + (zeros + 1) / 2)
-    if tie_correct:
-        zeros = zeros.astype(np.float64)
-        ties += zeros ** 3 - zeros
-    return sums, ties
+    ranks, zero_rank, ties = ranks_over_all(n_genes, genes, values, n)
+    return _group_sums(n_genes, genes, labels == GROUP, ranks, n1, zero_rank), ties
 
 
-def _sorted_by_gene_and_value(genes: np.ndarray, values: np.ndarray, in_group: np.ndarray,
-                              ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None,
-                                         np.ndarray]:
-    """Sort the values of each gene: (genes, starts of tied blocks or None when no two
-    values of a gene are equal, negative or None when none is, in-group as float), all
-    in sorted order. float32 values (and anything float32 holds exactly) are sorted as
-    one packed integer key per value (gene | value bits | group bit); others by a
-    two-key lexsort."""
-    exact = _as_float32(values)
-    if exact is not None:
-        bits = exact.view(np.uint32)
-        has_negative = bool(values.size) and bool((bits >> 31).any())
-        if has_negative:  # float order as unsigned order: flip negatives, set the sign bit
-            bits = np.where(bits >> 31, ~bits, bits | np.uint32(0x80000000))
-        key = genes.astype(np.uint64)
-        key <<= np.uint64(33)
-        key |= bits.astype(np.uint64) << np.uint64(1)
-        key |= in_group
-        key.sort()
-        sorted_genes = (key >> np.uint64(33)).astype(np.intp)
-        value_key = key >> np.uint64(1)
-        same = value_key[1:] == value_key[:-1]
-        negative = ((value_key & np.uint64(0xFFFFFFFF)) < np.uint64(0x80000000)
-                    if has_negative else None)
-        group_bits = (key & np.uint64(1)).astype(np.float64)
-    else:
-        order = np.lexsort((values, genes))
-        sorted_genes, sorted_values = genes[order].astype(np.intp), values[order]
-        same = (sorted_genes[1:] == sorted_genes[:-1]) & (sorted_values[1:] == sorted_values[:-1])
-        negative = sorted_values < 0 if bool((sorted_values < 0).any()) else None
-        group_bits = in_group[order].astype(np.float64)
-    if not same.any():
-        return sorted_genes, None, negative, group_bits
-    new_tie = np.ones(sorted_genes.size, dtype=bool)
-    np.logical_not(same, out=new_tie[1:])
-    return sorted_genes, new_tie, negative, group_bits
-
-
-def _as_float32(values: np.ndarray) -> np.ndarray | None:
-    """``values`` as float32 when that keeps every value exactly, else None."""
-    if values.dtype == np.float32:
-        return values
-    narrowed = values.astype(np.float32)
-    same = narrowed.astype(values.dtype) == values
-    return narrowed if bool(np.all(same | np.isnan(narrowed))) else None
+def _group_sums(n_genes: int, genes: np.ndarray, in_group: np.ndarray, ranks: np.ndarray,
+                n1: int, zero_rank: np.ndarray) -> np.ndarray:
+    """The group's rank sums: its stored values' ranks, plus the rank of the zeros for
+    each of its cells with no stored value."""
+    member_genes = genes[in_group]
+    sums = np.bincount(member_genes, weights=ranks[in_group], minlength=n_genes)
+    return sums + (n1 - np.bincount(member_genes, minlength=n_genes)) * zero_rank
 
 
 def benjamini_hochberg(pvalues: np.ndarray) -> np.ndarray:
@@ -423,7 +369,7 @@ def _number(value: float) -> float | None:
 
 def compare(reader: DatasetReader, source: Source, groups: Groups, method: str, check: Check,
             *, index: GeneIndex | None = None, all_cells: Callable[[], Moments] | None = None,
-            tie_correct: bool = False) -> Result:
+            ranks: RankTable | None = None, tie_correct: bool = False) -> Result:
     """Run the test; ``check(fraction)`` reports progress and may raise to stop it."""
     with reader.file() as h5:
         base = log1p_base(h5)
@@ -432,7 +378,7 @@ def compare(reader: DatasetReader, source: Source, groups: Groups, method: str, 
         scores, pvalues = welch_t_test(group, reference)
     elif method == "wilcoxon":
         scores, pvalues, group, reference = wilcoxon(reader, source, groups, index, check,
-                                                     tie_correct, all_cells)
+                                                     tie_correct, all_cells, ranks)
     else:
         raise ValueError(f"method must be one of {METHODS}")
     return Result(scores, pvalues, group, reference, base)

@@ -67,9 +67,11 @@ class GeneIndex:
     """
 
     def __init__(self, folder: Path) -> None:
+        self.folder = folder
         meta = json.loads((folder / "meta.json").read_text())
         self.n_rows, self.n_cols = int(meta["n_rows"]), int(meta["n_cols"])
-        self.n_runs, nnz = int(meta["n_runs"]), int(meta["nnz"])
+        self.n_runs, self.nnz = int(meta["n_runs"]), int(meta["nnz"])
+        nnz = self.nnz
         self._lock = threading.Lock()  # for the seek+read fallback where preadv is missing
         # File objects, not bare descriptors: a request still reading an index that was
         # just dropped keeps its files open, and no descriptor number is closed twice.
@@ -103,16 +105,27 @@ class GeneIndex:
     def read(self, g0: int, g1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The stored values of genes [g0, g1): (gene offsets from g0, int32 rows, float32
         values), grouped by run, gene by gene within each run."""
+        genes, rows, values = self._pieces(g0, g1, with_values=True)
+        return genes, rows, values
+
+    def read_cells(self, g0: int, g1: int) -> tuple[np.ndarray, np.ndarray]:
+        """As ``read`` without the values: (gene offsets from g0, int32 rows)."""
+        genes, rows, _ = self._pieces(g0, g1, with_values=False)
+        return genes, rows
+
+    def _pieces(self, g0: int, g1: int, with_values: bool,
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         bounds = self.pieces(g0, g1)
         lengths = bounds[-1] - bounds[0]
         total = int(lengths.sum())
         rows = np.empty(total, dtype=np.int32)
-        values = np.empty(total, dtype=np.float32)
+        values = np.empty(total, dtype=np.float32) if with_values else None
         at = 0
         for run in np.flatnonzero(lengths).tolist():
             n, start = int(lengths[run]), int(bounds[0, run])
             self._read(self._rows, rows[at:at + n], start * 4)
-            self._read(self._data, values[at:at + n], start * 4)
+            if values is not None:
+                self._read(self._data, values[at:at + n], start * 4)
             at += n
         counts = np.diff(bounds, axis=0).T.reshape(-1)  # [run, gene], in read order
         genes = np.tile(np.arange(g1 - g0, dtype=np.int32), self.n_runs)

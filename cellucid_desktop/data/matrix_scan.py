@@ -10,8 +10,12 @@ by columns). Zeros a sparse matrix does not store are not in any block.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from scipy import sparse
@@ -21,6 +25,10 @@ from cellucid_desktop.data.gene_index import RUN_VALUES, GeneIndex, spans, trans
 from cellucid_desktop.data.genes import Source
 from cellucid_desktop.data.reader import DatasetReader
 
+T = TypeVar("T")
+R = TypeVar("R")
+
+WORKERS = max(1, min(4, os.cpu_count() or 1))  # blocks worked on at once
 BLOCK = 1 << 18  # values per block: a few MB of temporaries, reused from the heap
 
 
@@ -152,3 +160,26 @@ def _transposed_in_memory(reader: DatasetReader, source: Source,
         first, last = int(gene_ptr[g0]), int(gene_ptr[g1])
         genes = np.repeat(np.arange(g1 - g0, dtype=np.int32), np.diff(gene_ptr[g0:g1 + 1]))
         yield g0, g1, genes, cells[first:last], values[first:last]
+
+
+def in_parallel(work: Callable[[T], R], items: Iterable[T], workers: int | None = None,
+                ) -> Iterator[R]:
+    """``work(item)`` for each item, on up to ``workers`` threads, results in order.
+
+    numpy's sort and scipy's sparse products release the GIL, so blocks of a pass use
+    every core. At most ``workers + 1`` items are in flight, which bounds the memory;
+    items are produced (read) by the caller's thread. Closing the generator early (a
+    cancelled analysis) waits for the blocks already started.
+    """
+    workers = workers or WORKERS
+    if workers == 1:
+        yield from map(work, items)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="analysis-block") as pool:
+        pending: deque = deque()
+        for item in items:
+            pending.append(pool.submit(work, item))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

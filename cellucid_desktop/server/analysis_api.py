@@ -25,7 +25,7 @@ import numpy as np
 from flask import Blueprint, Flask, Response, current_app, request, stream_with_context
 
 from cellucid_desktop import paths
-from cellucid_desktop.data import diffexp, gene_sets
+from cellucid_desktop.data import diffexp, gene_sets, rank_table
 from cellucid_desktop.data.annotated_copy import write_annotated_copy
 from cellucid_desktop.data.annotations import AnnotationError, SavedColumn
 from cellucid_desktop.data.diffexp import Groups, GroupError, Moments
@@ -193,17 +193,24 @@ def differential_expression(dataset_id: str) -> Response:
     tie_correct = bool(body.get("tie_correct", False))
 
     def work(progress: Progress) -> dict:
-        index = None
+        index = ranks = None
+        start = 0.0
         if method == "wilcoxon":
             index = analysis.gene_index(service, reader, source,
-                                        progress.part(0, 0.5, "Building the gene index"))
-        check = progress.part(0.5 if index is not None else 0, 1, "Comparing")
+                                        progress.part(0, 0.4, "Building the gene index"))
+        if index is not None and groups.rest:
+            ranks = rank_table.RankTable.open(index) or rank_table.build(
+                index, progress.part(0.4, 0.9, "Ranking every gene (once per dataset)"))
+            start = 0.9
+        elif index is not None:
+            start = 0.4
+        check = progress.part(start, 1, "Comparing")
 
         def all_cells() -> Moments:
             return analysis.totals(reader, source, lambda fraction: None)
 
         result = diffexp.compare(reader, source, groups, method, check, index=index,
-                                 all_cells=all_cells, tie_correct=tie_correct)
+                                 all_cells=all_cells, ranks=ranks, tie_correct=tie_correct)
         return {"method": method, "source": source.id, "n_group": groups.n_group,
                 "n_reference": groups.n_reference, "genes": result.table(names, n)}
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cellucid_desktop.data.errors import DatasetError
+from cellucid_desktop.data.memory import return_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,10 @@ class JobRunner:
     def run(self, work: Work) -> Any:
         """Wait for a slot, then run ``work`` here and return its result."""
         with self._slots:
-            return work(Progress())
+            try:
+                return work(Progress())
+            finally:
+                return_freed_memory()
 
     def submit(self, work: Work, message: str = "") -> Job:
         job = Job(id=secrets.token_urlsafe(12), message=message)
@@ -129,6 +133,7 @@ class JobRunner:
             job.result = result
             self._finish(job, "done", message="Done")
         finally:
+            return_freed_memory()  # an analysis's blocks are freed: give the pages back
             self._slots.release()
 
     def _finish(self, job: Job, state: str, *, message: str | None = None,

@@ -55,7 +55,12 @@ def pbmc() -> ad.AnnData:
 
 @pytest.fixture(scope="session")
 def pbmc_files(pbmc: ad.AnnData, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The same data with X (and raw.X) stored as CSR, CSC and dense."""
+    """The same data with X (and raw.X) stored as CSR, CSC and dense; and "raw-counts":
+    X holding the integer counts (ties everywhere), CSR."""
     folder = tmp_path_factory.mktemp("pbmc")
-    return {layout: write(pbmc, folder / f"pbmc-{layout}.h5ad", layout)
-            for layout in ("csr", "csc", "dense")}
+    files = {layout: write(pbmc, folder / f"pbmc-{layout}.h5ad", layout)
+             for layout in ("csr", "csc", "dense")}
+    counts = pbmc.copy()
+    counts.X = counts.layers["counts"]
+    files["raw-counts"] = write(counts, folder / "pbmc-counts.h5ad")
+    return files

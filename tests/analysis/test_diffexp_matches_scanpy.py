@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 import scanpy as sc
 
-from cellucid_desktop.data import gene_index, matrix_scan
+from cellucid_desktop import paths
+from cellucid_desktop.data import gene_index, matrix_scan, rank_table
 from tests.analysis.data import N_HVG, pbmc_like, write
 
 TOP = 25
@@ -112,19 +113,29 @@ def test_fold_changes_use_the_log_base_scanpy_recorded(tmp_path, serve):
     assert_same_table(answer.json(), expected)
 
 
-def test_wilcoxon_through_a_built_gene_index_matches_scanpy(pbmc, pbmc_files, serve,
-                                                            monkeypatch):
+@pytest.mark.parametrize("tie_correct", [False, True])
+def test_wilcoxon_through_a_built_gene_index_and_its_ranks_matches_scanpy(
+        pbmc, pbmc_files, serve, monkeypatch, tie_correct):
     """A CSR matrix too big to transpose in memory is read through its gene index (here
-    the limits are lowered so the small file takes that path, with many runs)."""
+    the limits are lowered so the small file takes that path, with many runs and rank
+    blocks). Against the rest, every gene is ranked once and kept; later groups only add
+    up ranks. Against another group, the two groups' cells are ranked each time."""
     monkeypatch.setattr(matrix_scan, "RUN_VALUES", 10_000)
     monkeypatch.setattr(gene_index, "RUN_VALUES", 10_000)
-    api, dataset_id = serve(pbmc_files["csr"])
-    answer = api.post(f"/datasets/{dataset_id}/diffexp", {
-        "group": {"obs": "cluster", "value": "c3"}, "method": "wilcoxon", "n": N_HVG})
-    assert answer.status == 200, answer.body
+    monkeypatch.setattr(rank_table, "BLOCK", 5_000)
+    api, dataset_id = serve(pbmc_files["raw-counts"])
+    adata = ad.read_h5ad(pbmc_files["raw-counts"])
+    for group, reference in (("c3", "rest"), ("c1", "rest"), ("c2", "c4")):
+        answer = api.post(f"/datasets/{dataset_id}/diffexp", {
+            "group": {"obs": "cluster", "value": group},
+            "reference": "rest" if reference == "rest" else {"obs": "cluster", "value": reference},
+            "method": "wilcoxon", "n": N_HVG, "tie_correct": tie_correct})
+        assert answer.status == 200, answer.body
+        assert_same_table(answer.json(), scanpy_table(adata, "cluster", group, reference,
+                                                      "wilcoxon", False,
+                                                      tie_correct=tie_correct))
     assert api.get(f"/datasets/{dataset_id}/gene-index").json()["status"] == "ready"
-    assert_same_table(answer.json(), scanpy_table(pbmc.copy(), "cluster", "c3", "rest",
-                                                  "wilcoxon", False))
+    assert list(paths.cache_dir().glob("gene-index/*/ranks/genes.npz"))
 
 
 @pytest.mark.parametrize("kind", ["negative and zero", "float64", "scaled dense"])
