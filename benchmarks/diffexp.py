@@ -10,6 +10,8 @@ every block of the file holds some) against the rest, each request timed end to 
 * t-test, second group: reads only the group's rows;
 * Wilcoxon, first group: includes building the gene index (one pass) and ranking every
   gene; Wilcoxon, second group: ranking only (index built);
+* each request's wall time and the server's CPU time for it (user + system, all
+  threads: what the machine's load does not change);
 * the server's peak private memory (RssAnon) over all of it, and after;
 * scanpy 1.11.5 `rank_genes_groups` (method t-test / wilcoxon, n_genes=100) on the same
   data read into memory with anndata, same groups (loading and numba's compilation not
@@ -52,8 +54,16 @@ def groups(n_cells: int) -> list[list[int]]:
             for _ in range(2)]
 
 
-def post(port: int, path: str, body: dict) -> tuple[float, dict]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def post(port: int, pid: int, path: str, body: dict) -> tuple[float, float, dict]:
+    """(wall seconds, server CPU seconds, answer) of one POST."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3600)
+    cpu = cpu_seconds(pid)
     start = time.perf_counter()
     conn.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
     response = conn.getresponse()
@@ -62,7 +72,7 @@ def post(port: int, path: str, body: dict) -> tuple[float, dict]:
     conn.close()
     if response.status != 200:
         raise SystemExit(f"{path}: HTTP {response.status} {answer}")
-    return elapsed, answer
+    return elapsed, cpu_seconds(pid) - cpu, answer
 
 
 def ours(path: Path, n_cells: int) -> dict[str, float]:
@@ -90,13 +100,14 @@ def ours(path: Path, n_cells: int) -> dict[str, float]:
         times = {}
         for method in ("t-test", "wilcoxon"):
             for label, group in (("first", first), ("second", second)):
-                times[f"{method} {label}"], answer = post(port, url, {
+                wall, cpu, answer = post(port, proc.pid, url, {
                     "group": {"cells": group}, "method": method, "n": 100})
+                times[f"{method} {label}"] = (wall, cpu)
                 assert answer["n_group"] == len(group) and len(answer["genes"]) == 100
         done.set()
         sampler.join()
-        times["peak RssAnon MB"] = peak["RssAnon"] / 1024
-        times["after RssAnon MB"] = proc_status_kb(proc.pid)["RssAnon"] / 1024
+        times["peak / after RssAnon (MB)"] = (peak["RssAnon"] / 1024,
+                                              proc_status_kb(proc.pid)["RssAnon"] / 1024)
         return times
     finally:
         done.set()
@@ -164,16 +175,17 @@ def main() -> None:
                                       ("wilcoxon", args.scanpy_wilcoxon_sizes))
                    if label in sizes.split(",")]
         theirs = scanpy_times(path, n_cells, methods) if methods else {}
-        for key, value in mine.items():
-            if key.endswith("MB"):
-                rows.append((f"{n_cells:,}", key, f"{value:.0f}", "", ""))
+        for key, (first, second) in mine.items():
+            if key.endswith("(MB)"):
+                rows.append((f"{n_cells:,}", key, f"{first:.0f} / {second:.0f}", "", "", ""))
                 continue
             other = theirs.get(key)
-            rows.append((f"{n_cells:,}", key, f"{value:.2f}",
+            rows.append((f"{n_cells:,}", key, f"{first:.2f}", f"{second:.2f}",
                          f"{other:.2f}" if other else "-",
-                         f"{value / other:.2f}" if other else "-"))
-    print("| cells | measure | ours (s) | scanpy (s) | ours / scanpy |")
-    print("|---:|---|---:|---:|---:|")
+                         f"{first / other:.3f}" if other else "-"))
+    print("| cells | measure | ours, wall (s) | ours, server CPU (s) | scanpy, wall (s) "
+          "| ours / scanpy (wall) |")
+    print("|---:|---|---:|---:|---:|---:|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
 
