@@ -40,7 +40,7 @@ from cellucid_desktop.server.data_api import (EXPOSED, ApiError, DataService,
                                               add_error_handlers, data_service, find_dataset,
                                               finite_range, json_response, obs_column,
                                               saved_columns)
-from cellucid_desktop.server.jobs import JobRunner, Progress
+from cellucid_desktop.server.jobs import Job, JobRunner, Progress
 from cellucid_desktop.server.registry import Dataset
 from cellucid_desktop.server.same_origin import post_refusal
 
@@ -222,15 +222,15 @@ def differential_expression(dataset_id: str) -> Response:
 
 @bp.get("/jobs/<job_id>")
 def job_state(job_id: str) -> Response:
-    job = _analysis().jobs.get(job_id)
-    if job is None:
-        raise ApiError(404, f"No job {job_id!r}; it may have finished long ago")
-    return json_response(job.describe())
+    return _job_answer(job_id, _analysis().jobs.get(job_id))
 
 
 @bp.post("/jobs/<job_id>/cancel")
 def job_cancel(job_id: str) -> Response:
-    job = _analysis().jobs.cancel(job_id)
+    return _job_answer(job_id, _analysis().jobs.cancel(job_id))
+
+
+def _job_answer(job_id: str, job: Job | None) -> Response:
     if job is None:
         raise ApiError(404, f"No job {job_id!r}; it may have finished long ago")
     return json_response(job.describe())

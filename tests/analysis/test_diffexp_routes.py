@@ -88,12 +88,18 @@ def held_compare(monkeypatch):
     return release, running
 
 
-def test_cancelled_job_stops_and_frees_its_slot(pbmc_files, serve, monkeypatch):
+def start_held_job(pbmc_files, serve, monkeypatch):  # noqa: ANN201 - (api, id, job, release)
+    """A server whose first background comparison runs until ``release`` is set."""
     release, running = held_compare(monkeypatch)
     api, dataset_id = serve(pbmc_files["csr"])
     job = api.post(f"/datasets/{dataset_id}/diffexp",
                    {"group": GROUP, "background": True}).json()["job"]
     assert running.wait(30)
+    return api, dataset_id, job, release
+
+
+def test_cancelled_job_stops_and_frees_its_slot(pbmc_files, serve, monkeypatch):
+    api, dataset_id, job, release = start_held_job(pbmc_files, serve, monkeypatch)
     state = wait_for(lambda: (s := api.get(f"/jobs/{job}").json())["progress"] > 0 and s, 30,
                      what="progress reported")
     assert state["state"] == "running" and state["result"] is None
@@ -108,11 +114,7 @@ def test_cancelled_job_stops_and_frees_its_slot(pbmc_files, serve, monkeypatch):
 
 
 def test_a_second_analysis_waits_for_the_first(pbmc_files, serve, monkeypatch):
-    release, running = held_compare(monkeypatch)
-    api, dataset_id = serve(pbmc_files["csr"])
-    first = api.post(f"/datasets/{dataset_id}/diffexp",
-                     {"group": GROUP, "background": True}).json()["job"]
-    assert running.wait(30)
+    api, dataset_id, first, release = start_held_job(pbmc_files, serve, monkeypatch)
     second = api.post(f"/datasets/{dataset_id}/diffexp",
                       {"group": {"obs": "cluster", "value": "c1"}, "background": True}).json()["job"]
     waiting = wait_for(lambda: (s := api.get(f"/jobs/{second}").json())["message"]

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from cellucid_desktop.remote.ssh_command import TunnelSpec
+from cellucid_desktop.server.registry import DatasetRegistry
+from cellucid_desktop.server.runner import ServerThread
 from tests.remote.servers import ServeProcess, cellucid_serve, desktop_serve
 from tests.remote.sshd import SshLab
 
@@ -31,6 +33,16 @@ def g2_remote(small_h5ad: Path) -> Iterator[ServeProcess]:
 def desktop_remote(small_h5ad: Path) -> Iterator[ServeProcess]:
     server = desktop_serve(small_h5ad)
     yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def local_api(small_h5ad: Path) -> Iterator[str]:
+    """Our server on the same file, read locally: what the remote answers must equal."""
+    registry = DatasetRegistry()
+    registry.add(small_h5ad, dataset_id="remote-data", name="Remote data")
+    server = ServerThread(registry).start()
+    yield server.url
     server.stop()
 
 

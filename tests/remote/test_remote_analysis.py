@@ -9,22 +9,18 @@ from __future__ import annotations
 import http.client
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
-import pytest
 
 from cellucid_desktop import paths
 from cellucid_desktop.data.annotations import SIDECAR_SUFFIX
 from cellucid_desktop.remote.session import RemoteSession
-from cellucid_desktop.server.registry import DatasetRegistry
-from cellucid_desktop.server.runner import ServerThread
 from tests.remote.conftest import spec_for
 from tests.remote.servers import ServeProcess, desktop_serve
-from tests.remote.sshd import SshLab
 from tests.helpers import wait_for
+from tests.remote.sshd import SshLab
 
 BODIES = [{"group": {"obs": "cell_type", "value": "T cell CD4"}, "method": "t-test", "n": 30},
           {"group": {"obs": "cell_type", "value": "B cell"},
@@ -52,23 +48,13 @@ def post_json(origin: str, path: str, body: object) -> dict:
     return json.loads(data)
 
 
-@pytest.fixture(scope="module")
-def local_origin(small_h5ad: Path) -> Iterator[str]:
-    """Our server reading the same file locally: the answers the remote ones must equal."""
-    registry = DatasetRegistry()
-    registry.add(small_h5ad, dataset_id="remote-data", name="Remote data")
-    server = ServerThread(registry).start()
-    yield server.url
-    server.stop()
-
-
 def origin_of(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
 
 
 def test_analyses_through_the_proxy_data_api_in_front_of_cellucid_serve(
-        ssh_lab: SshLab, g2_remote: ServeProcess, local_origin: str, small_h5ad: Path) -> None:
+        ssh_lab: SshLab, g2_remote: ServeProcess, local_api: str, small_h5ad: Path) -> None:
     base = "/api/v1/datasets/remote-data"
     session = RemoteSession(spec_for(ssh_lab, g2_remote.port))
     try:
@@ -77,7 +63,7 @@ def test_analyses_through_the_proxy_data_api_in_front_of_cellucid_serve(
         proxy = origin_of(view.url)
         for body in BODIES:
             assert post_json(proxy, f"{base}/diffexp", body) == \
-                post_json(local_origin, f"{base}/diffexp", body)
+                post_json(local_api, f"{base}/diffexp", body)
         listing = post_json(proxy, f"{base}/annotations",
                             {"key": "remote pick", "categories": {"a": [0, 5, 9]}})
         assert listing["columns"] == [{"key": "remote pick", "categories": ["a"],
@@ -104,7 +90,7 @@ def test_analyses_through_the_proxy_data_api_in_front_of_cellucid_serve(
 
 
 def test_analyses_through_the_proxy_in_front_of_our_remote_serve(
-        ssh_lab: SshLab, small_h5ad: Path, local_origin: str, tmp_path: Path) -> None:
+        ssh_lab: SshLab, small_h5ad: Path, local_api: str, tmp_path: Path) -> None:
     """The remote's port is taken here, so the tunnel's end differs and the proxy
     forwards everything, POSTs included, to our server on the remote."""
     remote_file = Path(shutil.copy(small_h5ad, tmp_path / "remote.h5ad"))
@@ -117,7 +103,7 @@ def test_analyses_through_the_proxy_in_front_of_our_remote_serve(
         proxy = origin_of(view.url)
         for body in BODIES:
             assert post_json(proxy, f"{base}/diffexp", body) == \
-                post_json(local_origin, f"{base}/diffexp", body)
+                post_json(local_api, f"{base}/diffexp", body)
         status, _, data = request(proxy, "POST", f"{base}/diffexp",
                                   {**BODIES[0], "background": True})
         assert status == 202
