@@ -39,6 +39,7 @@ from cellucid_desktop.data.errors import DatasetError
 from cellucid_desktop.data.h5ad_writer import Categorical, write_categorical
 from cellucid_desktop.data.obs import MAX_CATEGORIES, MISSING_CODE, ObsColumn
 from cellucid_desktop.data.reader import stat_identity
+from cellucid_desktop.data.selections import BadSelection, rows_from_json
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,8 @@ SIDECAR_SUFFIX = ".cellucid-annotations.h5"
 MAX_NAME = 200
 
 
-class AnnotationError(DatasetError):
-    """A selection cannot be saved as asked (bad name, bad rows)."""
+class AnnotationError(BadSelection):
+    """A selection cannot be saved as asked (bad name, no categories)."""
 
 
 def sidecar_path(data_path: Path) -> Path:
@@ -122,18 +123,8 @@ class SavedColumn:
         labels = []
         for code, (label, rows) in enumerate(categories.items()):
             labels.append(check_name(label, "category label"))
-            codes[_rows(rows, n_cells, label)] = code
+            codes[rows_from_json(rows, n_cells, f"The cells of {label!r}")] = code
         return cls(key, labels, codes)
-
-
-def _rows(rows: object, n_cells: int, label: str) -> np.ndarray:
-    if not isinstance(rows, (list, tuple)) or not all(
-            isinstance(r, int) and not isinstance(r, bool) for r in rows):
-        raise AnnotationError(f"The cells of {label!r} must be a list of row numbers")
-    array = np.asarray(rows, dtype=np.int64)
-    if array.size and (array.min() < 0 or array.max() >= n_cells):
-        raise AnnotationError(f"The cells of {label!r} include a row outside 0..{n_cells - 1}")
-    return array
 
 
 class AnnotationStore:

@@ -32,7 +32,6 @@ from dataclasses import dataclass
 import h5py
 import numpy as np
 
-from cellucid_desktop.data.errors import DatasetError
 from cellucid_desktop.data.gene_index import GeneIndex
 from cellucid_desktop.data.genes import Source
 from cellucid_desktop.data.matrix_scan import (BLOCK, GeneBlock, RowBlock, cell_blocks,
@@ -40,6 +39,7 @@ from cellucid_desktop.data.matrix_scan import (BLOCK, GeneBlock, RowBlock, cell_
 from cellucid_desktop.data.rank_table import BLOCK as RANK_BLOCK
 from cellucid_desktop.data.rank_table import RankTable, ranks_over_all
 from cellucid_desktop.data.reader import DatasetReader
+from cellucid_desktop.data.selections import BadSelection
 
 METHODS = ("t-test", "wilcoxon")
 GROUP, REFERENCE = 1, 2  # cell labels; 0 = in neither
@@ -48,7 +48,7 @@ _EPSILON = 1e-9  # scanpy's guard against a zero mean in the fold change
 Check = Callable[[float], None]  # progress 0..1; raises to cancel
 
 
-class GroupError(DatasetError):
+class GroupError(BadSelection):
     """The two groups cannot be compared (too small, overlapping, out of range)."""
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 import os
 import tempfile
 import threading
@@ -27,8 +26,8 @@ from flask import Blueprint, Flask, Response, current_app, request, stream_with_
 from cellucid_desktop import paths
 from cellucid_desktop.data import diffexp, gene_sets, rank_table
 from cellucid_desktop.data.annotated_copy import write_annotated_copy
-from cellucid_desktop.data.annotations import AnnotationError, SavedColumn
-from cellucid_desktop.data.diffexp import Groups, GroupError, Moments
+from cellucid_desktop.data.annotations import SavedColumn
+from cellucid_desktop.data.diffexp import Groups, Moments
 from cellucid_desktop.data.elements import frame_index
 from cellucid_desktop.data.errors import DatasetError
 from cellucid_desktop.data.gene_index import GeneIndex
@@ -36,6 +35,7 @@ from cellucid_desktop.data.genes import Source, UnknownGene, find_source
 from cellucid_desktop.data.matrix_scan import fits_in_memory
 from cellucid_desktop.data.obs import MISSING_CODE, ObsColumn, read_obs_column
 from cellucid_desktop.data.reader import DatasetReader
+from cellucid_desktop.data.selections import rows_from_json
 from cellucid_desktop.server.data_api import (EXPOSED, ApiError, DataService,
                                               add_error_handlers, data_service, find_dataset,
                                               finite_range, json_response, obs_column,
@@ -43,8 +43,6 @@ from cellucid_desktop.server.data_api import (EXPOSED, ApiError, DataService,
 from cellucid_desktop.server.jobs import Job, JobRunner, Progress
 from cellucid_desktop.server.registry import Dataset
 from cellucid_desktop.server.same_origin import post_refusal
-
-log = logging.getLogger(__name__)
 
 bp = Blueprint("cellucid_analysis_api", __name__, url_prefix="/api/v1")
 add_error_handlers(bp)
@@ -129,21 +127,10 @@ def _body() -> dict:
     return body
 
 
-def _rows(value: object, n_cells: int, what: str) -> np.ndarray:
-    """Validated 0-based row numbers from JSON."""
-    if not isinstance(value, list) or not all(
-            isinstance(r, int) and not isinstance(r, bool) for r in value):
-        raise ApiError(400, f"{what} must be a list of cell row numbers")
-    rows = np.asarray(value, dtype=np.int64)
-    if rows.size and (rows.min() < 0 or rows.max() >= n_cells):
-        raise ApiError(400, f"{what} names a cell outside 0..{n_cells - 1}")
-    return rows
-
-
 def _cells_of(dataset: Dataset, reader: DatasetReader, spec: object, what: str) -> np.ndarray:
     """The rows of a group: ``{"cells": [...]}`` or ``{"obs": column, "value": category}``."""
     if isinstance(spec, dict) and "cells" in spec:
-        return _rows(spec["cells"], reader.meta.n_cells, f"The {what}'s cells")
+        return rows_from_json(spec["cells"], reader.meta.n_cells, f"The {what}'s cells")
     if isinstance(spec, dict) and isinstance(spec.get("obs"), str) and "value" in spec:
         column, _ = obs_column(dataset, reader, spec["obs"])
         if column.categories is None:
@@ -184,10 +171,7 @@ def differential_expression(dataset_id: str) -> Response:
     group = _cells_of(dataset, reader, body.get("group"), "group")
     reference = body.get("reference", "rest")
     others = None if reference == "rest" else _cells_of(dataset, reader, reference, "reference")
-    try:
-        groups = Groups.of(reader.meta.n_cells, group, others)
-    except GroupError as exc:
-        raise ApiError(400, str(exc)) from None
+    groups = Groups.of(reader.meta.n_cells, group, others)
     names = data_service().gene_names(reader, source).names
     service, analysis = data_service(), _analysis()
     tie_correct = bool(body.get("tie_correct", False))
@@ -255,10 +239,7 @@ def save_annotation(dataset_id: str) -> Response:
     if key in {c.name for c in reader.meta.obs_columns}:
         raise ApiError(409, f"The dataset already has an obs column named {key!r}; choose "
                             "another name")
-    try:
-        column = SavedColumn.from_rows(key, body.get("categories"), reader.meta.n_cells)
-    except AnnotationError as exc:
-        raise ApiError(400, str(exc)) from None
+    column = SavedColumn.from_rows(key, body.get("categories"), reader.meta.n_cells)
     data_service().annotations(dataset, reader).save(column)
     return _annotation_listing(dataset, reader)
 
@@ -319,7 +300,7 @@ def _column_keys(value: object) -> list[str]:
 def cells_csv(dataset_id: str) -> Response:
     dataset, reader = find_dataset(dataset_id)
     body = _body()
-    rows = np.unique(_rows(body.get("cells"), reader.meta.n_cells, "cells"))
+    rows = np.unique(rows_from_json(body.get("cells"), reader.meta.n_cells, "cells"))
     keys = _column_keys(body.get("columns"))
     _columns_at(dataset, reader, keys, rows[:1])  # unknown columns: an error before any byte
 

@@ -36,6 +36,7 @@ from cellucid_desktop.data.h5ad import open_h5ad
 from cellucid_desktop.data.memory import limit_arenas
 from cellucid_desktop.data.obs import ObsColumn, UnknownColumn, read_obs_column
 from cellucid_desktop.data.reader import DatasetReader, file_identity
+from cellucid_desktop.data.selections import BadSelection
 from cellucid_desktop.server.context import server_context
 from cellucid_desktop.server.registry import Dataset, DatasetRegistry
 from cellucid_desktop.server.store import not_modified
@@ -200,8 +201,8 @@ def _api_error(err: ApiError) -> Response:
 
 
 def _dataset_error(err: DatasetError) -> Response:
-    status = 404 if isinstance(err, (UnknownColumn, UnknownEmbedding, UnknownGene,
-                                     UnknownSource)) else 422
+    status = 400 if isinstance(err, BadSelection) else 404 if isinstance(
+        err, (UnknownColumn, UnknownEmbedding, UnknownGene, UnknownSource)) else 422
     return json_response({"error": str(err)}, status)
 
 

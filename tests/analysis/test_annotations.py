@@ -127,7 +127,7 @@ def test_a_saved_selection_can_be_the_group_of_a_comparison(data_file, serve):
     ({"key": "", "categories": {"a": [1]}}, 400, "non-empty"),
     ({"key": "ok", "categories": {}}, 400, "at least one category"),
     ({"key": "ok", "categories": {"a": [N_CELLS]}}, 400, "outside 0.."),
-    ({"key": "ok", "categories": {"a": "1,2"}}, 400, "list of row numbers"),
+    ({"key": "ok", "categories": {"a": "1,2"}}, 400, "list of cell row numbers"),
     ({"key": "ok", "categories": {"a\u0000b": [1]}}, 400, "control characters"),
 ])
 def test_bad_selections_are_refused_with_a_sentence(data_file, serve, body, status, words):

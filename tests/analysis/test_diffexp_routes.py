@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from cellucid_desktop.data import diffexp
+from cellucid_desktop.data.errors import DatasetError
 from cellucid_desktop.server import jobs
 from tests.helpers import wait_for
 
@@ -129,7 +130,7 @@ def test_a_second_analysis_waits_for_the_first(pbmc_files, serve, monkeypatch):
 
 def test_a_failing_job_reports_its_error(pbmc_files, serve, monkeypatch):
     def broken(*args, **kwargs):
-        raise diffexp.DatasetError("X is damaged: a test said so")
+        raise DatasetError("X is damaged: a test said so")
 
     monkeypatch.setattr(diffexp, "compare", broken)
     api, dataset_id = serve(pbmc_files["csr"])
