@@ -1,7 +1,7 @@
 """A gene-major copy of a CSR matrix, built once per file version, so any gene is a read.
 
-The copy lives in the user cache folder (``gene-index/<key>/``: ``rows.i32``,
-``data.f32``, ``offsets.i64``, ``meta.json``), keyed by the file's path, identity (size,
+The copy lives in the user cache folder (``gene-index/<key>/``: ``cells.bin``,
+``offsets.i64``, ``meta.json``), keyed by the file's path, identity (size,
 mtime, inode) and source, so it is reused across launches and rebuilt when the file
 changes. It is built in one sequential pass with bounded memory: runs of rows (about
 RUN_VALUES stored values each) are transposed by scipy's linear-time counting sort and
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 FORMAT = 2  # 1: one contiguous segment per gene (two-pass build); 2: runs, see above
 RUN_VALUES = 1 << 23  # stored values transposed at once (~130 MB of buffers)
+# A stored value with its row, side by side: a piece of a gene is one read.
+CELL = np.dtype([("row", "<i4"), ("value", "<f4")])
 _OFFSETS_BLOCK = 1 << 22  # int64 run offsets transposed at once when finishing (32 MB)
 
 
@@ -76,10 +78,11 @@ class GeneIndex:
         # File objects, not bare descriptors: a request still reading an index that was
         # just dropped keeps its files open, and no descriptor number is closed twice.
         self._files = [open(folder / name, "rb", buffering=0)  # noqa: SIM115
-                       for name in ("offsets.i64", "rows.i32", "data.f32")]
-        self._offsets, self._rows, self._data = self._files
+                       for name in ("offsets.i64", "cells.bin")]
+        self._offsets, self._cells = self._files
         sizes = [os.fstat(f.fileno()).st_size for f in self._files]
-        if self.n_runs < 1 or sizes != [(self.n_cols + 1) * self.n_runs * 8, nnz * 4, nnz * 4]:
+        if self.n_runs < 1 or sizes != [(self.n_cols + 1) * self.n_runs * 8,
+                                        nnz * CELL.itemsize]:
             self.close()
             raise DatasetError(f"The gene index {folder.name} is damaged; it will be rebuilt")
 
@@ -105,35 +108,28 @@ class GeneIndex:
     def read(self, g0: int, g1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The stored values of genes [g0, g1): (gene offsets from g0, int32 rows, float32
         values), grouped by run, gene by gene within each run."""
-        genes, rows, values = self._pieces(g0, g1, with_values=True)
-        return genes, rows, values
-
-    def read_cells(self, g0: int, g1: int) -> tuple[np.ndarray, np.ndarray]:
-        """As ``read`` without the values: (gene offsets from g0, int32 rows)."""
-        genes, rows, _ = self._pieces(g0, g1, with_values=False)
-        return genes, rows
-
-    def _pieces(self, g0: int, g1: int, with_values: bool,
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         bounds = self.pieces(g0, g1)
+        cells = self._cells_of(bounds)
+        counts = np.diff(bounds, axis=0).T.reshape(-1)  # [run, gene], in read order
+        genes = np.repeat(np.tile(np.arange(g1 - g0, dtype=np.int32), self.n_runs), counts)
+        return genes, np.ascontiguousarray(cells["row"]), np.ascontiguousarray(cells["value"])
+
+    def _cells_of(self, bounds: np.ndarray) -> np.ndarray:
+        """(row, value) records of the pieces [bounds[0], bounds[-1]) of every run: one
+        positioned read per run."""
         lengths = bounds[-1] - bounds[0]
-        total = int(lengths.sum())
-        rows = np.empty(total, dtype=np.int32)
-        values = np.empty(total, dtype=np.float32) if with_values else None
+        cells = np.empty(int(lengths.sum()), dtype=CELL)
         at = 0
         for run in np.flatnonzero(lengths).tolist():
-            n, start = int(lengths[run]), int(bounds[0, run])
-            self._read(self._rows, rows[at:at + n], start * 4)
-            if values is not None:
-                self._read(self._data, values[at:at + n], start * 4)
+            n = int(lengths[run])
+            self._read(self._cells, cells[at:at + n], int(bounds[0, run]) * CELL.itemsize)
             at += n
-        counts = np.diff(bounds, axis=0).T.reshape(-1)  # [run, gene], in read order
-        genes = np.tile(np.arange(g1 - g0, dtype=np.int32), self.n_runs)
-        return np.repeat(genes, counts), rows, values
+        return cells
 
     def column(self, gene: int) -> tuple[np.ndarray, np.ndarray]:
         """(float32 [n_rows] with zeros where not stored, the values of stored cells)."""
-        _, rows, values = self.read(gene, gene + 1)
+        cells = self._cells_of(self.pieces(gene, gene + 1))
+        rows, values = cells["row"], cells["value"]
         out = np.zeros(self.n_rows, dtype=np.float32)
         np.add.at(out, rows, values)  # a cell stored twice (non-canonical CSR) holds the sum
         return out, out[rows]
@@ -160,8 +156,8 @@ def build_index(reader: DatasetReader, source: Source, folder: Path, *,
     One sequential pass: the stored values are read in runs of whole rows holding about
     ``block`` values; each run is transposed to gene-major order by scipy's linear-time
     counting sort (``tocsc``, stable, so rows stay ascending) and appended to
-    ``rows.i32``/``data.f32``, and where each gene's piece starts in each run goes to
-    ``offsets.i64``. Memory is bounded by one run whatever the file size; the disk
+    ``cells.bin`` as (row, value) records, and where each gene's piece starts in each
+    run goes to ``offsets.i64``. Memory is bounded by one run whatever the file size; the disk
     holds 8 bytes per stored value plus 8 per gene and run.
     """
     cancelled = cancelled or threading.Event()
@@ -180,14 +176,15 @@ def build_index(reader: DatasetReader, source: Source, folder: Path, *,
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        with open(tmp / "rows.i32", "wb") as rows_file, open(tmp / "data.f32", "wb") as data_file, \
+        with open(tmp / "cells.bin", "wb") as cells_file, \
                 open(tmp / "starts.tmp", "wb") as starts_file, \
                 ThreadPoolExecutor(1, thread_name_prefix="gene-index-writer") as writer:
             written: Future | None = None
 
             def write(rows: np.ndarray, values: np.ndarray, starts: np.ndarray) -> None:
-                rows_file.write(memoryview(rows))
-                data_file.write(memoryview(values))
+                cells = np.empty(rows.size, dtype=CELL)
+                cells["row"], cells["value"] = rows, values
+                cells_file.write(memoryview(cells).cast("B"))
                 starts_file.write(memoryview(starts))
 
             for r0, r1 in runs:

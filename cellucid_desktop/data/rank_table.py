@@ -62,7 +62,7 @@ class RankTable:
         """(g0, g1, genes - g0, cells, ranks) block after block."""
         with open(self.folder / f"ranks.{self.dtype.str[1:]}", "rb") as handle:
             for g0, g1 in self.blocks.tolist():
-                genes, cells = index.read_cells(g0, g1)
+                genes, cells, _ = index.read(g0, g1)
                 ranks = np.fromfile(handle, dtype=self.dtype, count=genes.size)
                 yield g0, g1, genes, cells, ranks
 

@@ -86,14 +86,14 @@ def test_index_is_reused_after_a_restart_without_rebuilding(csr_file, start_api)
     wait_ready(api, dataset.id)
     api.stop()
     [folder] = index_folders()
-    stamp = os.stat(folder / "rows.i32")
+    stamp = os.stat(folder / "cells.bin")
 
     api, dataset = serve(csr_file, start_api)
     assert api.get(f"/datasets/{dataset.id}/gene-index").json()["status"] == "ready"
     np.testing.assert_array_equal(gene(api, dataset.id, GENES[2]),
                                   scan_reference(csr_file, GENES[2]))
     assert index_folders() == [folder]
-    after = os.stat(folder / "rows.i32")
+    after = os.stat(folder / "cells.bin")
     assert (after.st_ino, after.st_mtime_ns) == (stamp.st_ino, stamp.st_mtime_ns)
 
 
