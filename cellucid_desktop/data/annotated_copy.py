@@ -25,7 +25,7 @@ import numpy as np
 
 from cellucid_desktop.atomic import replacing
 from cellucid_desktop.data.annotations import AnnotationStore, SavedColumn, local_locations
-from cellucid_desktop.data.elements import frame_index
+from cellucid_desktop.data.elements import obs_names
 from cellucid_desktop.data.errors import DatasetError
 from cellucid_desktop.data.h5ad import dataframe_columns, open_h5ad, read_metadata
 from cellucid_desktop.data.h5ad_writer import Categorical, write_categorical
@@ -70,7 +70,7 @@ def copy_local_dataset(path: Path, target: Path) -> int:
     with open_h5ad(path) as h5:
         try:
             n_cells = read_metadata(h5).n_cells
-            names = frame_index(h5, "obs")
+            names = obs_names(h5, n_cells)
         except (KeyError, ValueError, TypeError, OSError, IndexError) as exc:
             raise DatasetError(f"{path.name} is not a readable AnnData file: {exc}") from None
     columns = AnnotationStore(local_locations(path), n_cells, lambda: names).columns()

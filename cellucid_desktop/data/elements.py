@@ -69,3 +69,13 @@ def frame_index(h5: h5py.File, path: str, rows: np.ndarray | None = None) -> np.
         return decode_strings(take_rows(lambda a, b: frame.fields(field)[a:b],
                                         frame.shape[0], rows))
     return read_strings(frame[dataframe_index_name(frame)], rows)
+
+
+def obs_names(h5: h5py.File, n_cells: int, rows: np.ndarray | None = None) -> np.ndarray:
+    """The cells' names (barcodes), whole or at the sorted ``rows``; a file whose obs has
+    no readable index gets the names anndata gives such cells: their row numbers."""
+    try:
+        return frame_index(h5, "obs", rows)
+    except (KeyError, ValueError, TypeError, OSError):
+        numbers = np.arange(n_cells) if rows is None else np.asarray(rows)
+        return np.array([str(i) for i in numbers.tolist()], dtype=object)

@@ -28,7 +28,7 @@ from cellucid_desktop.data import diffexp, gene_sets, rank_table
 from cellucid_desktop.data.annotated_copy import write_annotated_copy
 from cellucid_desktop.data.annotations import SavedColumn
 from cellucid_desktop.data.diffexp import Groups, Moments
-from cellucid_desktop.data.elements import frame_index
+from cellucid_desktop.data.elements import obs_names
 from cellucid_desktop.data.errors import DatasetError
 from cellucid_desktop.data.gene_index import GeneIndex
 from cellucid_desktop.data.genes import Source, UnknownGene, find_source
@@ -252,23 +252,30 @@ def delete_annotation(dataset_id: str, key: str) -> Response:
     return _annotation_listing(dataset, reader)
 
 
-def _columns_at(dataset: Dataset, reader: DatasetReader, keys: list[str],
-                rows: np.ndarray) -> list[tuple[str, ObsColumn]]:
-    """The obs columns ``keys`` (file or saved) at the sorted ``rows`` only."""
+def _columns_at(dataset: Dataset, reader: DatasetReader, keys: list[str], rows: np.ndarray,
+                skip_unreadable: bool = False) -> list[tuple[str, ObsColumn]]:
+    """The obs columns ``keys`` (file or saved) at the sorted ``rows`` only; with
+    ``skip_unreadable``, columns that are not one value per cell are left out instead
+    of failing the request."""
     saved = {c.key: c for c in saved_columns(dataset, reader)}
     in_file = {c.name for c in reader.meta.obs_columns}
     out = []
     for key in keys:
-        if key in in_file:
+        if key in saved:
+            whole = saved[key].as_obs()
+            out.append((key, ObsColumn(key, whole.kind, whole.values[rows], whole.categories)))
+            continue
+        if key not in in_file:
+            raise ApiError(404, f"This dataset has no obs column named {key!r}")
+        try:
             with reader.file() as h5:
                 column = read_obs_column(h5, key, rows)
-        elif key in saved:
-            whole = saved[key].as_obs()
-            column = ObsColumn(key, whole.kind, whole.values[rows], whole.categories)
-        else:
-            raise ApiError(404, f"This dataset has no obs column named {key!r}")
-        if column.values.shape != rows.shape:
-            raise ApiError(422, f"The obs column {key!r} does not hold one value per cell")
+            if column.values.shape != rows.shape:
+                raise DatasetError(f"The obs column {key!r} does not hold one value per cell")
+        except DatasetError:
+            if skip_unreadable:
+                continue
+            raise
         out.append((key, column))
     return out
 
@@ -311,7 +318,7 @@ def cells_csv(dataset_id: str) -> Response:
         for start in range(0, rows.size, CSV_ROWS):
             part = rows[start:start + CSV_ROWS]
             with reader.file() as h5:
-                names = frame_index(h5, "obs", part)
+                names = obs_names(h5, reader.meta.n_cells, part)
             columns = _columns_at(dataset, reader, keys, part)
             for i, name in enumerate(names):
                 writer.writerow([name, *(_text(c, i) for _, c in columns)])
@@ -339,9 +346,9 @@ def cell(dataset_id: str, row: int) -> Response:
         keys = [k for k in wanted.split(",") if k]
     at = np.array([row])
     with reader.file() as h5:
-        name = str(frame_index(h5, "obs", at)[0])
-    values = {key: _json_value(column, 0) for key, column in _columns_at(dataset, reader,
-                                                                           keys, at)}
+        name = str(obs_names(h5, reader.meta.n_cells, at)[0])
+    columns = _columns_at(dataset, reader, keys, at, skip_unreadable=wanted is None)
+    values = {key: _json_value(column, 0) for key, column in columns}
     return json_response({"row": row, "name": name, "obs": values})
 
 

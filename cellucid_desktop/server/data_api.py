@@ -25,7 +25,7 @@ import numpy as np
 from flask import Blueprint, Flask, Response, current_app, request
 
 from cellucid_desktop.data.annotations import AnnotationStore, local_locations
-from cellucid_desktop.data.elements import frame_index
+from cellucid_desktop.data.elements import obs_names
 from cellucid_desktop.data.embeddings import (UnknownEmbedding, find_embedding, list_embeddings,
                                               read_embedding)
 from cellucid_desktop.data.errors import DatasetError
@@ -172,7 +172,7 @@ class DataService:
 
 def _obs_names(reader: DatasetReader) -> np.ndarray:
     with reader.file() as h5:
-        return frame_index(h5, "obs")
+        return obs_names(h5, reader.meta.n_cells)
 
 
 def register(app: Flask) -> None:
