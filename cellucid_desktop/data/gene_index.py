@@ -181,21 +181,23 @@ def build_index(reader: DatasetReader, source: Source, folder: Path, *,
                 ThreadPoolExecutor(1, thread_name_prefix="gene-index-writer") as writer:
             written: Future | None = None
 
-            def write(rows: np.ndarray, values: np.ndarray, starts: np.ndarray) -> None:
-                cells = np.empty(rows.size, dtype=CELL)
-                cells["row"], cells["value"] = rows, values
+            def write(cells: np.ndarray, starts: np.ndarray) -> None:
                 cells_file.write(memoryview(cells).cast("B"))
                 starts_file.write(memoryview(starts))
 
             for r0, r1 in runs:
                 # The next run is transposed while the previous one is written (the
-                # counting sort and the writes both release the GIL).
+                # counting sort and the writes both release the GIL); only the records
+                # of the run being written are kept meanwhile.
                 rows, values, gene_ptr = transpose_rows(indices, data, indptr, r0, r1, n_cols,
                                                         source.label)
+                cells = np.empty(rows.size, dtype=CELL)
+                cells["row"], cells["value"] = rows, values
+                del rows, values
                 if written is not None:
                     written.result()
-                written = writer.submit(write, rows, values.astype(np.float32, copy=False),
-                                        gene_ptr + int(indptr[r0]))
+                written = writer.submit(write, cells, gene_ptr + int(indptr[r0]))
+                del cells
                 _tick(cancelled, progress, 0.98 * int(indptr[r1]) / max(nnz, 1))
             written.result()
         _transpose_offsets(tmp / "starts.tmp", tmp / "offsets.i64", len(runs), n_cols + 1)
