@@ -42,6 +42,7 @@ RUN_VALUES = 1 << 23  # stored values transposed at once (~130 MB of buffers)
 # A stored value with its row, side by side: a piece of a gene is one read.
 CELL = np.dtype([("row", "<i4"), ("value", "<f4")])
 _OFFSETS_BLOCK = 1 << 22  # int64 run offsets transposed at once when finishing (32 MB)
+_PREADV = getattr(os, "preadv", None)  # positioned reads (not on Windows)
 
 
 class BuildCancelled(Exception):
@@ -137,8 +138,8 @@ class GeneIndex:
     def _read(self, file, out: np.ndarray, offset: int) -> None:
         view = memoryview(out).cast("B")
         while view:
-            if hasattr(os, "preadv"):
-                got = os.preadv(file.fileno(), [view], offset)
+            if _PREADV is not None:
+                got = _PREADV(file.fileno(), [view], offset)
             else:  # Windows: no positioned reads in os, so seek and read under a lock
                 with self._lock:
                     file.seek(offset)
