@@ -16,7 +16,6 @@ only when complete, so a failed or cancelled export leaves no half file.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -34,16 +33,10 @@ CHUNK = 16 << 20
 _STR = h5py.string_dtype("utf-8")
 
 
-class CopyCancelled(Exception):
-    """The export was cancelled; nothing was written."""
-
-
 def write_annotated_copy(source: BinaryIO, size: int, target: Path,
-                         columns: list[SavedColumn], *, mode_of: Path | None = None,
-                         progress: Callable[[float], None] = lambda fraction: None,
-                         cancelled: Callable[[], bool] = lambda: False) -> None:
+                         columns: list[SavedColumn], *, mode_of: Path | None = None) -> None:
     """Copy ``source`` (``size`` bytes, read from its current position) to ``target``
-    with ``columns`` added to obs. Raises DatasetError, CopyCancelled or OSError."""
+    with ``columns`` added to obs. Raises DatasetError or OSError."""
     with replacing(target, mode_of=mode_of) as tmp:
         with open(tmp, "wb") as out:
             copied = 0
@@ -54,11 +47,7 @@ def write_annotated_copy(source: BinaryIO, size: int, target: Path,
                                        "have changed on disk. Try again.")
                 out.write(chunk)
                 copied += len(chunk)
-                if cancelled():
-                    raise CopyCancelled()
-                progress(0.95 * copied / max(size, 1))
         add_columns(tmp, columns)
-    progress(1.0)
 
 
 def copy_local_dataset(path: Path, target: Path) -> int:

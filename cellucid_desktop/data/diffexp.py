@@ -21,7 +21,9 @@ computed in bounded passes over the stored values instead of on a matrix in memo
 
 Sums per group come from one pass over the stored values of the cells involved; for a
 group against the rest of a CSR matrix, the rest is the whole-matrix totals (one pass,
-cached by the caller) minus the group, so only the group's rows are read.
+cached by the caller) minus the group, so only the group's rows are read. Ranks need
+every gene's values sorted: against the rest of a large CSR matrix they are sorted once
+and kept (data/rank_table.py), otherwise sorted per test, a gene block at a time.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 
 import h5py
 import numpy as np
+from scipy import sparse
 
 from cellucid_desktop.data.gene_index import GeneIndex
 from cellucid_desktop.data.genes import Source
@@ -104,10 +107,6 @@ class Moments:
     squares: np.ndarray
     expressed: np.ndarray
 
-    @classmethod
-    def empty(cls, n_genes: int, n: int = 0) -> Moments:
-        return cls(n, np.zeros(n_genes), np.zeros(n_genes), np.zeros(n_genes, dtype=np.int64))
-
     def __sub__(self, other: Moments) -> Moments:
         return Moments(self.n - other.n, self.total - other.total,
                        self.squares - other.squares, self.expressed - other.expressed)
@@ -132,9 +131,13 @@ class _Accumulator:
         """The sums of a block of whole cells: each one sparse product with the cells'
         labels (scipy's compiled loop, faster than numpy's bincount)."""
         onehot = (labels[block.rows][:, None] == np.arange(1, self.n_labels + 1)).astype(float)
-        values = block.values.astype(np.float64)
-        return np.stack([(block.matrix(self.n_genes, data).T @ onehot).T for data in
-                         (values, values * values, (values != 0).astype(np.float64))])
+        matrix = block.matrix(self.n_genes)
+        matrix.sum_duplicates()  # a cell stored twice (non-canonical CSR) holds the sum
+        values = matrix.data
+        return np.stack([(sparse.csr_matrix((data, matrix.indices, matrix.indptr),
+                                            shape=matrix.shape).T @ onehot).T
+                         for data in (values, values * values,
+                                      (values != 0).astype(np.float64))])
 
     def values(self, labels: np.ndarray, genes: np.ndarray, values: np.ndarray) -> np.ndarray:
         """The sums of values of any cells and genes (gene-major blocks)."""

@@ -419,8 +419,8 @@ def export(dataset_id: str) -> Response:
     try:
         source, size, mode_of = service.open_bytes(dataset, reader)
         with source:
-            _analysis().jobs.run(lambda progress: write_annotated_copy(
-                source, size, target, columns, mode_of=mode_of))
+            _analysis().jobs.run(lambda _: write_annotated_copy(source, size, target, columns,
+                                                                mode_of=mode_of))
     except BaseException:
         target.unlink(missing_ok=True)
         raise
