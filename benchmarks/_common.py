@@ -1,8 +1,12 @@
 """Pieces several benchmarks repeat: cached synthetic files, page-cache warming,
-/proc memory readings and private XDG user folders."""
+/proc memory readings, private XDG user folders and a private desktop for the app."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,3 +55,29 @@ def xdg_env(root: Path, env: dict[str, str]) -> dict[str, str]:
         (root / var).mkdir(parents=True, exist_ok=True)
         env[var] = str(root / var)
     return env
+
+
+@contextlib.contextmanager
+def app_desktop(root: Path) -> Iterator[dict[str, str]]:
+    """The environment for running the app (tests/desktop/gui.App) on a private Xvfb and
+    D-Bus session bus, with XDG folders under ``root``; both stop at the end."""
+    from tests.desktop.gui import new_token
+    from tests.helpers import wait_for
+
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "1280x800x24",
+                             "-nolisten", "tcp"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    bus_path = root / "bus"
+    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork",
+                            f"--address=unix:path={bus_path}"])
+    try:
+        env = xdg_env(root, {
+            **os.environ, "DISPLAY": f":{xvfb.stdout.readline().strip()}",
+            "DBUS_SESSION_BUS_ADDRESS": f"unix:path={bus_path}", "NO_AT_BRIDGE": "1",
+            "CELLUCID_DESKTOP_TEST_TOKEN": new_token(), "PYTHONUNBUFFERED": "1"})
+        wait_for(bus_path.exists, 20, what="dbus-daemon")
+        yield env
+    finally:
+        for proc in (bus, xvfb):
+            proc.terminate()
+            proc.wait(10)

@@ -19,9 +19,7 @@ Usage: .venv/bin/python benchmarks/startup.py [--runs 5] [--cells 20000]
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,8 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import synthetic_file, xdg_env  # noqa: E402
-from tests.desktop.gui import App, new_token, run_cli  # noqa: E402
+from benchmarks._common import app_desktop, synthetic_file  # noqa: E402
+from tests.desktop.gui import App, run_cli  # noqa: E402
 from tests.helpers import wait_for  # noqa: E402
 
 TARGET_S = 3.0
@@ -68,25 +66,10 @@ def main() -> None:
     args = parser.parse_args()
     data = dataset(args.cells)
 
-    with tempfile.TemporaryDirectory(prefix="startup-bench-") as tmp:
-        xvfb = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "1280x800x24",
-                                 "-nolisten", "tcp"], stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, text=True)
-        bus_path = Path(tmp) / "bus"
-        bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork",
-                                f"--address=unix:path={bus_path}"])
-        try:
-            env = xdg_env(Path(tmp), {
-                **os.environ, "DISPLAY": f":{xvfb.stdout.readline().strip()}",
-                "DBUS_SESSION_BUS_ADDRESS": f"unix:path={bus_path}", "NO_AT_BRIDGE": "1",
-                "CELLUCID_DESKTOP_TEST_TOKEN": new_token(), "PYTHONUNBUFFERED": "1"})
-            wait_for(bus_path.exists, 20, what="dbus-daemon")
-            one_run(env, data)  # warm-up, not counted
-            runs = [one_run(env, data) for _ in range(args.runs)]
-        finally:
-            for proc in (bus, xvfb):
-                proc.terminate()
-                proc.wait(10)
+    with tempfile.TemporaryDirectory(prefix="startup-bench-") as tmp, \
+            app_desktop(Path(tmp)) as env:
+        one_run(env, data)  # warm-up, not counted
+        runs = [one_run(env, data) for _ in range(args.runs)]
 
     print(f"Desktop start-up, {args.cells:,} cells, {args.runs} runs (seconds)\n")
     print("| step | median | min | max | target |")

@@ -134,6 +134,7 @@ class UserState:
             atomic_write_json(self.recent_path, self._recent)
 
     def recent_entries(self) -> list[dict[str, Any]]:
-        """Recent files for display: path, file name, and whether it is still there."""
-        return [{"path": p, "name": Path(p).name, "missing": not Path(p).is_file()}
+        """Recent files and store folders for display: path, name, whether it is still
+        there (a Zarr store is a folder)."""
+        return [{"path": p, "name": Path(p).name, "missing": not Path(p).exists()}
                 for p in self.recent()]

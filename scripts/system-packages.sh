@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Debian/Ubuntu packages the app and its tests need: Qt WebEngine's X libraries, Xvfb
 # and xdotool for GUI tests, a tray host, Chromium for viewer tests, sshd for tunnel
-# tests, xdg tools for file associations, and PyGObject's build dependencies.
+# tests (with PAM one-time codes and a private Slurm), xdg tools for file associations,
+# and PyGObject's build dependencies.
 # Installs only what is missing; needs root (or sudo) and apt-get.
 set -euo pipefail
 
@@ -24,6 +25,10 @@ PACKAGES=(
   # xdg-mime outside a desktop session asks `mimetype` (the shared MIME database, as file
   # managers do); without it, it falls back to `file`, which knows no .h5ad
   libfile-mimeinfo-perl
+  # remote sign-in tests: an sshd asking for a password + one-time code (PAM with
+  # pam_unix + pam_oath, codes from oathtool), and a private single-node Slurm (its own
+  # munged, slurmctld and slurmd on loopback)
+  libpam-oath oathtool munge slurmctld slurmd slurm-client
   # the Linux bundle build (PyInstaller's binary analysis) and `gio open` in its tests
   binutils libglib2.0-bin
   # chattr: a folder even root cannot write to, for the read-only-folder tests

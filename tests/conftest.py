@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from cellucid_desktop.data.synthetic import make_synthetic
+from tests.formats.stores import Case, build_all
 from tests.helpers import stop_process, wait_for
 from tests.viewer.browser import launch_chromium
 
@@ -32,6 +33,13 @@ def small_h5ad(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_synthetic(path, 3000, 500, genes_per_cell=60, seed=1,
                           dataset_id="small-test", name="Small test")
 
+
+
+@pytest.fixture(scope="session")
+def format_cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Case]:
+    """Zarr, MuData and loom datasets in several shapes, written by their own libraries
+    (tests/formats/stores.py), each with the reference its library reads back."""
+    return build_all(tmp_path_factory.mktemp("formats"))
 
 
 @pytest.fixture(scope="session")

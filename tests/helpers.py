@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import time
@@ -43,3 +44,9 @@ def stop_process(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+
+
+def as_background_job() -> None:
+    """``preexec_fn``: start with SIGINT ignored, as a shell starts ``cmd &`` in a script
+    (and as some CI runners start everything). Ctrl+C must still stop our commands."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

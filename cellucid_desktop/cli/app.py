@@ -16,8 +16,8 @@ Connect to remote...) and one viewer window per open dataset.
 Only one app runs per user: starting it again (with or without files) hands the files to
 the running app, brings its home window forward, and returns at once.
 
-Home window shortcuts: Ctrl+O open dataset, Ctrl+D demo dataset, Ctrl+K connect to
-remote, Ctrl+, settings. Closing the home window keeps the app in the tray (a setting);
+Home window shortcuts: Ctrl+O open dataset, Ctrl+Shift+O open a Zarr store folder,
+Ctrl+D demo dataset, Ctrl+K connect to remote, Ctrl+, settings. Closing the home window keeps the app in the tray (a setting);
 quit from the tray menu or with `cellucid-desktop quit`."""
 
 
@@ -30,7 +30,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def add_open_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("files", nargs="*", metavar="FILE.h5ad", help="datasets to open")
+    p.add_argument("files", nargs="*", metavar="DATASET",
+                   help="datasets to open: .h5ad, .h5mu (its expression modality; the home "
+                        "window offers the others) or .loom files, .zarr store folders or "
+                        ".zarr.zip files")
     p.add_argument("--demo", action="store_true",
                    help="also open the built-in demo dataset (generated on first use)")
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import threading
 import time
 
 from typing import TYPE_CHECKING
 
+from cellucid_desktop.cli.interrupt import SLICE, honour_ctrl_c, wait_for_ctrl_c
 from cellucid_desktop.cli.output import banner, error
 
 if TYPE_CHECKING:
@@ -92,6 +92,10 @@ def run(args: argparse.Namespace) -> int:
             return _open_in_app(form_from_spec(spec))
         session = RemoteSession(spec, on_status=_print_status)
         what = spec.target
+    from cellucid_desktop.logs import setup_logging
+
+    honour_ctrl_c()
+    setup_logging()  # the proxy's and tunnel's own notes go to the log, not this terminal
     try:
         view = session.open()
     except RemoteError as exc:
@@ -113,11 +117,11 @@ def _wait(session: RemoteSession) -> int:
     from cellucid_desktop.remote.tunnel import TunnelState
 
     if session.tunnel is None:
-        threading.Event().wait()
-    while True:
-        status = session.tunnel.wait_until({TunnelState.FAILED, TunnelState.STOPPED}, 3600)
-        if status.state in (TunnelState.FAILED, TunnelState.STOPPED):
-            return error(status.message)
+        wait_for_ctrl_c()
+    ended = {TunnelState.FAILED, TunnelState.STOPPED}
+    while (status := session.tunnel.wait_until(ended, SLICE)).state not in ended:
+        pass  # short waits: Ctrl+C does not interrupt a long one on Windows
+    return error(status.message)
 
 
 def _open_in_app(form: dict[str, str]) -> int:

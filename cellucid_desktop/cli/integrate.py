@@ -1,4 +1,4 @@
-"""`cellucid-desktop integrate`: menu entry, icon and `.h5ad` double-click for this user."""
+"""`cellucid-desktop integrate`: menu entry, icon and dataset double-click for this user."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ import sys
 
 from cellucid_desktop.cli.output import error
 
-HELP = "add Cellucid Desktop to the desktop menu and open .h5ad files with it (--remove undoes)"
+HELP = ("add Cellucid Desktop to the desktop menu and open dataset files with it "
+        "(--remove undoes)")
 DESCRIPTION = """\
 Register this installation of Cellucid Desktop with the desktop, for the current user
-only: a menu entry with its icon, and the AnnData type (*.h5ad) opening in the app on
-double-click and under "Open with".
+only: a menu entry with its icon, and the dataset types opening in the app on
+double-click and under "Open with": AnnData (*.h5ad), MuData (*.h5mu), loom (*.loom) and,
+on Linux, zipped Zarr stores (*.zarr.zip). Zarr store folders cannot be associated on
+Linux or Windows (every folder has one type there): open them from the app or drop them.
 
 Linux: writes under $XDG_DATA_HOME (~/.local/share) and runs update-mime-database,
 update-desktop-database and xdg-mime when installed. Windows: writes HKEY_CURRENT_USER
@@ -28,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if sys.platform == "darwin":
-        return error("on macOS the .h5ad association comes with Cellucid Desktop.app; "
+        return error("on macOS the file associations come with Cellucid Desktop.app; "
                      "drag the app to Applications instead of running integrate")
     try:
         if sys.platform == "win32":
@@ -44,10 +47,10 @@ def _windows(remove: bool) -> int:
 
     if remove:
         windows.remove()
-        print("Removed the .h5ad association from the registry.")
+        print("Removed the dataset associations from the registry.")
     else:
         windows.install(launch_command())
-        print("Registered .h5ad files to open with Cellucid Desktop.")
+        print("Registered .h5ad, .h5mu and .loom files to open with Cellucid Desktop.")
     return 0
 
 
@@ -64,5 +67,6 @@ def _linux(remove: bool, make_default: bool) -> int:
               "may need a new login to appear (install xdg-utils, desktop-file-utils and "
               "shared-mime-info).")
     print("Removed Cellucid Desktop from the desktop." if remove
-          else "Cellucid Desktop is in the menu and opens .h5ad files.")
+          else "Cellucid Desktop is in the menu and opens .h5ad, .h5mu, .loom and .zarr.zip "
+               "files.")
     return 0

@@ -6,7 +6,7 @@ import argparse
 
 from cellucid_desktop.cli.app import add_open_arguments, start_or_forward
 
-HELP = "open .h5ad files in the running app (starts the app if it is not running)"
+HELP = "open datasets in the running app (starts the app if it is not running)"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

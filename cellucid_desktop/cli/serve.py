@@ -7,13 +7,19 @@ import sys
 import threading
 import webbrowser
 
+from cellucid_desktop.cli.interrupt import honour_ctrl_c, wait_for_ctrl_c
 from cellucid_desktop.cli.output import banner, error, field_line
 
-HELP = "serve .h5ad files on a local port (no window), like `cellucid serve`"
+HELP = "serve datasets on a local port (no window), like `cellucid serve`"
 DESCRIPTION = """\
-Serve one or more .h5ad files over HTTP, answering the Cellucid protocol exactly as
+Serve one or more datasets over HTTP, answering the Cellucid protocol exactly as
 `cellucid serve` 0.9.5 does, plus the built-in viewer at /. Useful on a cluster node
 (reach it from your laptop with `cellucid-desktop connect`) or for scripts.
+
+A dataset is an .h5ad file, an AnnData Zarr store (a .zarr folder, Zarr format 2 or 3,
+or a zipped .zarr.zip), a MuData .h5mu file (one modality: --modality, else the
+expression one) or a .loom file. Stores are served as they are on disk: Zarr folders key
+by key (with consolidated metadata built in memory when the store has none).
 
 The server binds 127.0.0.1 by default and refuses requests whose Host header does not
 name it (DNS-rebinding defence). Stop it with Ctrl+C."""
@@ -22,7 +28,8 @@ name it (DNS-rebinding defence). Stop it with Ctrl+C."""
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help=HELP, description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("files", nargs="*", metavar="FILE.h5ad", help="datasets to serve")
+    p.add_argument("files", nargs="*", metavar="DATASET",
+                   help="datasets to serve: .h5ad, .h5mu, .loom, .zarr folders, .zarr.zip")
     p.add_argument("--demo", action="store_true",
                    help="serve the built-in demo dataset (generated on first use)")
     p.add_argument("--port", "-p", type=int, default=8765,
@@ -35,16 +42,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "a proxy or a tunnel with a different local port")
     p.add_argument("--dataset-id", help="id to publish (default: uns['cellucid'] or file name)")
     p.add_argument("--dataset-name", help="display name (default: uns['cellucid'] or file name)")
+    p.add_argument("--modality", metavar="NAME",
+                   help="the MuData modality to serve (default: rna, gex... else the first)")
     p.add_argument("--no-browser", action="store_true", help="do not open a web browser")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing, not even the banner")
 
 
 def run(args: argparse.Namespace) -> int:
     from cellucid_desktop.data.errors import DatasetError
+    from cellucid_desktop.data.source import FORMAT_LABELS
     from cellucid_desktop.server.registry import DatasetRegistry
     from cellucid_desktop.server.runner import ServerThread
     from cellucid_desktop.server.security import is_loopback_name
 
+    honour_ctrl_c()
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     if not 0 <= args.port <= 65535:
         return error(f"--port must be between 0 and 65535, not {args.port}")
@@ -54,19 +65,23 @@ def run(args: argparse.Namespace) -> int:
         say("Preparing the demo dataset...")
         paths.insert(0, str(demo_path()))
     if not paths:
-        return error("give a .h5ad file to serve, or --demo for the built-in demo dataset")
+        return error("give a dataset to serve (.h5ad, .h5mu, .loom, .zarr), or --demo for "
+                     "the built-in demo dataset")
     if (args.dataset_id or args.dataset_name) and len(paths) > 1:
         return error("--dataset-id and --dataset-name apply to a single file")
 
     registry = DatasetRegistry()
     for path in paths:
         try:
-            dataset = registry.add(path, dataset_id=args.dataset_id, name=args.dataset_name)
+            dataset = registry.add(path, dataset_id=args.dataset_id, name=args.dataset_name,
+                                   modality=args.modality)
         except DatasetError as exc:
             return error(str(exc))
         meta = dataset.meta
-        say(field_line("Dataset", f"{dataset.name} ({dataset.id}): {meta.n_cells:,} cells, "
-                       f"{meta.n_genes:,} genes, embeddings: {', '.join(meta.obsm) or 'none'}"))
+        say(field_line("Dataset", f"{dataset.name} ({dataset.id}, "
+                       f"{FORMAT_LABELS.get(dataset.source.kind, dataset.source.kind)}): "
+                       f"{meta.n_cells:,} cells, {meta.n_genes:,} genes, "
+                       f"embeddings: {', '.join(meta.obsm) or 'none'}"))
     if not is_loopback_name(args.host) and not args.quiet:
         print(f"Warning: binding {args.host} makes the data reachable from other machines; "
               "prefer the default 127.0.0.1 with an SSH tunnel", file=sys.stderr)
@@ -83,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_browser:
         threading.Thread(target=webbrowser.open, args=(viewer_url,), daemon=True).start()
     try:
-        threading.Event().wait()  # until Ctrl+C
+        wait_for_ctrl_c()
     except KeyboardInterrupt:
         say("\nStopping...")
     finally:

@@ -1,5 +1,7 @@
-"""Reading AnnData stores without loading them: metadata, columns, embeddings, genes.
+"""Reading single-cell datasets without loading them: metadata, columns, embeddings, genes.
 
-This layer imports only h5py and numpy (never Flask, anndata, pandas or a GUI toolkit),
-so the server stays small and every part is testable without a display.
+Every dataset is a DatasetSource (source.py) whose Layout reads it as AnnData, whatever
+the format (.h5ad, AnnData Zarr, a MuData modality, loom). This layer imports only
+h5py, zarr and numpy (never Flask, anndata, pandas or a GUI toolkit), so the server
+stays small and every part is testable without a display.
 """

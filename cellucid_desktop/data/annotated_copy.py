@@ -23,11 +23,13 @@ import h5py
 import numpy as np
 
 from cellucid_desktop.atomic import replacing
-from cellucid_desktop.data.annotations import AnnotationStore, SavedColumn, local_locations
-from cellucid_desktop.data.elements import obs_names
+from cellucid_desktop.data.annotations import (AnnotationStore, SavedColumn,
+                                               annotation_locations)
 from cellucid_desktop.data.errors import DatasetError
-from cellucid_desktop.data.h5ad import dataframe_columns, open_h5ad, read_metadata
+from cellucid_desktop.data.h5ad import dataframe_columns, read_metadata
 from cellucid_desktop.data.h5ad_writer import Categorical, write_categorical
+from cellucid_desktop.data.reader import DatasetReader
+from cellucid_desktop.data.source import FORMAT_LABELS, DatasetSource
 
 CHUNK = 16 << 20
 _STR = h5py.string_dtype("utf-8")
@@ -50,21 +52,30 @@ def write_annotated_copy(source: BinaryIO, size: int, target: Path,
         add_columns(tmp, columns)
 
 
-def copy_local_dataset(path: Path, target: Path) -> int:
-    """Copy the local dataset at ``path`` to ``target`` with the selections saved for it
-    (wherever the server keeps them) added; the number of columns added."""
-    if target.resolve() == path.resolve():
+def copy_dataset(source: DatasetSource, columns: list[SavedColumn], target: Path) -> None:
+    """Copy a single-file ``.h5ad`` dataset to ``target`` with ``columns`` added."""
+    raw = source.raw_file() if source.kind == "h5ad" else None
+    if raw is None:
+        raise DatasetError(f"A copy with saved selections can be written for .h5ad files; "
+                           f"this dataset is {FORMAT_LABELS.get(source.kind, source.kind)}")
+    if source.local_path is not None and target.resolve() == source.local_path.resolve():
         raise DatasetError(f"{target.name} is the dataset itself; choose another name for "
                            "the copy")
-    with open_h5ad(path) as h5:
-        try:
-            n_cells = read_metadata(h5).n_cells
-            names = obs_names(h5, n_cells)
-        except (KeyError, ValueError, TypeError, OSError, IndexError) as exc:
-            raise DatasetError(f"{path.name} is not a readable AnnData file: {exc}") from None
-    columns = AnnotationStore(local_locations(path), n_cells, lambda: names).columns()
-    with open(path, "rb") as source:
-        write_annotated_copy(source, path.stat().st_size, target, columns, mode_of=path)
+    handle, size = raw
+    with handle:
+        write_annotated_copy(handle, size, target, columns, mode_of=source.local_path)
+
+
+def copy_with_selections(source: DatasetSource, target: Path) -> int:
+    """Copy a dataset to ``target`` with the selections saved for it (wherever the
+    server keeps them) added; the number of columns added."""
+    reader = DatasetReader(source, source.identity())
+    try:
+        columns = AnnotationStore(annotation_locations(source), reader.meta.n_cells,
+                                  reader.obs_names).columns()
+    finally:
+        reader.close()
+    copy_dataset(source, columns, target)
     return len(columns)
 
 

@@ -1,10 +1,10 @@
 """Saved selections: categorical obs columns kept beside a dataset, never inside it.
 
-Where: ``<file>.cellucid-annotations.h5`` next to the dataset when its folder is
-writable (it travels with the file), otherwise in the app's data folder under a name
-derived from the dataset's identity (``<data>/annotations/<key>.h5``): the resolved
-path of a local file, the remote server's identity of a remote one. The user's
-``.h5ad`` is never written.
+Where: ``<file>.cellucid-annotations.h5`` next to the dataset (file or store) when its
+folder is writable (it travels with the data), otherwise in the app's data folder under
+a name derived from the dataset's identity (``<data>/annotations/<key>.h5``): the
+location of a local dataset, the remote file's path and version for a remote one. The
+user's data is never written.
 
 Format (HDF5, format 1): attributes ``format``, ``n_cells``, ``obs_names_sha256`` (which
 cells the codes refer to) and ``column-order``; under ``columns/`` one AnnData 0.8+
@@ -40,6 +40,7 @@ from cellucid_desktop.data.h5ad_writer import Categorical, write_categorical
 from cellucid_desktop.data.obs import MAX_CATEGORIES, MISSING_CODE, ObsColumn
 from cellucid_desktop.data.reader import stat_identity
 from cellucid_desktop.data.selections import BadSelection, rows_from_json
+from cellucid_desktop.data.source import DatasetSource
 
 log = logging.getLogger(__name__)
 
@@ -52,20 +53,21 @@ class AnnotationError(BadSelection):
     """A selection cannot be saved as asked (bad name, no categories)."""
 
 
-def sidecar_path(data_path: Path) -> Path:
-    """The sidecar next to a local dataset."""
-    return data_path.with_name(data_path.name + SIDECAR_SUFFIX)
-
-
 def keyed_path(identity: str) -> Path:
     """The sidecar in the app's data folder for a dataset known by ``identity``."""
     digest = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return paths.data_dir() / "annotations" / f"{digest}.h5"
 
 
-def local_locations(data_path: Path) -> list[Path]:
-    """Where a local dataset's saved selections may be: next to it, else keyed by path."""
-    return [sidecar_path(data_path), keyed_path(f"local\0{data_path}")]
+def annotation_locations(source: DatasetSource) -> list[Path]:
+    """Where a dataset's saved selections may be: next to a local file or store (one
+    sidecar per MuData modality, whose cells differ), else in the app's data folder
+    under the dataset's identity (a remote one's stays the same across connections)."""
+    if source.local_path is not None:
+        name = source.local_path.name + (f".{source.modality}" if source.modality else "")
+        return [source.local_path.with_name(name + SIDECAR_SUFFIX),
+                keyed_path(f"local\0{source.location}")]
+    return [keyed_path(f"remote\0{source.annotation_key()}")]
 
 
 def names_digest(names: Sequence[str]) -> str:

@@ -31,7 +31,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import h5py
 import numpy as np
 from scipy import sparse
 
@@ -322,14 +321,6 @@ def benjamini_hochberg(pvalues: np.ndarray) -> np.ndarray:
     return out
 
 
-def log1p_base(h5: h5py.File) -> float | None:
-    """The log base scanpy's ``log1p`` recorded in ``uns['log1p']['base']`` (None: e)."""
-    item = h5.get("uns/log1p/base")
-    if isinstance(item, h5py.Dataset) and item.shape == () and item.dtype.kind in "iuf":
-        return float(item[()])
-    return None
-
-
 def log_fold_change(group_mean: np.ndarray, reference_mean: np.ndarray,
                     base: float | None) -> np.ndarray:
     scale = np.log(base) if base is not None else 1.0
@@ -374,8 +365,7 @@ def compare(reader: DatasetReader, source: Source, groups: Groups, method: str, 
             *, index: GeneIndex | None = None, all_cells: Callable[[], Moments] | None = None,
             ranks: RankTable | None = None, tie_correct: bool = False) -> Result:
     """Run the test; ``check(fraction)`` reports progress and may raise to stop it."""
-    with reader.file() as h5:
-        base = log1p_base(h5)
+    base = reader.meta.log1p_base
     if method == "t-test":
         group, reference = group_moments(reader, source, groups, check, all_cells)
         scores, pvalues = welch_t_test(group, reference)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
-import h5py
 import numpy as np
 
 from cellucid_desktop.data.errors import DatasetError
+from cellucid_desktop.data.nodes import child, is_array, is_group, names
 
 # Earlier tiers are better default views; unknown names sit between diffmap and the
 # latent spaces (PCA, scVI, Harmony...), which are rarely meant to be looked at.
@@ -43,38 +44,45 @@ def preference(key: str) -> int:
     return _OTHER
 
 
-def list_embeddings(h5: h5py.File, n_cells: int) -> list[Embedding]:
-    """Dense obsm arrays with one row per cell and at least two columns, best first."""
-    obsm = h5.get("obsm")
-    found: list[Embedding] = []
-    if isinstance(obsm, h5py.Dataset):  # 0.6: one compound dataset, a field per key
-        if obsm.shape[:1] == (n_cells,):
-            for name in obsm.dtype.names or ():
-                shape = obsm.dtype.fields[name][0].shape
-                if len(shape) == 1 and shape[0] >= 2:
-                    found.append(Embedding(name, int(shape[0])))
-    elif isinstance(obsm, h5py.Group):
-        for key, element in obsm.items():
-            if (isinstance(element, h5py.Dataset) and element.ndim == 2
-                    and element.shape[0] == n_cells and element.shape[1] >= 2
-                    and element.dtype.kind in "iuf"):
-                found.append(Embedding(key, int(element.shape[1])))
+def best_first(found: list[Embedding]) -> list[Embedding]:
+    """Embeddings ordered by preference, ties in stored order."""
     order = {e.key: i for i, e in enumerate(found)}
     return sorted(found, key=lambda e: (preference(e.key), order[e.key]))
 
 
-def read_embedding(h5: h5py.File, embedding: Embedding) -> np.ndarray:
+def list_embeddings(root: Any, n_cells: int) -> list[Embedding]:
+    """Dense obsm arrays with one row per cell and at least two columns, best first."""
+    obsm = child(root, "obsm")
+    found: list[Embedding] = []
+    if is_array(obsm):  # 0.6: one compound dataset, a field per key
+        if tuple(obsm.shape[:1]) == (n_cells,):
+            for name in obsm.dtype.names or ():
+                shape = obsm.dtype.fields[name][0].shape
+                if len(shape) == 1 and shape[0] >= 2:
+                    found.append(Embedding(name, int(shape[0])))
+    elif is_group(obsm):
+        for key in names(obsm):
+            element = child(obsm, key)
+            if (is_array(element) and len(element.shape) == 2
+                    and element.shape[0] == n_cells and element.shape[1] >= 2
+                    and element.dtype.kind in "iuf"):
+                found.append(Embedding(key, int(element.shape[1])))
+    return best_first(found)
+
+
+def read_embedding(root: Any, embedding: Embedding) -> np.ndarray:
     """The first ``dims`` columns as C-ordered float32 [n_cells, dims]."""
-    obsm = h5["obsm"]
-    if isinstance(obsm, h5py.Dataset):
-        values = obsm.fields(embedding.key)[()][:, : embedding.dims]
+    obsm = root["obsm"]
+    if is_array(obsm):
+        stored = obsm.fields(embedding.key)[()][:, : embedding.dims]
     else:
-        values = obsm[embedding.key][:, : embedding.dims]
-    return np.ascontiguousarray(values, dtype=np.float32)
+        stored = obsm[embedding.key][:, : embedding.dims]
+    return np.ascontiguousarray(stored, dtype=np.float32)
 
 
-def find_embedding(h5: h5py.File, n_cells: int, key: str) -> Embedding:
-    for embedding in list_embeddings(h5, n_cells):
+def find_embedding(embeddings: list[Embedding], key: str) -> Embedding:
+    """The listed embedding named ``key``; UnknownEmbedding otherwise."""
+    for embedding in embeddings:
         if embedding.key == key:
             return embedding
     raise UnknownEmbedding(f"This dataset has no embedding named {key!r}")

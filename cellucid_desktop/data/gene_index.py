@@ -1,13 +1,13 @@
 """A gene-major copy of a CSR matrix, built once per file version, so any gene is a read.
 
 The copy lives in the user cache folder (``gene-index/<key>/``: ``cells.bin``,
-``offsets.i64``, ``meta.json``), keyed by the file's path, identity (size,
-mtime, inode) and source, so it is reused across launches and rebuilt when the file
-changes. It is built in one sequential pass with bounded memory: runs of rows (about
-RUN_VALUES stored values each) are transposed by scipy's linear-time counting sort and
-appended, so a gene is one piece per run (a few dozen small reads at a million cells).
-The folder is written under a temporary name and renamed into place, so a half-built
-index is never used.
+``offsets.i64``, ``meta.json``), keyed by the dataset's location (path or URL, and
+modality), identity (size, mtime, inode) and source, so it is reused across launches
+and rebuilt when the data changes. It is built in one sequential pass with bounded
+memory: runs of rows (about RUN_VALUES stored values each) are transposed by scipy's
+linear-time counting sort and appended, so a gene is one piece per run (a few dozen
+small reads at a million cells). The folder is written under a temporary name and
+renamed into place, so a half-built index is never used.
 
 One worker thread builds one index at a time; gene requests keep being answered by
 scanning (genes.read_gene) until the index is ready.
@@ -30,7 +30,7 @@ import numpy as np
 from scipy import sparse
 
 from cellucid_desktop import paths
-from cellucid_desktop.data.errors import DatasetError
+from cellucid_desktop.data.errors import DatasetError, SourceUnreachable
 from cellucid_desktop.data.genes import Source
 from cellucid_desktop.data.memory import return_freed_memory
 from cellucid_desktop.data.reader import DatasetReader
@@ -55,7 +55,7 @@ def index_root() -> Path:
 
 def index_key(reader: DatasetReader, source: Source) -> str:
     """The cache folder name of one source of one file version."""
-    text = f"{FORMAT}\0{reader.local_path or ''}\0{reader.identity}\0{source.id}"
+    text = f"{FORMAT}\0{reader.location}\0{reader.identity}\0{source.id}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -205,7 +205,7 @@ def build_index(reader: DatasetReader, source: Source, folder: Path, *,
         (tmp / "starts.tmp").unlink()
         (tmp / "meta.json").write_text(json.dumps({
             "format": FORMAT, "n_rows": n_rows, "n_cols": n_cols, "nnz": nnz,
-            "n_runs": len(runs), "source": source.id, "path": str(reader.local_path or ""),
+            "n_runs": len(runs), "source": source.id, "path": reader.location,
             "identity": reader.identity}))
         try:
             os.replace(tmp, folder)
@@ -367,10 +367,12 @@ class GeneIndexManager:
             build_index(job.reader, job.source, folder, progress=progress,
                         cancelled=job.cancelled)
             return_freed_memory()
-            self._remove_stale(folder, str(job.reader.local_path or ""), job.source.id)
+            self._remove_stale(folder, job.reader.location, job.source.id)
             log.info("Gene index ready: %s", folder)
         except BuildCancelled:
             log.info("Gene index build cancelled: %s", folder)
+        except SourceUnreachable as exc:  # not failed: the next request starts it again
+            log.warning("Gene index build interrupted for %s: %s", folder, exc)
         except (DatasetError, OSError, ValueError) as exc:
             message = (str(exc) if isinstance(exc, DatasetError)
                        else f"Building the gene index failed: {exc}; genes are still "
@@ -380,9 +382,8 @@ class GeneIndexManager:
                 self._failed[job.key] = message
 
     def _remove_stale(self, folder: Path, path: str, source_id: str) -> None:
-        """Delete indexes of older versions of the same file (``path``) and source."""
-        if not path:
-            return
+        """Delete indexes of older versions of the same dataset (``path``, its location)
+        and source."""
         for other in self.root.iterdir():
             if other == folder or not (other / "meta.json").exists():
                 continue

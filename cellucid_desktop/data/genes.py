@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cellucid_desktop.data.elements import frame_index
 from cellucid_desktop.data.errors import DatasetError
 from cellucid_desktop.data.h5ad import AnnDataMeta, MatrixInfo
 from cellucid_desktop.data.reader import DatasetReader
@@ -32,7 +31,7 @@ class Source:
 
     id: str  # "X", "raw" or "layers/<name>"
     label: str
-    path: str  # the HDF5 path of the matrix
+    path: str  # where the matrix is, as an AnnData element path (data/layout.py)
     var_path: str  # the dataframe holding its gene names
     info: MatrixInfo
 
@@ -85,12 +84,7 @@ class GeneNames:
 
     @classmethod
     def read(cls, reader: DatasetReader, source: Source) -> GeneNames:
-        with reader.file() as h5:
-            try:
-                names = frame_index(h5, source.var_path)
-            except KeyError:
-                raise DatasetError(f"The gene names of {source.label} are missing from the "
-                                   "file (its var index); the file is damaged") from None
+        names = reader.gene_names(source.var_path)
         if len(names) != source.info.shape[1]:
             raise DatasetError(f"{source.label} has {source.info.shape[1]} genes but its var "
                                f"index names {len(names)}; the file is inconsistent")
@@ -133,12 +127,10 @@ def read_gene(reader: DatasetReader, source: Source, gene: int) -> np.ndarray:
     if not 0 <= gene < n_cols:
         raise UnknownGene(f"Gene index {gene} is outside 0..{n_cols - 1}")
     if source.layout == "dense":
-        with reader.file() as h5:
-            return np.asarray(h5[source.path][:, gene], dtype=np.float32)
+        return reader.column(source.path, gene)
     out = np.zeros(n_rows, dtype=np.float32)
     if source.layout == "csc":
-        with reader.file() as h5:
-            start, stop = (int(v) for v in h5[f"{source.path}/indptr"][gene:gene + 2])
+        start, stop = (int(v) for v in reader.flat(f"{source.path}/indptr").read(gene, gene + 2))
         rows = reader.flat(f"{source.path}/indices").read(start, stop)
         np.add.at(out, rows, reader.flat(f"{source.path}/data").read(start, stop))
         return out

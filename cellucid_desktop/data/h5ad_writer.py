@@ -50,7 +50,7 @@ def write_categorical(group: h5py.Group, name: str, value: Categorical) -> h5py.
     sub.attrs["ordered"] = value.ordered
     n = len(value.categories)
     code_dtype = np.int8 if n < 127 else np.int16 if n < 32767 else np.int32
-    sub.create_dataset("codes", data=np.asarray(value.codes, dtype=code_dtype))
+    _write_array(sub, "codes", np.asarray(value.codes, dtype=code_dtype))
     _write_strings(sub, "categories", value.categories)
     return sub
 

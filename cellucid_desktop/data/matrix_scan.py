@@ -115,8 +115,7 @@ def gene_blocks(reader: DatasetReader, source: Source, index: GeneIndex | None =
         width = max(1, block // max(n_rows, 1))
         for g0 in range(0, n_cols, width):
             g1 = min(n_cols, g0 + width)
-            with reader.file() as h5:
-                columns = np.asarray(h5[source.path][:, g0:g1])
+            columns = reader.columns(source.path, g0, g1)
             genes = np.repeat(np.arange(g1 - g0, dtype=np.int32), n_rows)
             cells = np.tile(np.arange(n_rows, dtype=np.int64), g1 - g0)
             yield g0, g1, genes, cells, columns.T.reshape(-1)

@@ -10,13 +10,14 @@ with an HDF5 reference to their categories, and 0.8+ ``categorical`` /
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-import h5py
 import numpy as np
 
-from cellucid_desktop.data.elements import decode_strings, read_strings, rows_of, take_rows
+from cellucid_desktop.data.elements import decode_strings, read_strings
 from cellucid_desktop.data.errors import DatasetError
 from cellucid_desktop.data.h5ad import dataframe_columns, encoding_type
+from cellucid_desktop.data.nodes import attr, is_array, is_group, is_reference, is_text, values
 
 MISSING_CODE = 65535
 MAX_CATEGORIES = 65534
@@ -37,6 +38,10 @@ class ObsColumn:
     values: np.ndarray  # uint16 codes or float32 values, one per cell
     categories: list[str] | None = None
 
+    def subset(self, rows: np.ndarray) -> ObsColumn:
+        """The same column for the cells at ``rows`` (a MuData modality's cells)."""
+        return ObsColumn(self.key, self.kind, self.values[rows], self.categories)
+
     def describe(self) -> dict:
         """The JSON metadata the viewer reads before the values."""
         if self.values.dtype == np.uint16:
@@ -52,51 +57,51 @@ class ObsColumn:
                 "n_missing": int(np.isnan(self.values).sum())}
 
 
-def read_obs_column(h5: h5py.File, key: str, rows: np.ndarray | None = None) -> ObsColumn:
-    """Decode one column (only the sorted ``rows`` if given: a tooltip, a CSV of a
-    selection); UnknownColumn or TooManyCategories for the user to read."""
-    frame = h5["obs"]
+def read_obs_column(root: Any, key: str, frame_path: str = "obs") -> ObsColumn:
+    """Decode one column of the dataframe at ``frame_path`` of an AnnData root;
+    UnknownColumn or TooManyCategories for the user to read."""
+    frame = root[frame_path]
     if key not in dataframe_columns(frame):
         raise UnknownColumn(f"This dataset has no obs column named {key!r}")
-    if isinstance(frame, h5py.Dataset):  # 0.6 compound
-        values = take_rows(lambda a, b: frame.fields(key)[a:b], frame.shape[0], rows)
-        categories = h5.get(f"uns/{key}_categories")
+    if is_array(frame):  # 0.6 compound
+        stored = frame.fields(key)[()]
+        categories = root.get(f"uns/{key}_categories")
         if categories is not None:
-            return _categorical(key, values, _category_names(categories))
-        return _plain(key, values)
+            return _categorical(key, stored, _category_names(categories))
+        return plain_column(key, stored)
     element = frame[key]
     enc = encoding_type(element)
-    if isinstance(element, h5py.Group):
+    if is_group(element):
         if enc == "categorical":
-            return _categorical(key, rows_of(element["codes"], rows),
+            return _categorical(key, values(element["codes"]),
                                 _category_names(element["categories"]))
-        mask = rows_of(element["mask"], rows).astype(bool) if "mask" in element else None
+        mask = values(element["mask"]).astype(bool) if "mask" in element else None
         if enc == "nullable-integer":
-            values = rows_of(element["values"], rows).astype(np.float32)
+            numbers = values(element["values"]).astype(np.float32)
             if mask is not None:
-                values[mask] = np.nan
-            return ObsColumn(key, "continuous", values)
+                numbers[mask] = np.nan
+            return ObsColumn(key, "continuous", numbers)
         if enc == "nullable-boolean":
-            codes = rows_of(element["values"], rows).astype(np.uint16)
+            codes = values(element["values"]).astype(np.uint16)
             if mask is not None:
                 codes[mask] = MISSING_CODE
             return ObsColumn(key, "boolean", codes, ["False", "True"])
         if enc == "nullable-string-array":
-            return _factorised(key, read_strings(element["values"], rows), mask)
+            return _factorised(key, read_strings(element["values"]), mask)
         raise DatasetError(f"The obs column {key!r} has an encoding ({enc or 'unknown'}) "
                            "that cannot be coloured by")
-    ref = element.attrs.get("categories")
-    if isinstance(ref, h5py.Reference):  # 0.7 categorical
-        return _categorical(key, rows_of(element, rows), _category_names(h5[ref]))
-    if h5py.check_string_dtype(element.dtype) is not None or element.dtype.kind in "SUO":
-        return _factorised(key, read_strings(element, rows), None)
-    return _plain(key, rows_of(element, rows))
+    ref = attr(element, "categories")
+    if is_reference(ref):  # 0.7 categorical
+        return _categorical(key, values(element), _category_names(root[ref]))
+    if is_text(element.dtype):
+        return _factorised(key, read_strings(element), None)
+    return plain_column(key, values(element))
 
 
-def _category_names(ds: h5py.Dataset) -> list[str]:
-    if h5py.check_string_dtype(ds.dtype) is not None or ds.dtype.kind in "SUO":
-        return [str(v) for v in read_strings(ds)]
-    return [str(v) for v in ds[()].tolist()]
+def _category_names(array: Any) -> list[str]:
+    if is_text(array.dtype):
+        return [str(v) for v in read_strings(array)]
+    return [str(v) for v in values(array).tolist()]
 
 
 def _check_count(key: str, n: int) -> None:
@@ -124,12 +129,13 @@ def _factorised(key: str, strings: np.ndarray, mask: np.ndarray | None) -> ObsCo
     return ObsColumn(key, "string", out, categories.tolist())
 
 
-def _plain(key: str, values: np.ndarray) -> ObsColumn:
-    if values.dtype.kind not in "biufSUO":
-        raise DatasetError(f"The obs column {key!r} holds {values.dtype.name} values, neither "
+def plain_column(key: str, stored: np.ndarray) -> ObsColumn:
+    """A column stored as one plain array: numbers, booleans or text."""
+    if stored.dtype.kind not in "biufSUOT":
+        raise DatasetError(f"The obs column {key!r} holds {stored.dtype.name} values, neither "
                            "numbers nor text, so it cannot be coloured by")
-    if values.dtype.kind == "b":
-        return ObsColumn(key, "boolean", values.astype(np.uint16), ["False", "True"])
-    if values.dtype.kind in "iuf":
-        return ObsColumn(key, "continuous", values.astype(np.float32))
-    return _factorised(key, decode_strings(values), None)
+    if stored.dtype.kind == "b":
+        return ObsColumn(key, "boolean", stored.astype(np.uint16), ["False", "True"])
+    if stored.dtype.kind in "iuf":
+        return ObsColumn(key, "continuous", stored.astype(np.float32))
+    return _factorised(key, decode_strings(stored), None)

@@ -17,6 +17,7 @@ import os
 import shutil
 import threading
 import time
+import weakref
 import webbrowser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ from cellucid_desktop.desktop.bridge import PageApi, ViewerApi
 from cellucid_desktop.desktop.connect.controller import RemoteConnections
 from cellucid_desktop.desktop.control import desktop_routes
 from cellucid_desktop.desktop.fileopen import install_file_open_handler
+from cellucid_desktop.desktop.js_waits import release_all_at_exit, release_pending
 from cellucid_desktop.desktop.system import open_with_system
 from cellucid_desktop.desktop.tray import TrayProcess
 from cellucid_desktop.desktop.webapp_open import WebAppOpener
@@ -43,7 +45,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FILE_TYPES = ("AnnData files (*.h5ad)", "All files (*.*)")
+# The file dialog's filters (pywebview's format: words and spaces, then the patterns).
+# A Zarr store folder is opened with the folder dialog instead (open_folder_dialog).
+FILE_TYPES = ("Single cell datasets (*.h5ad;*.h5mu;*.loom;*.zarr.zip;*.zip)",
+              "AnnData (*.h5ad)", "MuData (*.h5mu)", "Loom (*.loom)",
+              "Zipped Zarr stores (*.zarr.zip;*.zip)", "All files (*.*)")
 # Cache sub-folders the Settings window can clear (under paths.cache_dir()).
 CACHE_FOLDERS = {"genes": "gene-index", "webapp": "webapp", "demo": "demo"}
 PAGE_SIZES = {"home": (920, 660), "settings": (560, 660), "connect": (640, 760),
@@ -67,6 +73,7 @@ class DesktopApp:
         self.tray: TrayProcess | None = None
         self.me: instance.Instance | None = None
         self._windows: dict[str, webview.Window] = {}
+        self._every_window: weakref.WeakSet[webview.Window] = weakref.WeakSet()
         self._loaded_at: dict[str, float] = {}
         self._hidden: set[str] = set()
         self._lock = threading.RLock()
@@ -75,6 +82,7 @@ class DesktopApp:
         self._last_viewer: str | None = None
         self._viewer_urls: dict[str, str] = {}
         self._webapp_servers: dict[str, ServerThread] = {}  # viewer key -> its web-app origin
+        self._modality_names: dict[tuple[str, str], list[str]] = {}  # recent MuData files
         self._quitting = threading.Event()
         self.remote = RemoteConnections(self)  # connect dialog's sessions (desktop/connect)
         self.webapp = WebAppOpener(self)  # "Open in Cellucid web app" (desktop/webapp_open.py)
@@ -112,6 +120,7 @@ class DesktopApp:
             webview.start(self._after_start, (files, demo), gui="qt", private_mode=True)
         finally:
             self._shutdown()
+            release_all_at_exit(self._every_window)  # else Python's exit may wait forever
         return 0
 
     def _after_start(self, files: list[str], demo: bool) -> None:
@@ -178,7 +187,9 @@ class DesktopApp:
         """Keep ``window`` under ``key`` (test surface, Quit, tray) until it closes."""
         with self._lock:
             self._windows[key] = window
+            self._every_window.add(window)
         window.events.loaded += lambda: self._loaded_at.setdefault(key, time.time())
+        window.events.closed += lambda: release_pending(window)
         window.events.closed += lambda: self._forget(key)
 
     def _forget(self, key: str) -> None:
@@ -273,9 +284,11 @@ class DesktopApp:
 
     # ----- datasets -------------------------------------------------------------------
 
-    def open_paths(self, files: list[str], demo: bool = False) -> list[dict[str, Any]]:
-        """Register each file and show its viewer; errors go to the home window."""
-        results = [self._open_one(Path(f)) for f in files]
+    def open_paths(self, files: list[str], demo: bool = False,
+                   modality: str | None = None) -> list[dict[str, Any]]:
+        """Register each file or store and show its viewer; errors go to the home window.
+        ``modality`` picks a MuData modality (default: the expression one)."""
+        results = [self._open_one(Path(f), modality=modality) for f in files]
         if demo:
             from cellucid_desktop.data.demo import demo_path
 
@@ -283,16 +296,17 @@ class DesktopApp:
         self.refresh_home()
         return results
 
-    def _open_one(self, path: Path, remember: bool = True) -> dict[str, Any]:
+    def _open_one(self, path: Path, remember: bool = True,
+                  modality: str | None = None) -> dict[str, Any]:
         try:
-            dataset = self.registry.add(path)
+            dataset = self.registry.add(path, modality=modality)
         except DatasetError as exc:
             log.warning("Could not open %s: %s", path, exc)
             self.notify(str(exc), "error")
             self.show_home()
             return {"path": str(path), "ok": False, "error": str(exc)}
         if remember:
-            self.user.add_recent(dataset.path)
+            self.user.add_recent(dataset.source.local_path or path)
         self.show_viewer(dataset)
         return {"path": str(path), "ok": True, "id": dataset.id, "name": dataset.name}
 
@@ -344,7 +358,7 @@ class DesktopApp:
             if not exists:
                 url = self._viewer_urls[key] = self._viewer_url(key, dataset)
                 self.create_viewer_window(key, dataset.name, url)
-                log.info("Opened %s (%s)", dataset.id, dataset.path)
+                log.info("Opened %s (%s)", dataset.id, dataset.source.label)
         self._last_viewer = key
         if exists:
             self.focus(key)
@@ -371,15 +385,19 @@ class DesktopApp:
         if window is not None:
             window.destroy()
 
-    def choose_and_open(self) -> list[dict[str, Any]]:
-        """Native multi-select file dialog, filtered to .h5ad, then open the choices."""
+    def choose_and_open(self, folder: bool = False) -> list[dict[str, Any]]:
+        """Native multi-select file dialog, filtered to dataset files, then open the
+        choices; ``folder`` asks for a Zarr store folder instead."""
         import webview
 
         home = self.window("home")
         if home is None:
             return []
-        chosen = home.create_file_dialog(webview.FileDialog.OPEN, allow_multiple=True,
-                                         file_types=FILE_TYPES)
+        if folder:
+            chosen = home.create_file_dialog(webview.FileDialog.FOLDER)
+        else:
+            chosen = home.create_file_dialog(webview.FileDialog.OPEN, allow_multiple=True,
+                                             file_types=FILE_TYPES)
         return self.open_paths(list(chosen or []))
 
     def open_dialog(self) -> None:
@@ -414,14 +432,38 @@ class DesktopApp:
             notices = list(self.notices)
         return {
             "version": __version__,
-            "recent": self.user.recent_entries(),
-            "open": [{"id": d.id, "name": d.name} for d in self.registry.all()],
+            "recent": [{**e, "modalities": self._modalities(e["path"])}
+                       for e in self.user.recent_entries()],
+            "open": [{"id": d.id, "name": d.name, "modality": d.source.modality,
+                      "modalities": list(d.source.modalities)} for d in self.registry.all()],
             "notices": notices,
             "settings": self._settings_view(),
             "port": self.server.port if self.server else None,
             "log_file": str(log_file()),
             "config_dir": str(paths.config_dir()),
         }
+
+    def _modalities(self, path: str) -> list[str]:
+        """A recent MuData file's modalities (read once per file version), else []."""
+        if not path.lower().endswith(".h5mu"):
+            return []
+        from cellucid_desktop.data.local_source import open_local
+        from cellucid_desktop.data.reader import file_identity
+
+        try:
+            key = (path, file_identity(path))
+            if key not in self._modality_names:
+                self._modality_names[key] = list(open_local(path).modalities)
+            return self._modality_names[key]
+        except (OSError, DatasetError):
+            return []
+
+    def open_modality(self, dataset_id: str, modality: str) -> list[dict[str, Any]]:
+        """Another modality of an open MuData dataset, in a viewer of its own."""
+        dataset = self.registry.get(dataset_id)
+        if dataset is None or dataset.source.local_path is None:
+            return []
+        return self.open_paths([str(dataset.source.local_path)], modality=modality)
 
     def _settings_view(self) -> dict[str, Any]:
         """The settings the pages show and edit."""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from cellucid_desktop.desktop.connect.bridge import ConnectApi
 from cellucid_desktop.atomic import atomic_write_bytes
-from cellucid_desktop.data.annotated_copy import copy_local_dataset
+from cellucid_desktop.data.annotated_copy import copy_with_selections
 from cellucid_desktop.data.errors import DatasetError
 
 if TYPE_CHECKING:
@@ -35,11 +35,20 @@ class PageApi(ConnectApi):
     def open_dialog(self) -> list[dict[str, Any]]:
         return self._app.choose_and_open()
 
+    def open_folder_dialog(self) -> list[dict[str, Any]]:
+        """A Zarr store is a folder: the folder dialog, then open the choice."""
+        return self._app.choose_and_open(folder=True)
+
     def open_demo(self) -> list[dict[str, Any]]:
         return self._app.open_paths([], demo=True)
 
-    def open_recent(self, path: str) -> list[dict[str, Any]]:
-        return self._app.open_paths([path]) if path in self._app.user.recent() else []
+    def open_recent(self, path: str, modality: str | None = None) -> list[dict[str, Any]]:
+        if path not in self._app.user.recent():
+            return []
+        return self._app.open_paths([path], modality=modality or None)
+
+    def open_modality(self, dataset_id: str, modality: str) -> list[dict[str, Any]]:
+        return self._app.open_modality(str(dataset_id), str(modality))
 
     def remove_recent(self, path: str) -> None:
         self._app.user.remove_recent(path)
@@ -110,11 +119,11 @@ class ViewerApi:
         dataset = self._app.registry.get(self._key.removeprefix("viewer:"))
         if dataset is None:
             return {"saved": False, "path": None, "error": "This dataset is no longer open."}
-        target = self._app.ask_save_path(self._key, f"{dataset.path.stem}-annotated.h5ad")
+        target = self._app.ask_save_path(self._key, f"{dataset.id}-annotated.h5ad")
         if target is None:
             return {"saved": False, "path": None, "error": None}
         try:
-            copy_local_dataset(dataset.path, target)
+            copy_with_selections(dataset.source, target)
         except DatasetError as exc:
             return {"saved": False, "path": str(target), "error": str(exc)}
         except OSError as exc:

@@ -1,10 +1,10 @@
-"""Linux: menu entry, icon and `.h5ad` MIME type for the current user (XDG base dirs).
+"""Linux: menu entry, icon and dataset MIME types for the current user (XDG base dirs).
 
 Writes under ``$XDG_DATA_HOME`` (default ``~/.local/share``):
   applications/cellucid-desktop.desktop, mime/packages/cellucid-desktop.xml,
   icons/hicolor/<N>x<N>/apps/cellucid-desktop.png and scalable/apps/cellucid-desktop.svg
-then refreshes the caches and makes the app the default for `application/x-anndata`
-with the freedesktop tools, when they are installed.
+then refreshes the caches and makes the app the default for the dataset types
+(`.h5ad`, `.h5mu`, `.loom`, `.zarr.zip`) with the freedesktop tools, when installed.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cellucid_desktop import assets
-from cellucid_desktop.integration import APP_ID, APP_NAME, COMMENT, EXTENSION, MIME_TYPE, TYPE_DESCRIPTION
+from cellucid_desktop.integration import APP_ID, APP_NAME, COMMENT, FILE_TYPES
 
 DESKTOP_FILE = f"{APP_ID}.desktop"
 MIME_FILE = f"{APP_ID}.xml"
@@ -50,25 +50,30 @@ def desktop_entry(command: list[str]) -> str:
         f"Exec={exec_line}",
         f"Icon={APP_ID}",
         "Terminal=false",
-        f"MimeType={MIME_TYPE};",
+        f"MimeType={''.join(t.mime + ';' for t in FILE_TYPES)}",
         "Categories=Science;Biology;DataVisualization;",
-        "Keywords=single-cell;AnnData;h5ad;UMAP;cellucid;",
+        "Keywords=single-cell;AnnData;h5ad;MuData;loom;Zarr;UMAP;cellucid;",
         f"StartupWMClass={APP_ID}",
         "",
     ])
 
 
+_PARENTS = {"hdf5": "application/x-hdf", "zip": "application/zip"}
+
+
 def mime_xml() -> str:
-    """shared-mime-info package: `*.h5ad` is AnnData, a kind of HDF5 file."""
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<mime-info xmlns="http://www.freedesktop.org/standards/shared-mime-info">
-  <mime-type type="{MIME_TYPE}">
-    <comment>{TYPE_DESCRIPTION}</comment>
-    <sub-class-of type="application/x-hdf"/>
-    <glob pattern="*.{EXTENSION}" weight="60"/>
+    """shared-mime-info package: `*.h5ad` is AnnData, a kind of HDF5 file, and so on
+    (`*.zarr.zip` outweighs `*.zip`: the longer glob wins)."""
+    types = "".join(f"""  <mime-type type="{t.mime}">
+    <comment>{t.description}</comment>
+    <sub-class-of type="{_PARENTS[t.container]}"/>
+    <glob pattern="*.{t.ending}" weight="60"/>
     <generic-icon name="x-office-spreadsheet"/>
   </mime-type>
-</mime-info>
+""" for t in FILE_TYPES)
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<mime-info xmlns="http://www.freedesktop.org/standards/shared-mime-info">
+{types}</mime-info>
 """
 
 
@@ -132,7 +137,7 @@ def install(command: list[str], root: Path | None = None, make_default: bool = T
         report.files.append(path)
     _refresh(report, root)
     if make_default:
-        _run(report, ["xdg-mime", "default", DESKTOP_FILE, MIME_TYPE])
+        _run(report, ["xdg-mime", "default", DESKTOP_FILE, *(t.mime for t in FILE_TYPES)])
     return report
 
 
@@ -150,16 +155,17 @@ def remove(root: Path | None = None) -> Report:
     mimeapps = config_home() / "mimeapps.list"
     if mimeapps.exists():
         mimeapps.write_text(drop_association(mimeapps.read_text(encoding="utf-8")), encoding="utf-8")
-        report.steps.append(f"dropped the {MIME_TYPE} default from {mimeapps}")
+        report.steps.append(f"dropped the dataset types' defaults from {mimeapps}")
     return report
 
 
 def drop_association(mimeapps: str) -> str:
-    """mimeapps.list text without our desktop file as a handler of the AnnData type."""
+    """mimeapps.list text without our desktop file as a handler of the dataset types."""
+    ours = {t.mime for t in FILE_TYPES}
     out = []
     for line in mimeapps.splitlines():
         key, sep, value = line.partition("=")
-        if sep and key.strip() == MIME_TYPE:
+        if sep and key.strip() in ours:
             handlers = [h for h in value.split(";") if h.strip() and h.strip() != DESKTOP_FILE]
             if not handlers:
                 continue

@@ -1,8 +1,10 @@
 """macOS: the Info.plist of `Cellucid Desktop.app` (used by packaging/cellucid-desktop.spec).
 
-Finder learns about `.h5ad` only from the bundle's Info.plist: an imported UTI
-(`org.scverse.anndata`, since AnnData's makers do not export one) plus a document type
-that names it. Opened files then arrive as Apple events, not argv
+Finder learns about the dataset types only from the bundle's Info.plist: an imported UTI
+per type (`org.scverse.anndata`... since their makers export none) plus a document type
+naming them. A Zarr store folder is declared as a folder type (it conforms to
+`public.folder`, so Finder still browses into it) that the app opens from *Open With*
+and by drag and drop. Opened files then arrive as Apple events, not argv
 (see cellucid_desktop/desktop/fileopen.py).
 """
 
@@ -10,17 +12,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from cellucid_desktop.integration import APP_ID, APP_NAME, EXTENSION, MIME_TYPE, TYPE_DESCRIPTION
+from cellucid_desktop.integration import APP_ID, APP_NAME, DATA_TYPES, DataType
 
 BUNDLE_ID = "org.cellucid.desktop"
-UTI = "org.scverse.anndata"
+_CONFORMS = {"hdf5": ["public.data"], "zip": ["public.zip-archive", "public.data"],
+             "folder": ["public.folder"]}
 
 
 def info_plist(version: str, handler_rank: str = "Default") -> dict[str, Any]:
     """Info.plist keys beyond PyInstaller's defaults.
 
     ``handler_rank``: "Default" so a double-click opens the app when nothing else claims
-    `.h5ad` (no app owns the format); "Alternate" only lists it under *Open With*.
+    the files (no app owns the formats); "Alternate" only lists it under *Open With*.
+    Store folders are always "Alternate": a double-click on a folder keeps browsing it.
     LSUIElement stays False: the app has real windows, and without a main menu the web
     views would lose Cmd+C/V/Q; the tray child process hides its own Dock icon instead
     (Accessory activation policy).
@@ -38,19 +42,23 @@ def info_plist(version: str, handler_rank: str = "Default") -> dict[str, Any]:
         "LSUIElement": False,
         "NSHighResolutionCapable": True,
         "NSRequiresAquaSystemAppearance": False,
-        "CFBundleDocumentTypes": [{
-            "CFBundleTypeName": TYPE_DESCRIPTION,
-            "CFBundleTypeRole": "Viewer",
-            "LSHandlerRank": handler_rank,
-            "LSItemContentTypes": [UTI],
-        }],
-        "UTImportedTypeDeclarations": [{
-            "UTTypeIdentifier": UTI,
-            "UTTypeDescription": TYPE_DESCRIPTION,
-            "UTTypeConformsTo": ["public.data"],
-            "UTTypeTagSpecification": {
-                "public.filename-extension": [EXTENSION],
-                "public.mime-type": [MIME_TYPE],
-            },
-        }],
+        "CFBundleDocumentTypes": [_document_type(t, handler_rank) for t in DATA_TYPES],
+        "UTImportedTypeDeclarations": [_type_declaration(t) for t in DATA_TYPES],
     }
+
+
+def _document_type(data_type: DataType, handler_rank: str) -> dict[str, Any]:
+    folder = data_type.container == "folder"
+    return {"CFBundleTypeName": data_type.description, "CFBundleTypeRole": "Viewer",
+            "LSHandlerRank": "Alternate" if folder else handler_rank,
+            "LSItemContentTypes": [data_type.uti],
+            **({"LSTypeIsPackage": False} if folder else {})}
+
+
+def _type_declaration(data_type: DataType) -> dict[str, Any]:
+    tags: dict[str, list[str]] = {"public.filename-extension": [data_type.ending]}
+    if data_type.container != "folder":
+        tags["public.mime-type"] = [data_type.mime]
+    return {"UTTypeIdentifier": data_type.uti, "UTTypeDescription": data_type.description,
+            "UTTypeConformsTo": _CONFORMS[data_type.container],
+            "UTTypeTagSpecification": tags}

@@ -1,9 +1,12 @@
-"""Windows: the `.h5ad` association as registry data, and the Inno Setup script built from it.
+"""Windows: the dataset associations as registry data, and the Inno Setup script built
+from them.
 
 The installer (packaging/windows/cellucid-desktop.iss, generated here) and
-`cellucid-desktop integrate` on a pip install write the same keys: a ProgID
-``CellucidDesktop.h5ad`` whose open command is ``"<exe>" "%1"``, listed under
-``.h5ad\\OpenWithProgids``, plus an *Open with* entry for the executable.
+`cellucid-desktop integrate` on a pip install write the same keys: per extension
+(`.h5ad`, `.h5mu`, `.loom`) a ProgID ``CellucidDesktop.<ext>`` whose open command is
+``"<exe>" "%1"``, listed under ``.<ext>\\OpenWithProgids``, plus an *Open with* entry for
+the executable. Windows associates by the last extension only, so `.zarr.zip` (a `.zip`)
+and store folders are not declared: the app opens them from its dialogs and by drop.
 """
 
 from __future__ import annotations
@@ -11,13 +14,16 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from cellucid_desktop.integration import APP_ID, APP_NAME, EXTENSION, TYPE_DESCRIPTION
+from cellucid_desktop.integration import APP_ID, APP_NAME, FILE_TYPES
 
-PROG_ID = "CellucidDesktop.h5ad"
+# One-dot extensions only: Windows reads the last one (`.zarr.zip` would claim `.zip`).
+TYPES = tuple(t for t in FILE_TYPES if "." not in t.ending)
+PROG_IDS = {t.ending: f"CellucidDesktop.{t.ending}" for t in TYPES}
 CLASSES = r"Software\Classes"
 EXE_NAME = f"{APP_ID}.exe"
 APP_GUID = "{{6F0C3B9E-2D4A-4E8B-9C51-7A2E5D1F4C30}"  # Inno AppId; "{{" is a literal brace
-OWNED_KEYS = (PROG_ID, rf"Applications\{EXE_NAME}")  # ours entirely; `.h5ad` is shared
+# ours entirely; the `.<ext>` keys are shared with other apps
+OWNED_KEYS = (*PROG_IDS.values(), rf"Applications\{EXE_NAME}")
 
 
 @dataclass(frozen=True)
@@ -30,19 +36,22 @@ class RegValue:
 
 
 def registry_values(command: list[str]) -> list[RegValue]:
-    """The values that associate `.h5ad` with ``command`` (full paths or Inno constants)."""
-    ext = f".{EXTENSION}"
+    """The values that associate each dataset extension with ``command`` (full paths or
+    Inno constants)."""
     exe = command[0]
     open_command = " ".join(f'"{arg}"' for arg in command) + ' "%1"'
-    return [
-        RegValue(ext, "", PROG_ID),
-        RegValue(rf"{ext}\OpenWithProgids", PROG_ID, ""),
-        RegValue(PROG_ID, "", TYPE_DESCRIPTION),
-        RegValue(rf"{PROG_ID}\DefaultIcon", "", f'"{exe}",0'),
-        RegValue(rf"{PROG_ID}\shell\open\command", "", open_command),
-        RegValue(rf"Applications\{EXE_NAME}\SupportedTypes", ext, ""),
-        RegValue(rf"Applications\{EXE_NAME}", "FriendlyAppName", APP_NAME),
-    ]
+    values = []
+    for data_type in TYPES:
+        ext, prog_id = f".{data_type.ending}", PROG_IDS[data_type.ending]
+        values += [
+            RegValue(ext, "", prog_id),
+            RegValue(rf"{ext}\OpenWithProgids", prog_id, ""),
+            RegValue(prog_id, "", data_type.description),
+            RegValue(rf"{prog_id}\DefaultIcon", "", f'"{exe}",0'),
+            RegValue(rf"{prog_id}\shell\open\command", "", open_command),
+            RegValue(rf"Applications\{EXE_NAME}\SupportedTypes", ext, ""),
+        ]
+    return [*values, RegValue(rf"Applications\{EXE_NAME}", "FriendlyAppName", APP_NAME)]
 
 
 def _owned(key: str) -> bool:
@@ -138,7 +147,7 @@ def install(command: list[str], winreg_module: object | None = None) -> list[Reg
 
 
 def remove(winreg_module: object | None = None) -> list[str]:
-    """Delete our keys and our `.h5ad` default (only if it still points at us)."""
+    """Delete our keys and our extension defaults (only those still pointing at us)."""
     winreg = winreg_module or importlib.import_module("winreg")
     removed = []
     for key in _owned_keys_deepest_first():
@@ -147,10 +156,12 @@ def remove(winreg_module: object | None = None) -> list[str]:
             removed.append(key)
         except FileNotFoundError:
             pass
-    for key, name in ((f".{EXTENSION}\\OpenWithProgids", PROG_ID), (f".{EXTENSION}", "")):
+    shared = [(f".{ext}\\OpenWithProgids", prog_id, prog_id) for ext, prog_id in PROG_IDS.items()]
+    shared += [(f".{ext}", "", prog_id) for ext, prog_id in PROG_IDS.items()]
+    for key, name, prog_id in shared:
         try:
             with winreg.OpenKey(winreg.HKEY_CURRENT_USER, rf"{CLASSES}\{key}", 0, winreg.KEY_ALL_ACCESS) as k:
-                if name or winreg.QueryValueEx(k, "")[0] == PROG_ID:
+                if name or winreg.QueryValueEx(k, "")[0] == prog_id:
                     winreg.DeleteValue(k, name)
                     removed.append(f"{key}:{name}")
         except FileNotFoundError:

@@ -1,9 +1,18 @@
-"""ssh's stderr and exit code turned into one sentence a user can act on."""
+"""ssh's stderr and exit code turned into one sentence a user can act on.
+
+``diagnose`` reads a tunnel's ssh (BatchMode: no prompts); ``diagnose_login`` reads an
+ssh that signed in through our prompts (``master.py``), where what the user answered says
+more than ssh's stderr: which host asked, and whether the password, the passphrase or
+the one-time code was the one refused.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from cellucid_desktop.remote.prompts import Outcome, PromptKind, PromptRecord, Role
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,7 @@ _RULES: tuple[tuple[str, str, str, bool], ...] = (
      r"Unsupported option|unknown option",
      "ssh rejected an option: {detail}", False),
     ("connection-lost", r"Connection closed by|Connection reset|Broken pipe|"
+     r"Connection to \S+ closed by remote host|"
      r"Timeout, server .* not responding|kex_exchange_identification",
      "The SSH connection to {host} was lost.", True),
 )
@@ -91,3 +101,73 @@ def diagnose(stderr: str, returncode: int | None, *, host: str, command: str = "
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else ""
+
+
+_DENIED = re.compile(r"^(\S+)@(\S+): Permission denied \(([^)]*)\)", re.M)
+_NO_HOST_KEY = re.compile(r"No \S+ host key is known for (\S+) ")
+
+
+def diagnose_login(stderr: str, returncode: int | None, *, host: str,
+                   records: Sequence[PromptRecord] = (),
+                   names: Mapping[str, str] | None = None) -> SshProblem:
+    """Why signing in failed, from ssh's output and what became of each prompt.
+
+    ``names`` maps how ssh names a host (``user@hostname``, the known-hosts form
+    ``[hostname]:port``) to how the user knows it ("the jump host gw"), so a failure on
+    a jump host names the jump host. None of these problems is retried automatically.
+    """
+    names = dict(names or {})
+
+    def who(*keys: str | None) -> str:
+        return next((names[k] for k in keys if k and k in names), None) or \
+            next((k for k in keys if k), host)
+
+    for record in records:
+        prompt = record.prompt
+        speaker = who(f"{prompt.user}@{prompt.host}" if prompt.user else None, prompt.host)
+        if record.outcome is Outcome.CANCELLED:
+            return SshProblem("sign-in-cancelled", f"Sign-in to {speaker} was cancelled.",
+                              False)
+        if record.outcome is Outcome.DECLINED and prompt.kind is PromptKind.HOST_KEY:
+            return SshProblem("host-key-rejected", f"You did not accept the host key of "
+                              f"{speaker} ({prompt.key_type} {prompt.fingerprint}); nothing "
+                              "was added to your known hosts.", False)
+        if record.outcome is Outcome.REFUSED:
+            return _rejected(record.prompt.role, speaker, prompt.key_file)
+    if "Too many authentication failures" in stderr:
+        return SshProblem("too-many-failures", f"{host} closed the connection after too many "
+                          "failed sign-in attempts; wait a while before connecting again (many "
+                          "keys in ssh-agent count as attempts too: set IdentitiesOnly=yes).",
+                          False)
+    denied = _DENIED.search(stderr)
+    if denied:
+        user, hostname, methods = denied.groups()
+        speaker = who(f"{user}@{hostname}", hostname)
+        answered = [r.prompt for r in records if r.outcome is Outcome.ANSWERED
+                    and r.prompt.kind in (PromptKind.SECRET, PromptKind.TEXT)
+                    and (r.prompt.user, r.prompt.host) in ((user, hostname), (None, None))]
+        if answered:
+            return _rejected(answered[-1].role, speaker, answered[-1].key_file)
+        return SshProblem("auth-refused", f"{speaker} accepted none of the ways ssh could "
+                          f"sign in ({methods}); check the user name, or add your key to "
+                          "ssh-agent.", False)
+    unknown = _NO_HOST_KEY.search(stderr)
+    if unknown:
+        return SshProblem("host-key-unknown", f"{who(unknown.group(1))} is not in your known "
+                          "hosts, and your SSH settings refuse unknown hosts "
+                          "(StrictHostKeyChecking); add its key to known_hosts first.", False)
+    return diagnose(stderr, returncode, host=host)
+
+
+def _rejected(role: Role, speaker: str, key_file: str | None) -> SshProblem:
+    if role is Role.PASSPHRASE:
+        return SshProblem("passphrase-rejected", f"The passphrase for {key_file or 'the key'} "
+                          "was not accepted; connect again to retry.", False)
+    if role is Role.CODE:
+        return SshProblem("code-rejected", f"{speaker} did not accept the one-time code (or "
+                          "the password before it); connect again with a fresh code.", False)
+    if role is Role.PASSWORD:
+        return SshProblem("password-rejected", f"{speaker} did not accept the password; the "
+                          "app asks only once, so connect again to retry.", False)
+    return SshProblem("answer-rejected", f"{speaker} did not accept your answer; connect "
+                      "again to retry.", False)

@@ -12,15 +12,31 @@ from pathlib import Path
 # Where people usually forward a Cellucid server (8765 and the next few), probed by
 # "already forwarded" when the user gives no port.
 COMMON_PORTS = tuple(range(8765, 8776)) + (8080, 8000, 8888, 9000)
+# "In use" and "not allowed" (a privileged port, or one Windows reserves), as errno
+# reports them on POSIX and as WinSock's codes on Windows.
+_BUSY = {errno.EADDRINUSE, errno.EACCES, getattr(errno, "WSAEADDRINUSE", errno.EADDRINUSE),
+         getattr(errno, "WSAEACCES", errno.EACCES)}
 
 
 def is_free(port: int, host: str = "127.0.0.1") -> bool:
-    """Whether ``host:port`` can be bound right now (what ssh -L needs)."""
+    """Whether ssh -L could listen on ``host:port`` right now.
+
+    Bound and listened on the way ssh does it: with ``SO_REUSEADDR`` on POSIX, so a port
+    whose earlier connections linger in TIME_WAIT (every reconnect has some) counts as
+    free and only a real listener makes it busy. On Windows ``SO_REUSEADDR`` would let us
+    bind over a live listener, so there ``SO_EXCLUSIVEADDRUSE`` asks the strict question.
+    """
     with socket.socket() as sock:
+        exclusive = getattr(socket, "SO_EXCLUSIVEADDRUSE", None)  # Windows only
+        if exclusive is not None:
+            sock.setsockopt(socket.SOL_SOCKET, exclusive, 1)
+        else:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
+            sock.listen()
         except OSError as exc:
-            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            if exc.errno in _BUSY:
                 return False
             raise
     return True

@@ -45,6 +45,10 @@ DROPPED_RESPONSE_HEADERS = frozenset({
 CHUNK = 256 * 1024
 
 
+class UpstreamLost(ConnectionError):
+    """The tunnel dropped in the middle of an answer of unknown length."""
+
+
 class Upstream:
     """Keep-alive connections to the tunnel's local end, reused across requests."""
 
@@ -143,9 +147,17 @@ class Forwarder:
 
     def _stream(self, conn: http.client.HTTPConnection,
                 resp: http.client.HTTPResponse) -> Iterator[bytes]:
+        """The body, chunk by chunk. If the tunnel drops midway the client must see a
+        broken answer, not a short one taken for whole: with a Content-Length, ending
+        early makes waitress close the connection; without one, only an exception stops
+        waitress from ending the chunked body normally."""
         try:
             while chunk := resp.read(CHUNK):
                 yield chunk
+        except (OSError, http.client.HTTPException) as exc:
+            log.warning("proxy: the remote stopped answering mid-body: %s", exc)
+            if resp.getheader("Content-Length") is None:
+                raise UpstreamLost(str(exc)) from None
         finally:
             self.upstream.release(conn, resp)
 

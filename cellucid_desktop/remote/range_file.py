@@ -20,22 +20,30 @@ import tempfile
 import threading
 from urllib.parse import urlsplit
 
+from cellucid_desktop.data.errors import SourceUnreachable, TransportError
+from cellucid_desktop.remote.traffic import charge
+
 BLOCK_SIZE = 1 << 20
 MAX_BLOCKS = 64  # 64 MiB of in-memory cache per open file
 MAX_RUN = 16  # blocks per request: bounds the memory one fetch needs
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 
 
-class RemoteFileError(OSError):
+class RemoteFileError(TransportError):
     """The remote file cannot be read (gone, changed, or no Range support)."""
+
+
+class RemoteUnreachable(RemoteFileError, SourceUnreachable):
+    """No answer from the remote server (the tunnel is down or reconnecting): the data
+    API answers 502, and the same read succeeds once the tunnel is back."""
 
 
 class RangeFile(io.RawIOBase):
     """Read-only, seekable view of ``url`` (``http://127.0.0.1:port/path``).
 
     ``host`` overrides the Host header (a remote behind a remapping tunnel expects its
-    own port there). ``bytes_fetched`` and ``requests`` count the traffic
-    (``thread_bytes()`` the calling thread's share).
+    own port there). ``bytes_fetched`` and ``requests`` count the traffic; each fetch is
+    also charged to the request it serves (remote/traffic.py).
     """
 
     def __init__(self, url: str, *, host: str | None = None, block_size: int = BLOCK_SIZE,
@@ -60,7 +68,6 @@ class RangeFile(io.RawIOBase):
         self._pos = 0
         self.bytes_fetched = 0
         self.requests = 0
-        self._mine = threading.local()
         self.size = self._fetch_size()
 
     # -- io.RawIOBase ----------------------------------------------------------------
@@ -100,10 +107,6 @@ class RangeFile(io.RawIOBase):
             if self._spill is not None:
                 self._spill.close()
         super().close()
-
-    def thread_bytes(self) -> int:
-        """Bytes this thread has fetched so far (to charge one request its own reads)."""
-        return getattr(self._mine, "bytes", 0)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -187,11 +190,13 @@ class RangeFile(io.RawIOBase):
                 self._conn.close()
                 self._conn = None
                 if attempt == 2:
-                    raise RemoteFileError(f"reading {self._path} failed: {exc}") from exc
+                    raise RemoteUnreachable(
+                        f"The remote server did not answer through the tunnel ({exc}); it "
+                        "is probably reconnecting, try again in a moment") from None
                 continue
             self.requests += 1
             self.bytes_fetched += len(body)
-            self._mine.bytes = self.thread_bytes() + len(body)
+            charge(len(body))
             if resp.will_close:
                 self._conn.close()
                 self._conn = None

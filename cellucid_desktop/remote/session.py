@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 from cellucid_desktop.remote.ports import choose_local_port, is_free, who_holds
 from cellucid_desktop.remote.probe import DESKTOP, ProbeResult, probe
-from cellucid_desktop.remote.proxy import CELLUCID_PREFIXES, EVERYTHING, LocalProxy
+from cellucid_desktop.remote.proxy import CELLUCID_PREFIXES, EVERYTHING, LocalProxy, Upstream
 from cellucid_desktop.remote.ssh_command import TunnelSpec
 from cellucid_desktop.remote.tunnel import Tunnel, TunnelState, TunnelStatus
 
 if TYPE_CHECKING:
-    from cellucid_desktop.remote.remote_data import RemoteDataService
+    from cellucid_desktop.server.data_api import DataService
     from cellucid_desktop.server.webapp_cache import WebAppCache
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,8 @@ class RemoteSession:
         self.local_port = port
         self.tunnel: Tunnel | None = None
         self.proxy: LocalProxy | None = None
-        self.data_service: RemoteDataService | None = None
+        self.data_service: DataService | None = None
+        self.data_upstream: Upstream | None = None  # connections the data API reads over
         self.view: RemoteView | None = None
         self._lock = threading.Lock()
         self._closed = threading.Event()
@@ -101,6 +102,9 @@ class RemoteSession:
         if self.data_service is not None:
             self.data_service.close()  # h5py files first, then the RangeFiles under them
             self.data_service = None
+        if self.data_upstream is not None:
+            self.data_upstream.close()
+            self.data_upstream = None
         if self.tunnel is not None:
             self.tunnel.stop()
 
@@ -153,18 +157,20 @@ class RemoteSession:
     def _builtin_viewer_proxy(self, result: ProbeResult) -> tuple[LocalProxy, str]:
         """The remote has no UI: the built-in viewer is served locally, its data API
         reading the remote store through HTTP Range requests (remote_data.py)."""
-        from cellucid_desktop.remote.range_file import RemoteFileError
+        from cellucid_desktop.data.errors import DatasetError
         from cellucid_desktop.remote.remote_data import open_remote_datasets, remote_data_api
 
+        self.data_upstream = Upstream(result.port, result.host_port)
         try:
             registry, service = open_remote_datasets(
                 f"http://127.0.0.1:{result.port}", f"127.0.0.1:{result.host_port}",
-                result.datasets)
-        except (RemoteFileError, OSError) as exc:
+                self.data_upstream, result.datasets)
+        except (DatasetError, OSError) as exc:
             raise RemoteError(f"The remote dataset could not be read ({exc}).") from None
         if not registry.all():
-            raise RemoteError("The remote server has no viewer UI and its dataset is not a "
-                              "single .h5ad file; restart it without --no-web-ui.")
+            raise RemoteError("The remote server has no viewer UI and its dataset is in a "
+                              "format the built-in viewer does not read (.h5ad, .h5mu, .loom "
+                              "or Zarr); restart it without --no-web-ui.")
         self.data_service = service
         proxy = LocalProxy(result.port, result.host_port, prefixes=CELLUCID_PREFIXES,
                            blueprints=[remote_data_api(service)], registry=registry)

@@ -1,4 +1,9 @@
-"""The ssh command for a tunnel: validated fields in, an argv list (and its display) out.
+"""The ssh commands we run: validated fields in, argv lists (and a display) out.
+
+One place builds every ssh command line: the supervised tunnel (``tunnel_argv``), the
+authenticated master connection and the commands sent over it (``master_argv``,
+``control_argv``, ``remote_command``, ``Forward``), and the single-process fallback where
+multiplexing does not exist (``single_session_argv``).
 
 User text never reaches a shell: the executed form is an argv list, and the copyable
 display is ``shlex.join`` of the same list. Every field that ends up on the command line
@@ -20,14 +25,18 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 DEFAULT_REMOTE_PORT = 8765
 
 # Options the supervisor needs: fail fast when the forward cannot bind, notice a dead
-# connection within ~45 s, never hang on a prompt nobody can answer, and log the
-# "channel N: open failed" lines (INFO level) that errors.py reads.
-SUPERVISOR_OPTIONS = ("ExitOnForwardFailure=yes", "ServerAliveInterval=15",
+# connection within 30-40 s (3 keep-alives 10 s apart unanswered: short enough that a
+# frozen link is back well within a minute of its return, long enough that a busy
+# link's answers, which share the connection, are not mistaken for silence), never hang
+# on a prompt nobody can answer, and log the "channel N: open failed" lines (INFO
+# level) that errors.py reads.
+SUPERVISOR_OPTIONS = ("ExitOnForwardFailure=yes", "ServerAliveInterval=10",
                       "ServerAliveCountMax=3", "ConnectTimeout=10", "BatchMode=yes",
                       "LogLevel=INFO")
 
@@ -94,6 +103,61 @@ def check_option(option: str) -> str:
     return text
 
 
+def _check_path(label: str, path: str | None) -> str | None:
+    """A local file path given to ssh (-i, -F): not read as an option, no control chars."""
+    text = path.strip() if path else None
+    if text is not None and (text.startswith("-") or any(ord(ch) < 32 for ch in text)):
+        raise SpecError(f"{label} {text!r} is not a usable file path")
+    return text or None
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """Where to sign in: the SSH connection itself, without what it forwards.
+
+    One master connection serves one (validated) HostSpec, so it is the key under which
+    connections are shared: two tunnels to the same login host sign in once.
+    """
+
+    target: str
+    jump: tuple[str, ...] = ()
+    ssh_port: int | None = None
+    identity_file: str | None = None
+    options: tuple[str, ...] = ()
+    config_file: str | None = None  # ssh -F, for tests and unusual setups
+
+    def validated(self) -> HostSpec:
+        """A copy with every field checked and normalised; raises SpecError."""
+        jumps: list[str] = []
+        for item in self.jump:
+            jumps += [_check_word("Jump host", part) for part in item.split(",") if part.strip()]
+        return HostSpec(
+            target=_check_word("SSH target", self.target),
+            jump=tuple(jumps),
+            ssh_port=None if self.ssh_port is None else _check_port("SSH port", self.ssh_port),
+            identity_file=_check_path("Identity file", self.identity_file),
+            options=tuple(check_option(o) for o in self.options if o.strip()),
+            config_file=_check_path("SSH config file", self.config_file),
+        )
+
+    def connection_args(self) -> list[str]:
+        """``-F``, ``-J``, ``-p``, ``-i`` and the extra ``-o`` options (validated first),
+        without the target: every command to this host repeats them."""
+        spec = self.validated()
+        argv: list[str] = []
+        if spec.config_file:
+            argv += ["-F", spec.config_file]
+        if spec.jump:
+            argv += ["-J", ",".join(spec.jump)]
+        if spec.ssh_port is not None:
+            argv += ["-p", str(spec.ssh_port)]
+        if spec.identity_file:
+            argv += ["-i", spec.identity_file]
+        for option in spec.options:
+            argv += ["-o", option]
+        return argv
+
+
 @dataclass(frozen=True)
 class TunnelSpec:
     """What the user asked for. ``node`` set = the server runs on a compute node that
@@ -109,29 +173,26 @@ class TunnelSpec:
     options: tuple[str, ...] = ()
     config_file: str | None = None  # ssh -F, for tests and unusual setups
 
+    @property
+    def host(self) -> HostSpec:
+        """The connection part (what a master connection is shared by)."""
+        return HostSpec(self.target, self.jump, self.ssh_port, self.identity_file,
+                        self.options, self.config_file)
+
     def validated(self) -> TunnelSpec:
         """A copy with every field checked and normalised; raises SpecError."""
-        jumps: list[str] = []
-        for item in self.jump:
-            jumps += [_check_word("Jump host", part) for part in item.split(",") if part.strip()]
-        identity = self.identity_file.strip() if self.identity_file else None
-        if identity is not None:
-            if identity.startswith("-") or any(ord(ch) < 32 for ch in identity):
-                raise SpecError(f"Identity file {identity!r} is not a usable file path")
-        config = self.config_file
-        if config is not None and (config.startswith("-") or any(ord(c) < 32 for c in config)):
-            raise SpecError(f"SSH config file {config!r} is not a usable file path")
+        host = self.host.validated()
         return TunnelSpec(
-            target=_check_word("SSH target", self.target),
+            target=host.target,
             remote_port=_check_port("Remote port", self.remote_port),
             local_port=None if self.local_port is None
             else _check_port("Local port", self.local_port),
-            jump=tuple(jumps),
+            jump=host.jump,
             node=check_node(self.node) if self.node and self.node.strip() else None,
-            ssh_port=None if self.ssh_port is None else _check_port("SSH port", self.ssh_port),
-            identity_file=identity or None,
-            options=tuple(check_option(o) for o in self.options if o.strip()),
-            config_file=config,
+            ssh_port=host.ssh_port,
+            identity_file=host.identity_file,
+            options=host.options,
+            config_file=host.config_file,
         )
 
     @property
@@ -151,20 +212,8 @@ def tunnel_argv(spec: TunnelSpec, local_port: int, *, supervised: bool = True,
     _check_port("Local port", local_port)
     argv = [ssh, "-N", "-L", f"127.0.0.1:{local_port}:{spec.forward_host}:{spec.remote_port}"]
     if supervised:
-        for option in SUPERVISOR_OPTIONS:
-            argv += ["-o", option]
-    if spec.config_file:
-        argv += ["-F", spec.config_file]
-    if spec.jump:
-        argv += ["-J", ",".join(spec.jump)]
-    if spec.ssh_port is not None:
-        argv += ["-p", str(spec.ssh_port)]
-    if spec.identity_file:
-        argv += ["-i", spec.identity_file]
-    for option in spec.options:
-        argv += ["-o", option]
-    argv.append(spec.target)
-    return argv
+        argv += _options(SUPERVISOR_OPTIONS)
+    return [*argv, *spec.host.connection_args(), spec.target]
 
 
 def display_command(spec: TunnelSpec, local_port: int) -> str:
@@ -185,3 +234,145 @@ def server_command(data_path: str, remote_port: int = DEFAULT_REMOTE_PORT, *,
     if offline and program == "cellucid":
         argv.append("--no-web-ui")
     return shlex.join(argv)
+
+
+def _options(options: Sequence[str]) -> list[str]:
+    return [word for option in options for word in ("-o", option)]
+
+
+# The master connection (remote/master.py). It may prompt (through SSH_ASKPASS), asks for
+# each password, passphrase or code once (NumberOfPasswordPrompts=1: a wrong answer fails
+# instead of being asked again), notices a dead network like the tunnel does, and ends with
+# the app (ControlPersist=no: it is our supervised child, never a background daemon).
+MASTER_OPTIONS = ("ControlMaster=yes", "ControlPersist=no", "NumberOfPasswordPrompts=1",
+                  "ServerAliveInterval=15", "ServerAliveCountMax=3", "ConnectTimeout=10",
+                  "ForwardX11=no", "LogLevel=INFO")
+# Commands sent over a live master: never start a master, never prompt, stay quiet (the
+# remote command's own stderr is what the caller reads).
+CONTROL_OPTIONS = ("ControlMaster=no", "BatchMode=yes", "LogLevel=ERROR")
+# The fallback without multiplexing (remote/single_session.py): one ssh carrying the
+# forwards and one command; a forward that cannot bind ends it at once.
+SINGLE_SESSION_OPTIONS = ("ControlMaster=no", "ControlPath=none", "ExitOnForwardFailure=yes",
+                          "NumberOfPasswordPrompts=1", "ServerAliveInterval=15",
+                          "ServerAliveCountMax=3", "ConnectTimeout=10", "ForwardX11=no",
+                          "LogLevel=INFO")
+CONTROL_OPERATIONS = ("check", "forward", "cancel", "exit")
+# ssh binds the control socket under a name 17 characters longer than ControlPath, and a
+# Unix socket path has 104 bytes on macOS/BSD (108 on Linux), terminator included.
+MAX_CONTROL_PATH = 104 - 1 - 17
+MAX_REMOTE_SOCKET = 108 - 1
+
+
+def check_control_path(path: str) -> str:
+    """A ControlPath ssh can use as given: ssh expands ``%`` tokens in it, splits option
+    values at whitespace, and fails to bind a socket path longer than the OS limit."""
+    if not path.startswith("/") or "%" in path or any(ch.isspace() or ord(ch) < 32
+                                                       for ch in path):
+        raise SpecError(f"Control socket path {path!r} must be absolute, without spaces "
+                        "or '%'")
+    if len(path.encode()) > MAX_CONTROL_PATH:
+        raise SpecError(f"Control socket path {path!r} is longer than {MAX_CONTROL_PATH} "
+                        "bytes; Unix sockets cannot be that long")
+    return path
+
+
+@dataclass(frozen=True)
+class Forward:
+    """``127.0.0.1:local_port`` here to ``host:port`` or a Unix socket on the far side
+    (as the SSH server resolves them: ``127.0.0.1`` is the server itself, a compute node
+    is reached by its name). Build with ``Forward.tcp`` or ``Forward.unix`` (validated)."""
+
+    local_port: int
+    host: str | None = None
+    port: int | None = None
+    socket_path: str | None = None
+
+    @classmethod
+    def tcp(cls, local_port: int, host: str, port: int) -> Forward:
+        return cls(_check_port("Local port", local_port), check_node(host),
+                   _check_port("Remote port", port))
+
+    @classmethod
+    def unix(cls, local_port: int, socket_path: str) -> Forward:
+        path = socket_path.strip()
+        if (not path.startswith("/") or ":" in path
+                or any(ch.isspace() or ord(ch) < 32 for ch in path)):
+            raise SpecError(f"Remote socket {socket_path!r} must be an absolute path without "
+                            "spaces, ':' or control characters")
+        if len(path.encode()) > MAX_REMOTE_SOCKET:
+            raise SpecError(f"Remote socket {path!r} is longer than a Unix socket path can be")
+        return cls(_check_port("Local port", local_port), socket_path=path)
+
+    @property
+    def destination(self) -> str:
+        """The far end, for messages: ``host:port`` or the socket path."""
+        return self.socket_path or f"{self.host}:{self.port}"
+
+    @property
+    def spec(self) -> str:
+        """The ``-L`` argument; always bound to 127.0.0.1 here."""
+        return f"127.0.0.1:{self.local_port}:{self.destination}"
+
+
+def remote_command(argv: Sequence[str]) -> str:
+    """The remote shell command line for ``argv``: every word quoted with ``shlex.quote``,
+    so paths and names the user typed reach the program as single, literal arguments.
+    (The remote login shell parses it: sh, bash, zsh and csh all read single quotes.)"""
+    words = list(argv)
+    if not words or not all(isinstance(word, str) for word in words):
+        raise SpecError("A remote command needs a program and string arguments")
+    if any("\0" in word for word in words):
+        raise SpecError("A remote command argument contains a NUL character")
+    return shlex.join(words)
+
+
+def master_argv(host: HostSpec, control_path: str, *, ssh: str = "ssh") -> list[str]:
+    """``ssh -M -N`` opening the master connection for ``host`` at ``control_path``."""
+    host = host.validated()
+    return [ssh, "-M", "-N", *_options(MASTER_OPTIONS),
+            "-o", f"ControlPath={check_control_path(control_path)}",
+            *host.connection_args(), host.target]
+
+
+def control_argv(host: HostSpec, control_path: str, operation: str,
+                 forward: Forward | None = None, *, ssh: str = "ssh") -> list[str]:
+    """``ssh -O check|forward|cancel|exit [-L ...]`` addressed to the live master."""
+    if operation not in CONTROL_OPERATIONS:
+        raise SpecError(f"Unknown control operation {operation!r}")
+    host = host.validated()
+    words = ["-O", operation] + (["-L", forward.spec] if forward is not None else [])
+    return [ssh, *_options(CONTROL_OPTIONS),
+            "-o", f"ControlPath={check_control_path(control_path)}",
+            *host.connection_args(), *words, host.target]
+
+
+def command_argv(host: HostSpec, control_path: str, argv: Sequence[str], *,
+                 ssh: str = "ssh") -> list[str]:
+    """ssh running ``argv`` on the host over the live master (no tty, no prompt)."""
+    host = host.validated()
+    return [ssh, "-T", *_options(CONTROL_OPTIONS),
+            "-o", f"ControlPath={check_control_path(control_path)}",
+            *host.connection_args(), host.target, remote_command(argv)]
+
+
+def single_session_argv(host: HostSpec, forwards: Sequence[Forward], command_line: str, *,
+                        ssh: str = "ssh") -> list[str]:
+    """One ssh carrying ``forwards`` and running ``command_line`` (already built with
+    ``remote_command``): the fallback where there is no ControlMaster."""
+    host = host.validated()
+    words = [word for forward in forwards for word in ("-L", forward.spec)]
+    return [ssh, "-T", *_options(SINGLE_SESSION_OPTIONS), *words, *host.connection_args(),
+            host.target, command_line]
+
+
+def multiplexing_supported(version: str) -> bool:
+    """From ``ssh -V``'s output: can this client share one connection (ControlMaster)?
+
+    Windows' own OpenSSH (``OpenSSH_for_Windows_*``) cannot: it has no Unix-socket
+    multiplexing. Elsewhere OpenSSH >= 6.7 can, with the ``-O cancel`` of local forwards
+    and the Unix-socket forwards the master needs.
+    """
+    if "OpenSSH_for_Windows" in version:
+        return False
+    match = re.search(r"OpenSSH_(\d+)\.(\d+)", version)
+    return bool(match) and (int(match.group(1)), int(match.group(2))) >= (6, 7)

@@ -1,27 +1,30 @@
 """Run ``ssh -N -L`` and watch it: wait until the forward answers, reconnect with
-backoff when it drops, and make sure no ssh outlives the app.
+backoff when it drops, and make sure no ssh outlives the app (``child_process.py``).
 
-Each ssh runs in its own process group (so a jump-host child ssh goes with it), is
-stopped by PID, and on Linux also gets ``PR_SET_PDEATHSIG`` so the kernel kills it if
-the thread that started it, or the whole app, dies without running ``atexit``.
+A tunnel that was up once is never given up by itself: the user's viewer URL points at
+its local port, so every reconnect comes back on that port (waiting while something
+else holds it), for as long as the connection is kept. Only what retrying cannot fix
+(authentication, host keys, nothing listening) ends it.
+
+Besides ssh's own keep-alives, the forward itself is asked for ``/_cellucid/health``
+every ``HEALTH_INTERVAL`` s: a frozen link (a closed lid, a dead Wi-Fi) shows as a
+forward that stops answering, and ssh is restarted. After the app or the machine slept
+(more time passed than the supervisor waited), it asks at once.
 """
 
 from __future__ import annotations
 
 import atexit
 import collections
-import ctypes
 import enum
 import logging
-import os
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from cellucid_desktop.remote.child_process import spawn, stop as stop_process
 from cellucid_desktop.remote.errors import SshProblem, diagnose
 from cellucid_desktop.remote.ports import is_free, who_holds
 from cellucid_desktop.remote.probe import fetch
@@ -31,7 +34,18 @@ from cellucid_desktop.remote.ssh_command import (TunnelSpec, display_command, se
 log = logging.getLogger(__name__)
 
 BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
-PR_SET_PDEATHSIG = 1
+# While up: ask the forward every HEALTH_INTERVAL s; HEALTH_MISSES answers missed in a
+# row (each waited for HEALTH_TIMEOUT s) restart ssh. A frozen link is so noticed within
+# about 30 s, before ssh's keep-alives (ssh_command.SUPERVISOR_OPTIONS, 30-40 s) would.
+HEALTH_INTERVAL = 10.0
+HEALTH_TIMEOUT = 10.0
+HEALTH_MISSES = 2
+# Seconds lost beyond a wait (the process was stopped, the machine suspended) that count
+# as "asleep": the link is then checked at once, and one answer missed within
+# WAKE_TIMEOUT s restarts ssh (after a sleep the old path is often gone without a word).
+SLEEP_GAP = 5.0
+WAKE_TIMEOUT = 3.0
+TICK = 1.0  # how often the supervisor looks at the clocks
 
 
 class TunnelState(str, enum.Enum):
@@ -50,26 +64,22 @@ class TunnelStatus:
     problem: SshProblem | None = None
 
 
-def die_with_parent() -> None:
-    """In the child before exec: get SIGTERM when the parent thread dies (Linux)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+class SleepClock:
+    """Notices time this process did not see pass: the monotonic clock stops while the
+    machine is suspended (Linux, macOS) but the wall clock does not; and a stopped
+    process wakes from a wait long after it was due."""
 
+    def __init__(self) -> None:
+        self.mark()
 
-def stop_process(proc: subprocess.Popen, timeout: float = 3.0) -> None:
-    """SIGTERM the process group led by ``proc``, then SIGKILL it if it lingers."""
-    if proc.poll() is not None:
-        return
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    def mark(self) -> None:
+        self._mono, self._wall = time.monotonic(), time.time()
+
+    def lost(self, waited: float) -> float:
+        """Seconds unaccounted for since ``mark()``, beyond ``waited``."""
+        mono = time.monotonic() - self._mono
+        wall = time.time() - self._wall
+        return max(mono - waited, wall - mono, 0.0)
 
 
 _live: set[Tunnel] = set()
@@ -173,52 +183,62 @@ class Tunnel:
 
     def _supervise(self) -> None:
         failures = 0
+        was_up = False  # once up, the local port is the user's URL: never give it up
         state = TunnelState.CONNECTING
         while not self._stop.is_set():
             self._set(TunnelStatus(state, f"Connecting to {self.spec.target}...", failures))
             problem = self._run_once()
             if self._stop.is_set():
                 break
-            if problem is None:  # was up, then dropped
-                failures = 0
-                problem = self._problem() if self._stderr else None
-                problem = problem if problem and problem.retry else SshProblem(
-                    "connection-lost", f"The SSH connection to {self.spec.target} was lost.",
-                    True)
+            if problem is None or problem.kind == "not-answering":
+                was_up, failures = True, 0
+                problem = problem or self._lost()
+            elif was_up and problem.kind == "local-port-busy":
+                problem = SshProblem(problem.kind, f"The local port {self.local_port} is "
+                                     f"in use{self._holder()}; waiting for it, so the viewer "
+                                     "URL stays the same.", True)
             if not problem.retry:
                 self._set(TunnelStatus(TunnelState.FAILED, problem.message, failures, problem))
                 break
             failures += 1
-            if failures > self.max_failures:
+            if not was_up and failures > self.max_failures:
                 self._set(TunnelStatus(TunnelState.FAILED, f"{problem.message} Gave up after "
                                        f"{self.max_failures} attempts.", failures, problem))
                 break
             delay = self.backoff[min(failures, len(self.backoff)) - 1]
             self._set(TunnelStatus(TunnelState.RECONNECTING, f"{problem.message} Reconnecting "
                                    f"in {delay:g} s...", failures, problem))
-            self._stop.wait(delay)
+            self._pause(delay)
             state = TunnelState.RECONNECTING
         with _live_lock:
             _live.discard(self)
 
+    def _pause(self, seconds: float) -> None:
+        """Wait before the next attempt; cut short by stop() or by waking from sleep."""
+        clock = SleepClock()
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            clock.mark()
+            if self._stop.wait(min(left, TICK)) or clock.lost(min(left, TICK)) > SLEEP_GAP:
+                return
+
     def _run_once(self) -> SshProblem | None:
-        """Start ssh, wait until it forwards, then until it exits. None = it was up (or
-        the tunnel was stopped)."""
+        """Start ssh, wait until it forwards, then watch it. None = it was up and ssh
+        exited (or the tunnel was stopped); "not-answering" = it was up and froze."""
         if self._stop.is_set():
             return None
         if not is_free(self.local_port):
             return self._port_busy()
         self._stderr.clear()
-        kwargs = {"preexec_fn": die_with_parent} if sys.platform.startswith("linux") else {}
         try:
-            proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                    start_new_session=True, **kwargs)
+            proc = spawn(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
         except OSError as exc:
             return SshProblem("no-ssh", f"Could not run ssh ({exc.strerror}); install the "
                               "OpenSSH client.", False)
         self._proc = proc
-        reader = threading.Thread(target=self._read_stderr, args=(proc,), daemon=True)
+        exited = threading.Event()
+        reader = threading.Thread(target=self._read_stderr, args=(proc, exited), daemon=True)
         reader.start()
         try:
             problem = self._await_forward(proc)
@@ -227,11 +247,52 @@ class Tunnel:
             self._set(TunnelStatus(TunnelState.CONNECTED, f"Connected: 127.0.0.1:"
                                    f"{self.local_port} -> {self.spec.forward_host}:"
                                    f"{self.spec.remote_port} via {self.spec.target}"))
-            proc.wait()
+            problem = self._watch(exited)
+            stop_process(proc)  # when it froze; then its last lines say why it ended
             reader.join(2)
-            return None
+            return problem
         finally:
             stop_process(proc)
+
+    def _watch(self, exited: threading.Event) -> SshProblem | None:
+        """While ssh runs, check that the forward still answers (see the module
+        docstring). Returns when ssh exited or the tunnel stops (None), or with a
+        problem when the forward stopped answering (the caller then ends this ssh).
+
+        It wakes every ``TICK`` s: a tick that comes late by more than SLEEP_GAP s
+        (or a wall clock that ran ahead of the monotonic one) means we slept."""
+        clock = SleepClock()
+        misses, next_check = 0, time.monotonic() + HEALTH_INTERVAL
+        while True:
+            clock.mark()
+            if exited.wait(TICK) or self._stop.is_set():
+                return None
+            lost = clock.lost(TICK)
+            asleep = lost > SLEEP_GAP
+            if asleep:
+                log.info("tunnel %s: %.0f s passed unseen (asleep?); checking it now",
+                         self.local_port, lost)
+            elif time.monotonic() < next_check:
+                continue
+            if self._answers(WAKE_TIMEOUT if asleep else HEALTH_TIMEOUT):
+                misses, next_check = 0, time.monotonic() + HEALTH_INTERVAL
+                continue
+            misses += 1
+            if exited.is_set() or self._stop.is_set():
+                return None
+            if asleep or misses >= HEALTH_MISSES:
+                return SshProblem("not-answering", f"The tunnel to {self.spec.target} "
+                                  "stopped answering (a frozen network, or the computer "
+                                  "was asleep).", True)
+            next_check = time.monotonic()  # ask again at once
+
+    def _answers(self, timeout: float) -> bool:
+        try:
+            fetch(self.local_port, "/_cellucid/health", host_port=self.spec.remote_port,
+                  timeout=timeout)
+            return True
+        except OSError:
+            return False
 
     def _await_forward(self, proc: subprocess.Popen) -> SshProblem | None:
         deadline = time.monotonic() + self.ready_timeout
@@ -246,6 +307,8 @@ class Tunnel:
                 return None
             except ConnectionRefusedError:
                 pass  # ssh is still logging in; the local end is not bound yet
+            except TimeoutError:
+                pass  # no answer yet: a slow or frozen link or server, not a refusal
             except OSError:
                 far_end_closed = True
             if time.monotonic() > deadline:
@@ -260,13 +323,16 @@ class Tunnel:
             self._stop.wait(0.3)
         return None
 
-    def _read_stderr(self, proc: subprocess.Popen) -> None:
+    def _read_stderr(self, proc: subprocess.Popen, exited: threading.Event) -> None:
+        """Keep ssh's last lines (errors.py reads them); set ``exited`` when it ends."""
         assert proc.stderr is not None
         for raw in proc.stderr:
             line = raw.decode(errors="replace").rstrip()
             if line:
                 self._stderr.append(line)
                 log.debug("ssh: %s", line)
+        proc.wait()
+        exited.set()
 
     def _text(self) -> str:
         return "\n".join(self._stderr)
@@ -279,6 +345,17 @@ class Tunnel:
 
     def _problem(self, returncode: int | None = None) -> SshProblem:
         return diagnose(self._text(), returncode, **self._context())
+
+    def _lost(self) -> SshProblem:
+        """Why an established connection ended: ssh's words if they name a retryable
+        problem, else a plain "lost"."""
+        problem = self._problem() if self._stderr else None
+        return problem if problem and problem.retry else SshProblem(
+            "connection-lost", f"The SSH connection to {self.spec.target} was lost.", True)
+
+    def _holder(self) -> str:
+        holder = who_holds(self.local_port)
+        return f" by {holder}" if holder else ""
 
     def _port_busy(self) -> SshProblem:
         """The same problem ssh reports when it cannot bind the port (errors.py)."""

@@ -25,15 +25,14 @@ from flask import Blueprint, Flask, Response, current_app, request, stream_with_
 
 from cellucid_desktop import paths
 from cellucid_desktop.data import diffexp, gene_sets, rank_table
-from cellucid_desktop.data.annotated_copy import write_annotated_copy
+from cellucid_desktop.data.annotated_copy import copy_dataset
 from cellucid_desktop.data.annotations import SavedColumn
 from cellucid_desktop.data.diffexp import Groups, Moments
-from cellucid_desktop.data.elements import obs_names
 from cellucid_desktop.data.errors import DatasetError
 from cellucid_desktop.data.gene_index import GeneIndex
 from cellucid_desktop.data.genes import Source, UnknownGene, find_source
 from cellucid_desktop.data.matrix_scan import fits_in_memory
-from cellucid_desktop.data.obs import MISSING_CODE, ObsColumn, read_obs_column
+from cellucid_desktop.data.obs import MISSING_CODE, ObsColumn
 from cellucid_desktop.data.reader import DatasetReader
 from cellucid_desktop.data.selections import rows_from_json
 from cellucid_desktop.server.data_api import (EXPOSED, ApiError, DataService,
@@ -64,7 +63,7 @@ class AnalysisService:
     def totals(self, reader: DatasetReader, source: Source,
                progress: Callable[[float], None]) -> Moments:
         """Sums over every cell of each gene of ``source``: one pass, then remembered."""
-        key = (str(reader.local_path or ""), reader.identity, source.id)
+        key = (reader.location, reader.identity, source.id)
         with self._lock:
             if key in self._totals:
                 self._totals.move_to_end(key)
@@ -254,29 +253,22 @@ def delete_annotation(dataset_id: str, key: str) -> Response:
 
 def _columns_at(dataset: Dataset, reader: DatasetReader, keys: list[str], rows: np.ndarray,
                 skip_unreadable: bool = False) -> list[tuple[str, ObsColumn]]:
-    """The obs columns ``keys`` (file or saved) at the sorted ``rows`` only; with
+    """The obs columns ``keys`` (of the data or saved) at the sorted ``rows``; with
     ``skip_unreadable``, columns that are not one value per cell are left out instead
     of failing the request."""
-    saved = {c.key: c for c in saved_columns(dataset, reader)}
-    in_file = {c.name for c in reader.meta.obs_columns}
+    known = {c.name for c in reader.meta.obs_columns}
+    known |= {c.key for c in saved_columns(dataset, reader)}
     out = []
     for key in keys:
-        if key in saved:
-            whole = saved[key].as_obs()
-            out.append((key, ObsColumn(key, whole.kind, whole.values[rows], whole.categories)))
-            continue
-        if key not in in_file:
+        if key not in known:
             raise ApiError(404, f"This dataset has no obs column named {key!r}")
         try:
-            with reader.file() as h5:
-                column = read_obs_column(h5, key, rows)
-            if column.values.shape != rows.shape:
-                raise DatasetError(f"The obs column {key!r} does not hold one value per cell")
-        except DatasetError:
+            column, _ = obs_column(dataset, reader, key)  # whole columns, remembered
+        except (DatasetError, ApiError):
             if skip_unreadable:
                 continue
             raise
-        out.append((key, column))
+        out.append((key, column.subset(rows)))
     return out
 
 
@@ -317,8 +309,7 @@ def cells_csv(dataset_id: str) -> Response:
         writer.writerow(["barcode", *keys])
         for start in range(0, rows.size, CSV_ROWS):
             part = rows[start:start + CSV_ROWS]
-            with reader.file() as h5:
-                names = obs_names(h5, reader.meta.n_cells, part)
+            names = reader.obs_names(part)
             columns = _columns_at(dataset, reader, keys, part)
             for i, name in enumerate(names):
                 writer.writerow([name, *(_text(c, i) for _, c in columns)])
@@ -345,8 +336,7 @@ def cell(dataset_id: str, row: int) -> Response:
     else:
         keys = [k for k in wanted.split(",") if k]
     at = np.array([row])
-    with reader.file() as h5:
-        name = str(obs_names(h5, reader.meta.n_cells, at)[0])
+    name = str(reader.obs_names(at)[0])
     columns = _columns_at(dataset, reader, keys, at, skip_unreadable=wanted is None)
     values = {key: _json_value(column, 0) for key, column in columns}
     return json_response({"row": row, "name": name, "obs": values})
@@ -417,10 +407,7 @@ def export(dataset_id: str) -> Response:
     os.close(handle)
     target = Path(name)
     try:
-        source, size, mode_of = service.open_bytes(dataset, reader)
-        with source:
-            _analysis().jobs.run(lambda _: write_annotated_copy(source, size, target, columns,
-                                                                mode_of=mode_of))
+        _analysis().jobs.run(lambda _: copy_dataset(dataset.source, columns, target))
     except BaseException:
         target.unlink(missing_ok=True)
         raise

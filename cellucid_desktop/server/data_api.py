@@ -12,30 +12,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 import time
 import zlib
 from collections import OrderedDict
-from functools import partial
-from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 from flask import Blueprint, Flask, Response, current_app, request
 
-from cellucid_desktop.data.annotations import AnnotationStore, local_locations
-from cellucid_desktop.data.elements import obs_names
-from cellucid_desktop.data.embeddings import (UnknownEmbedding, find_embedding, list_embeddings,
-                                              read_embedding)
-from cellucid_desktop.data.errors import DatasetError
+from cellucid_desktop.data.annotations import (AnnotationStore, SavedColumn,
+                                               annotation_locations)
+from cellucid_desktop.data.embeddings import UnknownEmbedding
+from cellucid_desktop.data.errors import DatasetError, SourceUnreachable
 from cellucid_desktop.data.gene_index import GeneIndexManager
 from cellucid_desktop.data.genes import (GeneNames, Source, UnknownGene, UnknownSource,
                                          expression_sources, find_source, read_gene)
-from cellucid_desktop.data.h5ad import open_h5ad
 from cellucid_desktop.data.memory import limit_arenas
-from cellucid_desktop.data.obs import ObsColumn, UnknownColumn, read_obs_column
-from cellucid_desktop.data.reader import DatasetReader, file_identity
+from cellucid_desktop.data.obs import ObsColumn, UnknownColumn
+from cellucid_desktop.data.reader import DatasetReader
 from cellucid_desktop.data.selections import BadSelection
 from cellucid_desktop.server.context import server_context
 from cellucid_desktop.server.registry import Dataset, DatasetRegistry
@@ -80,13 +74,13 @@ class BoundedCache:
 
 
 class DataService:
-    """One reader per open dataset (reopened when the file changes) and the gene index."""
+    """One reader per open dataset (reopened when its data changes) and the gene index."""
 
     def __init__(self, registry: DatasetRegistry, index: GeneIndexManager | None = None) -> None:
         self.registry = registry
         self.index = index or GeneIndexManager()
         self._lock = threading.Lock()
-        self._readers: dict[str, tuple[Path, DatasetReader]] = {}
+        self._readers: dict[str, tuple[str, DatasetReader]] = {}
         self._names: dict[tuple[int, str], GeneNames] = {}
         self._gzip = BoundedCache(GZIP_CACHE_BYTES)
         self.obs_columns = BoundedCache(OBS_CACHE_BYTES)
@@ -95,20 +89,16 @@ class DataService:
         limit_arenas()  # per-request vectors of MBs must not bloat one arena per thread
 
     def reader(self, dataset: Dataset) -> DatasetReader:
-        """The dataset's reader, replaced when the file on disk changed."""
-        try:
-            identity = file_identity(dataset.path)
-        except OSError:
-            raise DatasetError(f"The file of dataset {dataset.id!r} is no longer readable; "
-                               "open it again") from None
+        """The dataset's reader, replaced when its data changed (a new identity)."""
+        identity = dataset.source.identity()  # DatasetError when the data is gone
+        location = dataset.source.location
         with self._lock:
             current = self._readers.get(dataset.id)
-            if current is not None and current[0] == dataset.path \
+            if current is not None and current[0] == location \
                     and current[1].identity == identity:
                 return current[1]
-            reader = DatasetReader(lambda: open_h5ad(dataset.path), identity=identity,
-                                   local_path=dataset.path)
-            self._readers[dataset.id] = (dataset.path, reader)
+            reader = DatasetReader(dataset.source, identity)
+            self._readers[dataset.id] = (location, reader)
         if current is not None:
             self._close(current[1])
         return reader
@@ -124,26 +114,15 @@ class DataService:
         return names
 
     def annotations(self, dataset: Dataset, reader: DatasetReader) -> AnnotationStore:
-        """The dataset's saved selections (a store per file version)."""
+        """The dataset's saved selections (a store per data version)."""
         n_cells = reader.meta.n_cells
         with self._lock:
             current = self._annotations.get(dataset.id)
             if current is None or current[0] is not reader:
-                store = AnnotationStore(self.annotation_locations(dataset, reader), n_cells,
-                                        partial(_obs_names, reader))
+                store = AnnotationStore(annotation_locations(dataset.source), n_cells,
+                                        reader.obs_names)
                 current = self._annotations[dataset.id] = (reader, store)
             return current[1]
-
-    def annotation_locations(self, dataset: Dataset, reader: DatasetReader) -> list[Path]:
-        """Where a dataset's sidecar may be: next to the file, else in the data folder."""
-        return local_locations(dataset.path)
-
-    def open_bytes(self, dataset: Dataset, reader: DatasetReader,
-                   ) -> tuple[BinaryIO, int, Path | None]:
-        """The dataset file's bytes to copy: (a readable binary file, its size, the file
-        whose permissions a copy takes)."""
-        handle = open(dataset.path, "rb")  # noqa: SIM115 - the caller closes it
-        return handle, os.fstat(handle.fileno()).st_size, dataset.path
 
     def gzipped(self, etag: str, body: bytes) -> bytes:
         """gzip at level 1 (fast), remembered by ETag within a bounded cache."""
@@ -162,17 +141,21 @@ class DataService:
         if current is not None:
             self._close(current[1])
 
+    def close(self) -> None:
+        """Close every reader (their builds cancelled), then the sources' transports."""
+        with self._lock:
+            readers, self._readers = [r for _, r in self._readers.values()], {}
+        for reader in readers:
+            self._close(reader)
+        for dataset in self.registry.all():
+            dataset.source.close()
+
     def _close(self, reader: DatasetReader) -> None:
         self.index.forget(reader)
         with self._lock:
             for key in [k for k in self._names if k[0] == id(reader)]:
                 del self._names[key]
         reader.close()
-
-
-def _obs_names(reader: DatasetReader) -> np.ndarray:
-    with reader.file() as h5:
-        return obs_names(h5, reader.meta.n_cells)
 
 
 def register(app: Flask) -> None:
@@ -206,6 +189,12 @@ def _dataset_error(err: DatasetError) -> Response:
     return json_response({"error": str(err)}, status)
 
 
+def _unreachable(err: SourceUnreachable) -> Response:
+    """A remote dataset's tunnel is down: a gateway failure to retry, not a bad file."""
+    current_app.logger.warning("Data API request failed: %s: %s", request.path, err)
+    return json_response({"error": str(err)}, 502)
+
+
 def _unexpected(err: Exception) -> Response:
     current_app.logger.exception("Data API request failed: %s", request.path)
     return json_response({"error": f"Reading the dataset failed ({type(err).__name__}); "
@@ -216,6 +205,7 @@ def add_error_handlers(blueprint: Blueprint) -> None:
     """JSON errors (``{"error": sentence}``) for a blueprint of the API, never HTML."""
     blueprint.register_error_handler(ApiError, _api_error)
     blueprint.register_error_handler(DatasetError, _dataset_error)
+    blueprint.register_error_handler(SourceUnreachable, _unreachable)
     blueprint.register_error_handler(Exception, _unexpected)
 
 
@@ -272,8 +262,7 @@ def _index_status(reader: DatasetReader, sources: list[Source]) -> dict:
 
 def _describe(dataset: Dataset, reader: DatasetReader) -> dict:
     meta = reader.meta
-    with reader.file() as h5:
-        embeddings = list_embeddings(h5, meta.n_cells)
+    embeddings = reader.embeddings()
     sources = expression_sources(meta)
     return {
         "id": dataset.id, "name": dataset.name, "n_cells": meta.n_cells,
@@ -310,36 +299,34 @@ def dataset(dataset_id: str) -> Response:
 @bp.get("/datasets/<dataset_id>/embeddings/<path:key>")
 def embedding(dataset_id: str, key: str) -> Response:
     _, reader = find_dataset(dataset_id)
-    with reader.file() as h5:
-        found = find_embedding(h5, reader.meta.n_cells, key)
-        etag = payload_etag(reader, "embedding", key, str(found.dims))
-        if (cached := if_not_modified(etag)) is not None:
-            return cached
-        values = read_embedding(h5, found)
+    found = reader.find_embedding(key)
+    etag = payload_etag(reader, "embedding", key, str(found.dims))
+    if (cached := if_not_modified(etag)) is not None:
+        return cached
+    values = reader.embedding(found)
     return binary_response(values.astype("<f4", copy=False).tobytes(), etag, **{"X-Dims": str(found.dims)})
 
 
-def saved_columns(dataset: Dataset, reader: DatasetReader) -> list:
-    """The dataset's saved selections not shadowed by a file column of the same name."""
-    in_file = {c.name for c in reader.meta.obs_columns}
+def saved_columns(dataset: Dataset, reader: DatasetReader) -> list[SavedColumn]:
+    """The dataset's saved selections not shadowed by a column of the data."""
+    in_data = {c.name for c in reader.meta.obs_columns}
     return [c for c in data_service().annotations(dataset, reader).columns()
-            if c.key not in in_file]
+            if c.key not in in_data]
 
 
 def obs_column(dataset: Dataset, reader: DatasetReader, key: str) -> tuple[ObsColumn, str]:
-    """(column, ETag of its values): a column of the file, else a saved selection."""
+    """(column, ETag of its values): a column of the data, else a saved selection."""
     service = data_service()
     if key not in {c.name for c in reader.meta.obs_columns}:
-        saved = service.annotations(dataset, reader).get(key)
+        store = service.annotations(dataset, reader)
+        saved = store.get(key)
         if saved is None:
             raise UnknownColumn(f"This dataset has no obs column named {key!r}")
-        return saved.as_obs(), payload_etag(reader, "annotation", key,
-                                            service.annotations(dataset, reader).version)
+        return saved.as_obs(), payload_etag(reader, "annotation", key, store.version)
     etag = payload_etag(reader, "obs", key)
     column = service.obs_columns.get(etag)
     if column is None:
-        with reader.file() as h5:
-            column = read_obs_column(h5, key)  # TooManyCategories: a 422 via _dataset_error
+        column = reader.obs_column(key)  # TooManyCategories: a 422 via _dataset_error
         if column.values.shape != (reader.meta.n_cells,):
             raise ApiError(422, f"The obs column {key!r} does not hold one value per cell, "
                                 "so it cannot be coloured by")
@@ -350,8 +337,8 @@ def obs_column(dataset: Dataset, reader: DatasetReader, key: str) -> tuple[ObsCo
 @bp.get("/datasets/<dataset_id>/obs/<path:rest>")
 def obs(dataset_id: str, rest: str) -> Response:
     dataset, reader = find_dataset(dataset_id)
-    in_file = {c.name for c in reader.meta.obs_columns}
-    columns = in_file | {c.key for c in saved_columns(dataset, reader)}
+    in_data = {c.name for c in reader.meta.obs_columns}
+    columns = in_data | {c.key for c in saved_columns(dataset, reader)}
     key, values = rest, False
     if rest.endswith("/values") and rest[: -len("/values")] in columns:
         key, values = rest[: -len("/values")], True
@@ -361,7 +348,7 @@ def obs(dataset_id: str, rest: str) -> Response:
     if values and (cached := if_not_modified(etag)) is not None:
         return cached
     if not values:
-        saved = {} if key in in_file else {"annotation": True}
+        saved = {} if key in in_data else {"annotation": True}
         return json_response({**column.describe(), **saved})
     body = column.values.astype("<u2" if column.values.dtype == np.uint16 else "<f4",
                                 copy=False).tobytes()

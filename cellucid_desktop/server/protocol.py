@@ -13,6 +13,7 @@ import json
 from flask import Blueprint, Response, request
 
 from cellucid_desktop import __version__
+from cellucid_desktop.data.errors import DatasetError
 from cellucid_desktop.server.context import server_context
 from cellucid_desktop.server.registry import Dataset
 from cellucid_desktop.server.store import ANNDATA_PREFIX, text_response
@@ -39,44 +40,59 @@ def json_response(document: dict) -> Response:
     return Response(json.dumps(document), content_type="application/json")
 
 
-def _counts() -> tuple[int | None, int | None]:
+def _first() -> tuple[str, int | None, int | None]:
+    """The format and counts health/info report: the first dataset's, as cellucid reports
+    its one dataset (null counts for formats it leaves to the browser, such as loom)."""
     datasets = server_context().registry.all()
     if not datasets:
-        return None, None
-    return datasets[0].meta.n_cells, datasets[0].meta.n_genes
+        return "h5ad", None, None
+    first = datasets[0]
+    published = first.source.publication()
+    counts = published.counts if published else None
+    n_cells, n_genes = counts if counts is not None else (first.meta.n_cells,
+                                                          first.meta.n_genes)
+    return (published.kind if published else first.source.kind), n_cells, n_genes
 
 
 @bp.get("/_cellucid/health", **EXACT)
 def health() -> Response:
-    n_cells, n_genes = _counts()
+    kind, n_cells, n_genes = _first()
     return json_response({"status": "ok", "type": "anndata", "version": __version__,
-                          "format": "h5ad", "n_cells": n_cells, "n_genes": n_genes})
+                          "format": kind, "n_cells": n_cells, "n_genes": n_genes})
 
 
 @bp.get("/_cellucid/info", **EXACT)
 def info() -> Response:
     ctx = server_context()
-    n_cells, n_genes = _counts()
-    return json_response({"version": __version__, "type": "anndata", "format": "h5ad",
+    kind, n_cells, n_genes = _first()
+    return json_response({"version": __version__, "type": "anndata", "format": kind,
                           "host": ctx.bind_host, "port": ctx.port(), "n_cells": n_cells,
                           "n_genes": n_genes, "runtime": ctx.runtime})
 
 
-def dataset_entry(dataset: Dataset) -> dict:
-    """One `/_cellucid/datasets` entry; the URL names the id, never the local file."""
-    try:
-        size = dataset.path.stat().st_size
-    except OSError:
-        size = 0
+def dataset_entry(dataset: Dataset) -> dict | None:
+    """One `/_cellucid/datasets` entry; the URL names the id, never the local file.
+    A folder's URL ends in ``/`` and has no size; None for a source we do not publish."""
+    published = dataset.source.publication()
+    if published is None:
+        return None
+    file: dict = {"url": ANNDATA_PREFIX + dataset.route_name, "kind": published.kind,
+                  "layout": published.layout}
+    if published.layout == "folder":
+        file["url"] += "/"
+    else:
+        try:
+            file["size"] = dataset.source.size() or 0
+        except DatasetError:
+            file["size"] = 0
     return {"id": dataset.id, "name": dataset.name,
-            "anndata": {"file": {"url": ANNDATA_PREFIX + dataset.route_name, "kind": "h5ad",
-                                 "layout": "file", "size": size},
-                        "defaults": {}}}
+            "anndata": {"file": file, "defaults": dict(published.defaults)}}
 
 
 @bp.get("/_cellucid/datasets", **EXACT)
 def datasets() -> Response:
-    return json_response({"datasets": [dataset_entry(d) for d in server_context().registry.all()]})
+    entries = (dataset_entry(d) for d in server_context().registry.all())
+    return json_response({"datasets": [e for e in entries if e is not None]})
 
 
 @bp.get("/_cellucid/protocol", **EXACT)

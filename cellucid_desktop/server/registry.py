@@ -6,25 +6,47 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-from cellucid_desktop.data.h5ad import AnnDataMeta, read_path_metadata
+from cellucid_desktop.data.h5ad import AnnDataMeta
 from cellucid_desktop.data.identity import clean_name, is_valid_id, slugify_id
+from cellucid_desktop.data.local_source import open_local
+from cellucid_desktop.data.reader import DatasetReader
+from cellucid_desktop.data.source import DatasetSource
+
+# The endings a dataset's name loses when it is made from its file name.
+_NAME_ENDINGS = (".zarr.zip", ".h5ad", ".h5mu", ".loom", ".zarr", ".zip")
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """A registered `.h5ad`. ``path`` is private: it is never put in a response."""
+    """A registered dataset: its source is private (no response names where it is)."""
 
     id: str
     name: str
-    path: Path
+    source: DatasetSource
     meta: AnnDataMeta
 
     @property
     def route_name(self) -> str:
-        """The store's file name under `/_cellucid/anndata/`: named after the id."""
-        return f"{self.id}.h5ad"
+        """The store's name under `/_cellucid/anndata/`: the id and the format's ending
+        (a remote source, whose store routes are forwarded, keeps `.h5ad`)."""
+        published = self.source.publication()
+        return f"{self.id}{published.ending if published else '.h5ad'}"
+
+
+def read_meta(source: DatasetSource) -> AnnDataMeta:
+    """Open, describe and close: the check every dataset gets when it is registered."""
+    reader = DatasetReader(source, source.identity())
+    try:
+        return reader.meta
+    finally:
+        reader.close()
+
+
+def _stem(name: str) -> str:
+    lower = name.lower()
+    ending = next((e for e in _NAME_ENDINGS if lower.endswith(e)), "")
+    return name[: len(name) - len(ending)] if ending else name
 
 
 class DatasetRegistry:
@@ -41,34 +63,44 @@ class DatasetRegistry:
         self._remove_hooks: list[Callable[[Dataset], None]] = []
 
     def add(self, path: str | os.PathLike[str], *, dataset_id: str | None = None,
-            name: str | None = None) -> Dataset:
-        """Read a file's metadata and publish it; raises DatasetError if unusable."""
-        resolved = Path(path).expanduser().resolve()
-        existing = self.find_path(resolved)
+            name: str | None = None, modality: str | None = None) -> Dataset:
+        """Open a local file or store, read its metadata and publish it; raises
+        DatasetError if unusable. ``modality`` picks a MuData modality (default: the
+        expression one)."""
+        source = open_local(path, modality)
+        existing = self.find(source.location)
         if existing is not None:
             return existing
-        meta = read_path_metadata(resolved)
-        base_id = dataset_id or meta.cellucid_id or resolved.name.removesuffix(".h5ad")
+        meta = read_meta(source)
+        assert source.local_path is not None
+        stem = _stem(source.local_path.name)
+        base_id = dataset_id or meta.cellucid_id or stem
+        if source.modality and not dataset_id:
+            base_id = f"{base_id}-{source.modality}"
         base_id = base_id if is_valid_id(base_id) else slugify_id(base_id)
-        display = clean_name(name or meta.cellucid_name or resolved.stem, base_id)
-        return self.publish(base_id, display, resolved, meta)
+        default_name = meta.cellucid_name or stem
+        if source.modality and not name:
+            default_name = f"{default_name} ({source.modality})"
+        display = clean_name(name or default_name, base_id)
+        return self.publish(base_id, display, source, meta)
 
-    def publish(self, base_id: str, name: str, path: Path, meta: AnnDataMeta) -> Dataset:
+    def publish(self, base_id: str, name: str, source: DatasetSource,
+                meta: AnnDataMeta) -> Dataset:
         """Register already-read metadata under ``base_id`` made unique (``-2``, ``-3``...).
 
-        ``path`` names the store; for a remote store it is a label, never opened here.
-        A path already registered (another thread opened the same file meanwhile)
-        returns that entry, so one file never gets two ids.
+        A location already registered (another thread opened the same file meanwhile)
+        returns that entry, so one dataset never gets two ids.
         """
         with self._lock:
-            existing = next((d for d in self._by_id.values() if d.path == path), None)
+            existing = next((d for d in self._by_id.values()
+                             if d.source.location == source.location), None)
             if existing is not None:
                 return existing
             unique, n = base_id, 1
             while unique in self._by_id:
                 n += 1
                 unique = f"{base_id[:170]}-{n}"
-            entry = Dataset(unique, name, path, meta)
+            entry = Dataset(unique, name, source, meta)
             self._by_id[unique] = entry
         return entry
 
@@ -90,13 +122,28 @@ class DatasetRegistry:
         with self._lock:
             return self._by_id.get(dataset_id)
 
-    def find_path(self, path: Path) -> Dataset | None:
+    def find(self, location: str) -> Dataset | None:
+        """The dataset opened from ``location`` (DatasetSource.location), if any."""
         with self._lock:
-            return next((d for d in self._by_id.values() if d.path == path), None)
+            return next((d for d in self._by_id.values() if d.source.location == location),
+                        None)
 
-    def by_route_name(self, route_name: str) -> Dataset | None:
+    def by_route(self, route: str) -> tuple[Dataset, str | None] | None:
+        """The dataset a store route names, with the key a folder route adds:
+        ``<id>.h5ad`` -> (dataset, None); ``<id>.zarr/X/data/0`` -> (dataset, "X/data/0")."""
         with self._lock:
-            return next((d for d in self._by_id.values() if d.route_name == route_name), None)
+            datasets = list(self._by_id.values())
+        for dataset in datasets:
+            name = dataset.route_name
+            published = dataset.source.publication()
+            if published is None:
+                continue  # a remote dataset: its store routes are the remote's
+            if published.layout == "folder":
+                if route.startswith(name + "/"):
+                    return dataset, route[len(name) + 1:]
+            elif route == name:
+                return dataset, None
+        return None
 
     def all(self) -> list[Dataset]:
         """Datasets in the order they were opened."""

@@ -1,9 +1,13 @@
 """Raw store bytes with cellucid 0.9.5's HTTP semantics: one Range, strong ETag, 304.
 
-The store route is the hot path (a viewer reads a file with thousands of Range
-requests), so it is answered by a lean WSGI app in front of Flask: no routing table,
-no request object. Under our runner the body goes from the page cache to the socket
-with ``sendfile`` (server/fastpath.py); elsewhere it is the WSGI file wrapper.
+A file store (``.h5ad``, ``.h5mu``, ``.loom``, a zipped Zarr store) is one route; a Zarr
+store folder is one route per key (``<id>.zarr/X/data/0``), an absent key a 404 (a Zarr
+reader's "not written"), and consolidated metadata the store lacks is answered from
+memory (DatasetSource.store_key). The store route is the hot path (a viewer reads a
+store with thousands of requests), so it is answered by a lean WSGI app in front of
+Flask: no routing table, no request object. Under our runner a file body goes from the
+page cache to the socket with ``sendfile`` (server/fastpath.py); elsewhere it is the
+WSGI file wrapper.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any, BinaryIO
 
 from flask import Response
 
+from cellucid_desktop.data.errors import DatasetError
 from cellucid_desktop.data.reader import stat_identity
 from cellucid_desktop.server.registry import DatasetRegistry
 from cellucid_desktop.server.fastpath import ENVIRON_KEY as SENDFILE_KEY
@@ -75,6 +80,15 @@ def requested_interval(range_value: str | None, if_range: str | None, size: int,
     return parse_range(range_value, size)
 
 
+def canonical_key(text: str) -> str | None:
+    """One plain relative store key, or None (absolute, ``..``, empty parts, NUL...)."""
+    if not text or text.startswith("/") or "\\" in text or "\x00" in text:
+        return None
+    if any(part in ("", ".", "..") for part in text.split("/")):
+        return None
+    return text
+
+
 def text_response(status: int, message: str, **headers: str) -> Response:
     """A short ``text/plain`` answer, the shape cellucid uses for every error."""
     return Response(message, status=status, content_type="text/plain", headers=headers)
@@ -92,25 +106,19 @@ def _text(start_response: StartResponse, code: int, message: str, head: bool,
     return [] if head else [body]
 
 
-def send_file(environ: dict[str, Any], start_response: StartResponse,
-              path: Path) -> Iterable[bytes]:
-    """Answer GET/HEAD for one store file, honouring Range, If-Range and If-None-Match."""
+def _answer(environ: dict[str, Any], start_response: StartResponse, size: int,
+            etag: str) -> tuple[int, int] | list[bytes] | None:
+    """The conditional and range part every store answer shares: a finished answer
+    (304, 416) as a body list, None for "headers sent, no body", or the (start, length)
+    of the body to send after the headers this function has sent."""
     head = environ["REQUEST_METHOD"] == "HEAD"
-    try:
-        handle = open(path, "rb", buffering=0)  # noqa: SIM115 - owned by the response
-    except OSError:
-        return _text(start_response, 404, f"{path.name} is no longer readable", head)
-    status = os.fstat(handle.fileno())
-    size, etag = status.st_size, file_etag(status)
     if not_modified(environ.get("HTTP_IF_NONE_MATCH"), etag):
-        handle.close()
         start_response(_status(304), [("ETag", etag)])
         return []
     try:
         interval = requested_interval(environ.get("HTTP_RANGE"), environ.get("HTTP_IF_RANGE"),
                                       size, etag)
     except ValueError:
-        handle.close()
         return _text(start_response, 416, RANGE_REFUSAL, head,
                      [("Content-Range", f"bytes */{size}"), ("Accept-Ranges", "bytes")])
     start, end = interval if interval is not None else (0, size - 1)
@@ -120,14 +128,38 @@ def send_file(environ: dict[str, Any], start_response: StartResponse,
     if interval is not None:
         headers.append(("Content-Range", f"bytes {start}-{end}/{size}"))
     start_response(_status(206 if interval is not None else 200), headers)
-    if head or length == 0:
+    return None if head or length == 0 else (start, length)
+
+
+def send_file(environ: dict[str, Any], start_response: StartResponse,
+              path: Path) -> Iterable[bytes]:
+    """Answer GET/HEAD for one store file, honouring Range, If-Range and If-None-Match."""
+    try:
+        handle = open(path, "rb", buffering=0)  # noqa: SIM115 - owned by the response
+    except OSError:
+        return _text(start_response, 404, f"{path.name} is no longer readable",
+                     environ["REQUEST_METHOD"] == "HEAD")
+    status = os.fstat(handle.fileno())
+    body = _answer(environ, start_response, status.st_size, file_etag(status))
+    if not isinstance(body, tuple):
         handle.close()
-        return []
+        return body or []
+    start, length = body
     handle.seek(start)
     if environ.get(SENDFILE_KEY):
         return SendfileBuffer(handle, length)
     wrapper = environ.get("wsgi.file_wrapper")
     return wrapper(handle, _BLOCK) if wrapper else _read_chunks(handle, length)
+
+
+def send_bytes(environ: dict[str, Any], start_response: StartResponse, data: bytes,
+               etag: str) -> Iterable[bytes]:
+    """Answer GET/HEAD for generated store bytes (consolidated metadata), like a file."""
+    body = _answer(environ, start_response, len(data), etag)
+    if not isinstance(body, tuple):
+        return body or []
+    start, length = body
+    return [data[start:start + length]]
 
 
 def _read_chunks(handle: BinaryIO, length: int) -> Iterator[bytes]:
@@ -144,9 +176,11 @@ def _read_chunks(handle: BinaryIO, length: int) -> Iterator[bytes]:
 class StoreRoutes:
     """WSGI middleware answering GET/HEAD under `/_cellucid/anndata/` before Flask.
 
-    Only a registered dataset's exact route name (``<id>.h5ad``) reaches a file:
-    the route is looked up in the registry, never joined to a folder, so no path
-    a client writes can name another file. Everything else goes to ``app``.
+    Only a registered dataset's exact route name (``<id>.h5ad``, ``<id>.zarr.zip``...)
+    or a key of its folder (``<id>.zarr/<key>``) reaches a file: the route is looked up
+    in the registry and a key is checked by its source (plain relative key, inside the
+    store), never joined to a folder as it was written, so no path a client writes can
+    name another file. Everything else goes to ``app``.
     """
 
     def __init__(self, app: Callable[..., Iterable[bytes]], registry: DatasetRegistry) -> None:
@@ -158,10 +192,28 @@ class StoreRoutes:
         method = environ.get("REQUEST_METHOD")
         if not path.startswith(_ROUTE_PREFIX) or method not in ("GET", "HEAD"):
             return self.app(environ, start_response)
+        head = method == "HEAD"
         route = path[len(_ROUTE_PREFIX):]
-        dataset = self.registry.by_route_name(route)
-        if dataset is None:
-            # PATH_INFO is the percent-decoded path as latin-1 (PEP 3333)
-            shown = (ANNDATA_PREFIX + route).encode("latin-1").decode("utf-8", "replace")
-            return _text(start_response, 404, f"Not found: {shown}", method == "HEAD")
-        return send_file(environ, start_response, dataset.path)
+        found = self.registry.by_route(route)
+        # PATH_INFO is the percent-decoded path as latin-1 (PEP 3333)
+        shown = route.encode("latin-1").decode("utf-8", "replace")
+        if found is None:
+            return _text(start_response, 404, f"Not found: {ANNDATA_PREFIX}{shown}", head)
+        dataset, key = found
+        source = dataset.source
+        if key is None:
+            return send_file(environ, start_response, source.store_file())
+        plain = canonical_key(key)
+        if plain is None:
+            return _text(start_response, 404, f"Not found: {ANNDATA_PREFIX}{shown}", head)
+        try:
+            answer = source.store_key(plain)
+        except DatasetError as exc:  # its metadata became unreadable since it was opened
+            return _text(start_response, 500, str(exc), head)
+        if answer is None:
+            return _text(start_response, 404,
+                         f"No key {plain.encode('latin-1').decode('utf-8', 'replace')!r} "
+                         "in the store", head)
+        if answer.data is not None:
+            return send_bytes(environ, start_response, answer.data, answer.etag)
+        return send_file(environ, start_response, answer.path)

@@ -142,7 +142,7 @@ def single_dataset_registry(registry: DatasetRegistry, dataset_id: str) -> Datas
     if dataset is None:
         raise KeyError(dataset_id)
     view = DatasetRegistry()
-    view.add(dataset.path, dataset_id=dataset.id, name=dataset.name)
+    view.publish(dataset.id, dataset.name, dataset.source, dataset.meta)
     return view
 
 

@@ -43,6 +43,18 @@ Root: HKA; Subkey: "Software\Classes\CellucidDesktop.h5ad"; ValueType: string; V
 Root: HKA; Subkey: "Software\Classes\CellucidDesktop.h5ad\DefaultIcon"; ValueType: string; ValueName: ""; ValueData: """{app}\cellucid-desktop.exe"",0"; Flags: uninsdeletekey
 Root: HKA; Subkey: "Software\Classes\CellucidDesktop.h5ad\shell\open\command"; ValueType: string; ValueName: ""; ValueData: """{app}\cellucid-desktop.exe"" ""%1"""; Flags: uninsdeletekey
 Root: HKA; Subkey: "Software\Classes\Applications\cellucid-desktop.exe\SupportedTypes"; ValueType: string; ValueName: ".h5ad"; ValueData: ""; Flags: uninsdeletekey
+Root: HKA; Subkey: "Software\Classes\.h5mu"; ValueType: string; ValueName: ""; ValueData: "CellucidDesktop.h5mu"; Flags: uninsdeletevalue
+Root: HKA; Subkey: "Software\Classes\.h5mu\OpenWithProgids"; ValueType: string; ValueName: "CellucidDesktop.h5mu"; ValueData: ""; Flags: uninsdeletevalue
+Root: HKA; Subkey: "Software\Classes\CellucidDesktop.h5mu"; ValueType: string; ValueName: ""; ValueData: "MuData multimodal single-cell dataset"; Flags: uninsdeletekey
+Root: HKA; Subkey: "Software\Classes\CellucidDesktop.h5mu\DefaultIcon"; ValueType: string; ValueName: ""; ValueData: """{app}\cellucid-desktop.exe"",0"; Flags: uninsdeletekey
+Root: HKA; Subkey: "Software\Classes\CellucidDesktop.h5mu\shell\open\command"; ValueType: string; ValueName: ""; ValueData: """{app}\cellucid-desktop.exe"" ""%1"""; Flags: uninsdeletekey
+Root: HKA; Subkey: "Software\Classes\Applications\cellucid-desktop.exe\SupportedTypes"; ValueType: string; ValueName: ".h5mu"; ValueData: ""; Flags: uninsdeletekey
+Root: HKA; Subkey: "Software\Classes\.loom"; ValueType: string; ValueName: ""; ValueData: "CellucidDesktop.loom"; Flags: uninsdeletevalue
+Root: HKA; Subkey: "Software\Classes\.loom\OpenWithProgids"; ValueType: string; ValueName: "CellucidDesktop.loom"; ValueData: ""; Flags: uninsdeletevalue
+Root: HKA; Subkey: "Software\Classes\CellucidDesktop.loom"; ValueType: string; ValueName: ""; ValueData: "Loom single-cell dataset"; Flags: uninsdeletekey
+Root: HKA; Subkey: "Software\Classes\CellucidDesktop.loom\DefaultIcon"; ValueType: string; ValueName: ""; ValueData: """{app}\cellucid-desktop.exe"",0"; Flags: uninsdeletekey
+Root: HKA; Subkey: "Software\Classes\CellucidDesktop.loom\shell\open\command"; ValueType: string; ValueName: ""; ValueData: """{app}\cellucid-desktop.exe"" ""%1"""; Flags: uninsdeletekey
+Root: HKA; Subkey: "Software\Classes\Applications\cellucid-desktop.exe\SupportedTypes"; ValueType: string; ValueName: ".loom"; ValueData: ""; Flags: uninsdeletekey
 Root: HKA; Subkey: "Software\Classes\Applications\cellucid-desktop.exe"; ValueType: string; ValueName: "FriendlyAppName"; ValueData: "Cellucid Desktop"; Flags: uninsdeletekey
 
 [Run]

@@ -36,9 +36,10 @@ def serve() -> Iterator[Callable[..., tuple[AnalysisApi, str]]]:
     """``serve(path)``: a server with that file registered, and its dataset id."""
     started: list[AnalysisApi] = []
 
-    def start(path: Path, dataset_id: str = "pbmc") -> tuple[AnalysisApi, str]:
+    def start(path: Path, dataset_id: str = "pbmc",
+              modality: str | None = None) -> tuple[AnalysisApi, str]:
         registry = DatasetRegistry()
-        dataset = registry.add(path, dataset_id=dataset_id)
+        dataset = registry.add(path, dataset_id=dataset_id, modality=modality)
         api = AnalysisApi(registry)
         started.append(api)
         return api, dataset.id

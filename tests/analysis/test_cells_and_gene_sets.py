@@ -150,11 +150,12 @@ def test_exported_copy_is_the_dataset_plus_the_saved_columns(fixture, serve, tmp
 
 
 def test_a_local_copy_refuses_to_overwrite_its_dataset(pbmc_files, tmp_path):
-    from cellucid_desktop.data.annotated_copy import copy_local_dataset
+    from cellucid_desktop.data.annotated_copy import copy_with_selections
     from cellucid_desktop.data.errors import DatasetError
+    from cellucid_desktop.data.local_source import open_local
 
     path = Path(shutil.copy(pbmc_files["csr"], tmp_path / "data.h5ad"))
     with pytest.raises(DatasetError, match="the dataset itself"):
-        copy_local_dataset(path, tmp_path / "." / "data.h5ad")
-    assert copy_local_dataset(path, tmp_path / "plain.h5ad") == 0  # nothing saved yet
+        copy_with_selections(open_local(path), tmp_path / "." / "data.h5ad")
+    assert copy_with_selections(open_local(path), tmp_path / "plain.h5ad") == 0  # none saved
     assert ad.read_h5ad(tmp_path / "plain.h5ad").obs.equals(ad.read_h5ad(path).obs)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from cellucid_desktop import __version__
-from tests.helpers import wait_for
+from tests.helpers import as_background_job, wait_for
 from tests.server.reference import raw_request
 
 SCRIPT = str(Path(sys.executable).parent / "cellucid-desktop")
@@ -27,11 +27,13 @@ ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
 class Serving:
-    """A running `cellucid-desktop serve`, its output read line by line."""
+    """A running `cellucid-desktop serve`, its output read line by line. It is started
+    as a background job is (SIGINT ignored): Ctrl+C must stop it all the same."""
 
     def __init__(self, *args: str) -> None:
         self.process = subprocess.Popen([SCRIPT, "serve", *args], stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True, env=ENV)
+                                        stderr=subprocess.PIPE, text=True, env=ENV,
+                                        preexec_fn=as_background_job)
         self.stdout = ""
 
     def viewer_url(self) -> str:
@@ -199,3 +201,28 @@ def test_unreadable_file_gives_one_line_and_exit_1(small_h5ad: Path) -> None:
         path.chmod(0o600)
         path.unlink()
         folder.rmdir()
+
+
+# --- other formats ----------------------------------------------------------------------
+
+def test_a_zarr_store_and_a_mudata_modality_are_served_together(format_cases, serving) -> None:
+    import json
+
+    zarr_folder = format_cases["zarr-v3-folder"].path
+    server = _serve(serving, str(zarr_folder), "--port", "0", "--no-browser")
+    port = int(PORT_OF.match(server.viewer_url()).group(1))
+    datasets = json.loads(raw_request(port, "GET", "/_cellucid/datasets").body)["datasets"]
+    assert datasets[0]["anndata"]["file"]["layout"] == "folder"
+    assert "AnnData Zarr" in server.stdout
+    mudata = format_cases["h5mu-citeseq-rna"].path
+    server = _serve(serving, str(mudata), "--modality", "prot", "--port", "0", "--no-browser")
+    port = int(PORT_OF.match(server.viewer_url()).group(1))
+    entry = json.loads(raw_request(port, "GET", "/_cellucid/datasets").body)["datasets"][0]
+    assert entry["anndata"]["defaults"] == {"modality": "prot"}
+    assert "170 cells" in server.stdout and "(prot)" in server.stdout
+
+
+def test_a_modality_of_a_file_without_modalities_gives_one_line(small_h5ad: Path) -> None:
+    result = _run("serve", str(small_h5ad), "--modality", "rna", "--port", "0", "--no-browser")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "not MuData" in result.stderr

@@ -15,7 +15,10 @@ import numpy as np
 import pytest
 
 from cellucid_desktop.data.errors import DatasetError
-from cellucid_desktop.data.h5ad import open_h5ad, read_metadata, read_path_metadata
+from cellucid_desktop.data.h5ad import AnnDataMeta, read_metadata
+from cellucid_desktop.data.hdf5_file import open_hdf5
+from cellucid_desktop.data.local_source import open_local
+from cellucid_desktop.server.registry import read_meta
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 sys.path.insert(0, str(FIXTURES))
@@ -31,6 +34,11 @@ def current_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     folder = tmp_path_factory.mktemp("anndata-current")
     make_legacy_fixtures.main(str(folder))
     return sorted(folder.glob("*.h5ad"))
+
+
+def read_path_metadata(path: Path) -> AnnDataMeta:
+    """What registering the file reads: its source opened, then its metadata."""
+    return read_meta(open_local(path))
 
 
 def expected_facts(path: Path) -> dict:
@@ -128,7 +136,7 @@ def test_metadata_is_read_without_reading_x_or_embeddings(tmp_path: Path) -> Non
     path = tmp_path / "dense.h5ad"
     adata.write_h5ad(path)
     source = CountingFile(path)
-    h5 = open_h5ad(source)
+    h5 = open_hdf5(source, "the counting file")
     meta = read_metadata(h5)
     h5.close()
     source.close()

@@ -16,9 +16,9 @@ import pytest
 from cellucid_desktop import paths
 from cellucid_desktop.data import gene_index
 from cellucid_desktop.data.genes import find_source, read_gene
-from cellucid_desktop.data.h5ad import open_h5ad
+from cellucid_desktop.data.local_source import open_local
 from cellucid_desktop.data.h5ad_writer import write_h5ad
-from cellucid_desktop.data.reader import DatasetReader, file_identity
+from cellucid_desktop.data.reader import DatasetReader
 from cellucid_desktop.data.synthetic import make_synthetic
 from cellucid_desktop.server.registry import DatasetRegistry
 from tests.helpers import wait_for
@@ -35,7 +35,8 @@ def serve(path: Path, start_api):  # noqa: ANN201 - (Api, Dataset)
 
 def scan_reference(path: Path, gene: str) -> np.ndarray:
     """The gene read straight from the file, with no index."""
-    reader = DatasetReader(lambda: open_h5ad(path), identity=file_identity(path))
+    source = open_local(path)
+    reader = DatasetReader(source, source.identity())
     source = find_source(reader.meta, "X")
     return read_gene(reader, source, int(gene.removeprefix("GENE")))
 

@@ -9,31 +9,50 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cellucid_desktop.data.embeddings import list_embeddings, preference, read_embedding
+from cellucid_desktop.data.embeddings import preference
 from cellucid_desktop.data.errors import DatasetError
+from cellucid_desktop.data.formats import open_layout
 from cellucid_desktop.data.gene_index import BuildCancelled, GeneIndex, build_index
 from cellucid_desktop.data.genes import GeneNames, UnknownGene, find_source, read_gene
-from cellucid_desktop.data.h5ad import open_h5ad
-from cellucid_desktop.data.obs import TooManyCategories, read_obs_column
 from cellucid_desktop.data.h5ad_writer import write_h5ad
-from cellucid_desktop.data.reader import DatasetReader, file_identity
+from cellucid_desktop.data.hdf5_file import open_hdf5
+from cellucid_desktop.data.layout import Layout
+from cellucid_desktop.data.local_source import open_local
+from cellucid_desktop.data.obs import TooManyCategories
+from cellucid_desktop.data.reader import DatasetReader
+from cellucid_desktop.data.source import DatasetSource
 from tests.data_api.expected import gene_reference, obs_reference
 from tests.data_api.files import GENE_NAMES
 
 
+class InMemorySource(DatasetSource):
+    """An `.h5ad` opened on a Python file object, as remote files are: no positioned reads."""
+
+    kind, label = "h5ad", "an in-memory copy"
+
+    def __init__(self, path: Path) -> None:
+        self.data = path.read_bytes()
+        self.location = f"memory:{path}"
+
+    def identity(self) -> str:
+        return "in-memory-copy"
+
+    def open(self) -> Layout:
+        h5 = open_hdf5(io.BytesIO(self.data), self.label)
+        return open_layout(h5, self.kind, None, self.label, h5.close)
+
+
 def local_reader(path: Path) -> DatasetReader:
-    return DatasetReader(lambda: open_h5ad(path), identity=file_identity(path), local_path=path)
+    source = open_local(path)
+    return DatasetReader(source, source.identity())
 
 
 def fileobj_reader(path: Path) -> DatasetReader:
-    """Opened on a Python file object, as remote files will be: no mmap fast path."""
-    return DatasetReader(lambda: open_h5ad(io.BytesIO(path.read_bytes())),
-                         identity="in-memory-copy")
+    return DatasetReader(InMemorySource(path), "in-memory-copy")
 
 
 def test_embeddings_are_ordered_by_cellucid_preference_and_exclude_single_columns(ad_path):
-    with local_reader(ad_path).file() as h5:
-        keys = [(e.key, e.dims, e.width) for e in list_embeddings(h5, 400)]
+    keys = [(e.key, e.dims, e.width) for e in local_reader(ad_path).embeddings()]
     assert keys == [("X_umap", 2, 2), ("X_umap_3d", 3, 3), ("X_tsne", 2, 2),
                     ("spatial", 2, 2), ("X_pca", 3, 12)]
 
@@ -49,12 +68,11 @@ def test_embedding_preference_tiers_follow_cellucid_order(key, tier_before):
 
 def test_embedding_values_equal_anndata_for_every_key(ad_path, adata):
     reader = local_reader(ad_path)
-    with reader.file() as h5:
-        for embedding in list_embeddings(h5, adata.n_obs):
-            values = read_embedding(h5, embedding)
-            expected = np.asarray(adata.obsm[embedding.key])[:, : embedding.dims]
-            assert values.dtype == np.float32 and values.flags.c_contiguous
-            np.testing.assert_array_equal(values, expected.astype(np.float32))
+    for embedding in reader.embeddings():
+        values = reader.embedding(embedding)
+        expected = np.asarray(adata.obsm[embedding.key])[:, : embedding.dims]
+        assert values.dtype == np.float32 and values.flags.c_contiguous
+        np.testing.assert_array_equal(values, expected.astype(np.float32))
 
 
 def test_every_obs_column_kind_equals_anndata_including_missing_values(ad_path, adata):
@@ -62,14 +80,12 @@ def test_every_obs_column_kind_equals_anndata_including_missing_values(ad_path, 
     kinds = {c.name: c.kind for c in reader.meta.obs_columns}
     assert set(kinds) == set(adata.obs.columns)
     for key in adata.obs.columns:
-        with reader.file() as h5:
-            column = read_obs_column(h5, key)
+        column = reader.obs_column(key)
         kind, values, categories = obs_reference(adata.obs[key])
         assert (column.kind, kinds[key]) == (kind, kind), key
         assert column.categories == categories, key
         np.testing.assert_array_equal(column.values, values, err_msg=key)
-    with reader.file() as h5:
-        described = read_obs_column(h5, "cell_type").describe()
+    described = reader.obs_column("cell_type").describe()
     assert described["n_missing"] == int(adata.obs["cell_type"].isna().sum()) > 0
     assert described["counts"][-1] == 0  # the unused category is listed with no cells
 
@@ -78,8 +94,8 @@ def test_string_column_with_too_many_distinct_values_is_refused(tmp_path):
     n = 65536
     path = write_h5ad(tmp_path / "wide.h5ad", obs_names=[f"c{i}" for i in range(n)],
                       var_names=["g0"], obs={"barcode": np.array([f"b{i}" for i in range(n)])})
-    with local_reader(path).file() as h5, pytest.raises(TooManyCategories, match="65,536"):
-        read_obs_column(h5, "barcode")
+    with pytest.raises(TooManyCategories, match="65,536"):
+        local_reader(path).obs_column("barcode")
 
 
 @pytest.mark.parametrize("opener", [local_reader, fileobj_reader])
@@ -96,12 +112,10 @@ def test_gene_vectors_equal_anndata_for_every_layout(ad_path, adata, opener, sou
 def test_legacy_encodings_read_like_the_values_written(legacy_07, legacy_06):
     for path, written in (legacy_07, legacy_06):
         reader = local_reader(path)
-        with reader.file() as h5:
-            embedding = list_embeddings(h5, reader.meta.n_cells)[0]
-            np.testing.assert_array_equal(read_embedding(h5, embedding), written["umap"])
-            key = reader.meta.obs_columns[0].name
-            column = read_obs_column(h5, key)
-            score = read_obs_column(h5, "score")
+        embedding = reader.embeddings()[0]
+        np.testing.assert_array_equal(reader.embedding(embedding), written["umap"])
+        column = reader.obs_column(reader.meta.obs_columns[0].name)
+        score = reader.obs_column("score")
         codes = written["codes"].astype(np.int64)
         np.testing.assert_array_equal(column.values, np.where(codes < 0, 65535, codes))
         assert column.categories == written["categories"]
@@ -160,8 +174,8 @@ def test_closed_reader_refuses_reads_with_a_sentence(small_h5ad):
     reader = local_reader(small_h5ad)
     reader.meta
     reader.close()
-    with pytest.raises(DatasetError, match="closed"), reader.file():
-        pass
+    with pytest.raises(DatasetError, match="closed"):
+        reader.embeddings()
 
 
 

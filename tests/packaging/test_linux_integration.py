@@ -20,6 +20,11 @@ def integrate(*args: str) -> subprocess.CompletedProcess:
     return result
 
 
+DATASETS = {"h5ad": "application/x-anndata", "h5mu": "application/x-mudata",
+            "loom": "application/x-loom", "zarr.zip": "application/x-anndata-zarr-zip"}
+SOURCES = {"h5mu": "h5mu-citeseq-rna", "loom": "loom-loompy", "zarr.zip": "zarr-v3-zip"}
+
+
 def test_integrate_registers_menu_entry_icon_and_h5ad_type_then_remove_undoes_it(small_h5ad, tmp_path):
     data_home = Path(os.environ["XDG_DATA_HOME"])
     dataset = tmp_path / "cells.h5ad"
@@ -51,3 +56,19 @@ def test_integrate_no_default_lists_the_app_without_writing_a_default():
     mimeapps = Path(os.environ["XDG_CONFIG_HOME"]) / "mimeapps.list"
     assert not mimeapps.exists() or "cellucid" not in mimeapps.read_text()
     assert "cellucid-desktop.desktop" in run("gio", "mime", "application/x-anndata").stdout
+
+
+def test_integrate_types_every_dataset_file_by_its_ending(format_cases, small_h5ad, tmp_path):
+    """MuData, loom and zipped Zarr files get their own types, the app as their default
+    (a zipped store's longer glob wins over *.zip); the files come from the real writers."""
+    files = {}
+    for ending in DATASETS:
+        source = format_cases[SOURCES[ending]].path if ending in SOURCES else small_h5ad
+        files[ending] = Path(shutil.copy(source, tmp_path / f"data.{ending}"))
+    integrate()
+    for ending, mime in DATASETS.items():
+        assert run("xdg-mime", "query", "filetype", str(files[ending])).stdout.strip() == mime
+        assert run("xdg-mime", "query", "default", mime).stdout.strip() == "cellucid-desktop.desktop"
+    integrate("--remove")
+    for ending, mime in DATASETS.items():
+        assert run("xdg-mime", "query", "default", mime).stdout.strip() == ""

@@ -19,34 +19,47 @@ from gi.repository import Gio  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_info_plist_parses_and_declares_the_h5ad_document_type_and_uti():
+def test_info_plist_parses_and_declares_every_dataset_document_type_and_uti():
     data = plistlib.loads(plistlib.dumps(macos.info_plist("1.2.3")))
-    (doc_type,) = data["CFBundleDocumentTypes"]
-    assert doc_type["LSItemContentTypes"] == ["org.scverse.anndata"]
-    assert doc_type["CFBundleTypeRole"] == "Viewer" and doc_type["LSHandlerRank"] == "Default"
-    (uti,) = data["UTImportedTypeDeclarations"]
-    assert uti["UTTypeIdentifier"] == "org.scverse.anndata"
+    doc_types = {d["LSItemContentTypes"][0]: d for d in data["CFBundleDocumentTypes"]}
+    utis = {u["UTTypeIdentifier"]: u for u in data["UTImportedTypeDeclarations"]}
+    assert set(doc_types) == set(utis) == {
+        "org.scverse.anndata", "org.scverse.mudata", "org.loompy.loom",
+        "org.scverse.anndata.zarr-zip", "org.scverse.anndata.zarr"}
+    anndata = doc_types["org.scverse.anndata"]
+    assert anndata["CFBundleTypeRole"] == "Viewer" and anndata["LSHandlerRank"] == "Default"
+    uti = utis["org.scverse.anndata"]
     assert uti["UTTypeTagSpecification"]["public.filename-extension"] == ["h5ad"]
     assert "public.data" in uti["UTTypeConformsTo"]
+    endings = {u["UTTypeTagSpecification"]["public.filename-extension"][0] for u in utis.values()}
+    assert endings == {"h5ad", "h5mu", "loom", "zarr.zip", "zarr"}
+    assert "public.zip-archive" in utis["org.scverse.anndata.zarr-zip"]["UTTypeConformsTo"]
+    # a store folder stays a folder in Finder; the app is offered under Open With
+    assert utis["org.scverse.anndata.zarr"]["UTTypeConformsTo"] == ["public.folder"]
+    folder = doc_types["org.scverse.anndata.zarr"]
+    assert folder["LSHandlerRank"] == "Alternate" and folder["LSTypeIsPackage"] is False
     assert data["NSHighResolutionCapable"] is True and data["LSUIElement"] is False
     assert data["CFBundleShortVersionString"] == "1.2.3"
     assert data["CFBundleExecutable"] == "cellucid-desktop"  # the spec's EXE name
     alternate = macos.info_plist("1", handler_rank="Alternate")
-    assert alternate["CFBundleDocumentTypes"][0]["LSHandlerRank"] == "Alternate"
+    assert {d["LSHandlerRank"] for d in alternate["CFBundleDocumentTypes"]} == {"Alternate"}
     with pytest.raises(ValueError):
         macos.info_plist("1", handler_rank="Boss")
 
 
-def test_inno_setup_script_registers_the_progid_with_quoted_percent_1():
+@pytest.mark.parametrize("ext", ["h5ad", "h5mu", "loom"])
+def test_inno_setup_script_registers_a_progid_per_extension_with_quoted_percent_1(ext):
     script = windows.inno_setup_script()
     assert "ChangesAssociations=yes" in script
     registry = [line for line in script.splitlines() if line.startswith("Root: HKA;")]
-    command = [line for line in registry if line.endswith(r'CellucidDesktop.h5ad\shell\open\command"; '
-               'ValueType: string; ValueName: ""; ValueData: """{app}\\cellucid-desktop.exe"" ""%1"""; '
-               "Flags: uninsdeletekey")]
+    command = [line for line in registry if line.endswith(
+        rf'CellucidDesktop.{ext}\shell\open\command"; '
+        'ValueType: string; ValueName: ""; ValueData: """{app}\\cellucid-desktop.exe"" ""%1"""; '
+        "Flags: uninsdeletekey")]
     assert len(command) == 1, "\n".join(registry)
-    assert any(r'Subkey: "Software\Classes\.h5ad\OpenWithProgids"; ValueType: string; '
-               'ValueName: "CellucidDesktop.h5ad"' in line for line in registry)
+    assert any(rf'Subkey: "Software\Classes\.{ext}\OpenWithProgids"; ValueType: string; '
+               f'ValueName: "CellucidDesktop.{ext}"' in line for line in registry)
+    assert ".zip" not in script  # a .zarr.zip would claim every .zip
     assert re.search(r'^Name: "\{group\}\\Cellucid Desktop"; Filename: "\{app\}\\cellucid-desktop.exe"$',
                      script, re.M), "a Start-menu entry"
     assert len(registry) == len(windows.registry_values(["x"]))
@@ -102,12 +115,13 @@ def test_windows_user_install_writes_the_association_and_remove_undoes_it():
     reg.keys[r"Software\Classes\.h5ad\OpenWithProgids"] = {"Other.h5ad": ""}
     windows.install([r"C:\Apps\Cellucid Desktop\cellucid-desktop.exe"], winreg_module=reg)
     classes = r"Software\Classes"
-    assert reg.keys[rf"{classes}\.h5ad"][""] == "CellucidDesktop.h5ad"
-    assert (reg.keys[rf"{classes}\CellucidDesktop.h5ad\shell\open\command"][""]
-            == r'"C:\Apps\Cellucid Desktop\cellucid-desktop.exe" "%1"')
-    # intermediate keys exist on a real registry too
-    reg.keys.setdefault(rf"{classes}\CellucidDesktop.h5ad\shell\open", {})
-    reg.keys.setdefault(rf"{classes}\CellucidDesktop.h5ad\shell", {})
+    for ext in ("h5ad", "h5mu", "loom"):
+        assert reg.keys[rf"{classes}\.{ext}"][""] == f"CellucidDesktop.{ext}"
+        assert (reg.keys[rf"{classes}\CellucidDesktop.{ext}\shell\open\command"][""]
+                == r'"C:\Apps\Cellucid Desktop\cellucid-desktop.exe" "%1"')
+        # intermediate keys exist on a real registry too
+        reg.keys.setdefault(rf"{classes}\CellucidDesktop.{ext}\shell\open", {})
+        reg.keys.setdefault(rf"{classes}\CellucidDesktop.{ext}\shell", {})
     windows.remove(winreg_module=reg)
     assert not any("CellucidDesktop" in k or "cellucid-desktop.exe" in k for k in reg.keys)
     assert reg.keys[rf"{classes}\.h5ad\OpenWithProgids"] == {"Other.h5ad": ""}
@@ -136,7 +150,9 @@ def test_desktop_entry_launches_its_program_with_the_file_through_glib(tmp_path,
     entry = tmp_path / "cellucid-desktop.desktop"
     entry.write_text(linux.desktop_entry([str(program), "--flag"]))
     info = Gio.DesktopAppInfo.new_from_filename(str(entry))
-    assert info.get_supported_types() == ["application/x-anndata"]
+    assert info.get_supported_types() == ["application/x-anndata", "application/x-mudata",
+                                          "application/x-loom",
+                                          "application/x-anndata-zarr-zip"]
     dataset = tmp_path / "two words.h5ad"
     assert info.launch([Gio.File.new_for_path(str(dataset))], None)
     wait_for(lambda: seen.exists() and seen.read_text(), 20, what="the program to run")

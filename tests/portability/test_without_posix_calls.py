@@ -22,6 +22,7 @@ SUITE = [
     "tests/remote/test_tunnel.py",
     "tests/remote/test_range_file.py",
     "tests/remote/test_session.py",
+    "tests/remote/test_cli_connect.py",
 ]
 
 

@@ -1,4 +1,5 @@
-"""Fixtures for remote tests: real sshd pair, real remote servers, a tunnel spec."""
+"""Fixtures for remote tests: real sshd pair, password + one-time-code sshds, a private
+Slurm, real remote servers, a tunnel spec, a prompt broker with a scripted user."""
 
 from __future__ import annotations
 
@@ -7,11 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from cellucid_desktop.remote.prompt_broker import PromptBroker
 from cellucid_desktop.remote.ssh_command import TunnelSpec
 from cellucid_desktop.server.registry import DatasetRegistry
 from cellucid_desktop.server.runner import ServerThread
+from tests.remote.mfa_sshd import MfaSshd
 from tests.remote.servers import ServeProcess, cellucid_serve, desktop_serve
-from tests.remote.sshd import SshLab
+from tests.remote.signin import ScriptedUser
+from tests.remote.slurm import SlurmCluster
+from tests.remote.sshd import SshLab, keygen
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +24,51 @@ def ssh_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshLab]:
     lab = SshLab(tmp_path_factory.mktemp("ssh")).start()
     yield lab
     lab.stop()
+
+
+def _mfa_sshd(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[MfaSshd]:
+    root = tmp_path_factory.mktemp(name)
+    sshd = MfaSshd(root, "sshd", keygen(root / "host_ed25519"))
+    try:
+        yield sshd.start()
+    finally:
+        sshd.stop()
+
+
+@pytest.fixture(scope="session")
+def mfa_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MfaSshd]:
+    """An sshd asking for a password, then a one-time code (its own user and host key)."""
+    yield from _mfa_sshd(tmp_path_factory, "mfa")
+
+
+@pytest.fixture(scope="session")
+def mfa_jump_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MfaSshd]:
+    """A second one (another user and host key), used as a jump host."""
+    yield from _mfa_sshd(tmp_path_factory, "mfa-jump")
+
+
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
+    """A private single-node Slurm (munged, slurmctld, slurmd) on loopback."""
+    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture()
+def user() -> ScriptedUser:
+    """The person at the keyboard: script answers with ``user.script(...)``."""
+    return ScriptedUser()
+
+
+@pytest.fixture()
+def broker(user: ScriptedUser) -> Iterator[PromptBroker]:
+    """A prompt broker relaying every ssh prompt to ``user``."""
+    with PromptBroker(user) as running:
+        yield running
+    assert not user.unexpected, f"asked more than scripted: {user.texts}"
 
 
 @pytest.fixture(scope="session")

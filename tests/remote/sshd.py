@@ -10,12 +10,14 @@ import os
 import signal
 import socket
 import subprocess
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from cellucid_desktop.remote.tunnel import die_with_parent
+from cellucid_desktop.remote.child_process import die_with_parent
 from tests.helpers import free_port, wait_for
 
 SSHD = "/usr/sbin/sshd"
+KILL = 9  # signal.SIGKILL, which the portability run hides (as on Windows)
 
 
 def keygen(path: Path) -> Path:
@@ -31,9 +33,13 @@ def _banner_ready(port: int) -> bool:
 
 
 class Sshd:
-    """``sshd -D -f <tmp config>``: key login for the current user (root here) only."""
+    """``sshd -D -f <tmp config>``: key login for the current user (root here) only.
+    Subclasses change how users sign in (``auth_settings``) and the program run."""
 
-    def __init__(self, root: Path, name: str, host_key: Path, authorized: Path) -> None:
+    program = SSHD
+
+    def __init__(self, root: Path, name: str, host_key: Path, authorized: Path | None,
+                 extra: Sequence[str] = ()) -> None:
         self.root = root / name
         self.root.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -41,11 +47,14 @@ class Sshd:
         self.config = self.root / "sshd_config"
         self.config.write_text("\n".join([
             f"Port {self.port}", "ListenAddress 127.0.0.1", f"HostKey {host_key}",
-            f"PidFile {self.root / 'sshd.pid'}", f"AuthorizedKeysFile {authorized}",
-            "StrictModes no", "PermitRootLogin prohibit-password", "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no", "UsePAM no", "AllowTcpForwarding yes",
-            "LogLevel ERROR", "MaxStartups 50", ""]))
+            f"PidFile {self.root / 'sshd.pid'}", "StrictModes no", "AllowTcpForwarding yes",
+            "MaxStartups 50", *self.auth_settings(authorized), *extra, ""]))
         self.process: subprocess.Popen | None = None
+
+    def auth_settings(self, authorized: Path | None) -> list[str]:
+        return [f"AuthorizedKeysFile {authorized}", "PermitRootLogin prohibit-password",
+                "PasswordAuthentication no", "KbdInteractiveAuthentication no", "UsePAM no",
+                "LogLevel ERROR"]
 
     def start(self) -> Sshd:
         # Debian's sshd refuses to start without its privilege-separation directory,
@@ -53,7 +62,8 @@ class Sshd:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
         # die_with_parent: a test run killed before its teardown leaves no sshd behind
         with open(self.root / "sshd.log", "ab") as log:
-            self.process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.config)],
+            self.process = subprocess.Popen([str(self.program), "-D", "-e", "-f",
+                                             str(self.config)],
                                             stdin=subprocess.DEVNULL,
                                             stdout=subprocess.DEVNULL, stderr=log,
                                             preexec_fn=die_with_parent)
@@ -75,13 +85,32 @@ class Sshd:
         _signal_all(sessions, signal.SIGTERM)
 
     def kill_sessions(self) -> int:
-        """Drop every open SSH connection but keep sshd listening (a network blip)."""
+        """Drop every open SSH connection but keep sshd listening (a network blip): each
+        connection's sshd and the processes under it (with privilege separation the
+        user's own sshd, which holds the TCP connection, is a grandchild)."""
         sessions = children(self.process.pid)
-        _signal_all(sessions, signal.SIGKILL)
+        below = [pid for session in sessions for pid in descendants(session)]
+        _signal_all(sessions + below, KILL)
         return len(sessions)
 
+    def sessions(self) -> set[int]:
+        """Every process serving an open connection (each sshd session forks more)."""
+        return set(descendants(self.process.pid))
 
-def _signal_all(pids: list[int], sig: int) -> None:
+    def freeze_sessions(self) -> set[int]:
+        """Stop (SIGSTOP) the processes carrying the open connections, as a frozen link
+        does: nothing is answered and nothing is closed. Thaw them with ``thaw``."""
+        frozen = self.sessions()
+        _signal_all(frozen, signal.SIGSTOP)
+        return frozen
+
+
+def thaw(pids: Iterable[int]) -> None:
+    """Continue processes stopped by ``freeze_sessions`` (or any SIGSTOP)."""
+    _signal_all(pids, signal.SIGCONT)
+
+
+def _signal_all(pids: Iterable[int], sig: int) -> None:
     for pid in pids:
         try:
             os.kill(pid, sig)
@@ -104,17 +133,23 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def descendants(pid: int) -> list[int]:
+    """Live children of ``pid``, their children, and so on."""
+    found = children(pid)
+    return found + [d for child in found for d in descendants(child)]
+
+
 class SshLab:
     """Two sshds (login and jump), one client key, a client config with aliases."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, sshd_extra: Sequence[str] = ()) -> None:
         self.root = root
         self.host_key = keygen(root / "host_ed25519")
         self.user_key = keygen(root / "id_ed25519")
         self.wrong_key = keygen(root / "wrong_ed25519")
         self.authorized = root / "authorized_keys"
         self.authorized.write_text((root / "id_ed25519.pub").read_text())
-        self.login = Sshd(root, "login", self.host_key, self.authorized)
+        self.login = Sshd(root, "login", self.host_key, self.authorized, sshd_extra)
         self.jump = Sshd(root, "jump", self.host_key, self.authorized)
         self.known_hosts = root / "known_hosts"
         host_pub = (root / "host_ed25519.pub").read_text().split()[:2]

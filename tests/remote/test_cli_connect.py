@@ -2,62 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import re
 import signal
 import subprocess
-import sys
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 from tests.helpers import wait_for
+from tests.remote.connect_cli import ROOT, connect_command, running_connect, viewer_url
 from tests.remote.servers import ServeProcess
 from tests.remote.sshd import SshLab, children
 
-VIEWER_URL = re.compile(r"^  Viewer URL:\s+(\S+)$", re.M)
-ROOT = Path(__file__).parents[2]
-
 
 def _cli(*args: str, **kwargs: object) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cellucid_desktop", "connect", *args],
-                          capture_output=True, text=True, timeout=60, cwd=ROOT, **kwargs)
-
-
-def _start(*args: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "cellucid_desktop", "connect", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, cwd=ROOT)
-
-
-def _viewer_url(proc: subprocess.Popen) -> str:
-    seen = ""
-
-    def line() -> str | None:
-        nonlocal seen
-        if proc.poll() is not None:
-            raise AssertionError(f"connect exited {proc.returncode}: {seen}"
-                                 f"{proc.stderr.read()}")
-        seen += proc.stdout.readline()
-        match = VIEWER_URL.search(seen)
-        return match.group(1) if match else None
-
-    return wait_for(line, timeout=90, what="the Viewer URL line")
-
-
-@contextlib.contextmanager
-def _running(*args: str) -> Iterator[subprocess.Popen]:
-    proc = _start(*args)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
+    return subprocess.run(connect_command(*args), capture_output=True, text=True, timeout=60,
+                          cwd=ROOT, **kwargs)
 
 
 def test_print_command_shows_the_tunnel_and_the_remote_server_command() -> None:
@@ -76,9 +34,9 @@ def test_a_target_with_spaces_is_refused_with_one_line() -> None:
 
 def test_connect_tunnel_no_window_prints_viewer_url_and_ctrl_c_stops_ssh(
         ssh_lab: SshLab, desktop_remote: ServeProcess) -> None:
-    with _running("login", "-F", str(ssh_lab.config), "--remote-port",
-                  str(desktop_remote.port), "--no-window") as proc:
-        url = _viewer_url(proc)
+    with running_connect("login", "-F", str(ssh_lab.config), "--remote-port",
+                         str(desktop_remote.port), "--no-window") as proc:
+        url = viewer_url(proc)
         with urllib.request.urlopen(url, timeout=30) as resp:
             assert resp.status == 200
         ssh = children(proc.pid)
@@ -90,8 +48,8 @@ def test_connect_tunnel_no_window_prints_viewer_url_and_ctrl_c_stops_ssh(
 
 
 def test_connect_to_an_already_forwarded_port(desktop_remote: ServeProcess) -> None:
-    with _running(str(desktop_remote.port), "--no-window") as proc:
-        url = _viewer_url(proc)
+    with running_connect(str(desktop_remote.port), "--no-window") as proc:
+        url = viewer_url(proc)
         assert url == f"http://127.0.0.1:{desktop_remote.port}/?dataset=remote-data"
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 130

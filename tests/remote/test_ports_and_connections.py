@@ -28,6 +28,34 @@ def test_the_remote_port_is_kept_when_free_else_the_next_free_one() -> None:
     assert choose_local_port(port) == port
 
 
+def _port_left_in_time_wait() -> int:
+    """A port whose listener is gone but whose accepted connection closed first, so it
+    lingers in TIME_WAIT, as ssh's local end does after ssh is killed mid-request (ssh
+    listens with SO_REUSEADDR, which Linux requires of the lingering socket too)."""
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = listener.accept()
+        accepted.close()  # the listening side closes first: its end goes to TIME_WAIT
+        client.recv(1)
+        client.close()
+    return port
+
+
+def test_a_port_in_time_wait_is_free_as_ssh_sees_it_and_a_listener_is_not() -> None:
+    port = _port_left_in_time_wait()
+    assert is_free(port)  # ssh binds with SO_REUSEADDR: it could listen here
+    assert choose_local_port(port) == port  # so a reconnect keeps the user's URL
+    with socket.socket() as again:  # and indeed it can
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        again.bind(("127.0.0.1", port))
+        again.listen()
+        assert not is_free(port)
+
+
 def test_who_holds_names_another_process_listening_on_a_port() -> None:
     script = ("import socket,time; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen();"
               "print(s.getsockname()[1], flush=True); time.sleep(60)")

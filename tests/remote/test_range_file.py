@@ -9,6 +9,7 @@ import h5py
 import numpy as np
 import pytest
 
+from cellucid_desktop.remote.traffic import counting
 from cellucid_desktop.remote.range_file import RangeFile, RemoteFileError
 from cellucid_desktop.server.registry import DatasetRegistry
 from cellucid_desktop.server.runner import ServerThread
@@ -66,18 +67,24 @@ def test_a_replaced_file_is_reported_not_mixed(served_copy: tuple[str, Path]) ->
     remote.close()
 
 
-def test_each_thread_is_charged_its_own_reads(served_copy: tuple[str, Path]) -> None:
+def test_each_request_is_charged_its_own_reads(served_copy: tuple[str, Path]) -> None:
     import threading
 
     url, _ = served_copy
     remote = RangeFile(url, block_size=4096)
-    remote.pread(0, 100)
     other: list[int] = []
-    worker = threading.Thread(target=lambda: (remote.pread(100_000, 10_000),
-                                              other.append(remote.thread_bytes())))
-    worker.start()
-    worker.join()
-    assert remote.thread_bytes() == 1 + 4096  # the size probe's byte, then one block
+
+    def elsewhere() -> None:
+        with counting() as account:
+            remote.pread(100_000, 10_000)
+        other.append(account[0])
+
+    with counting() as mine:
+        remote.pread(0, 100)
+        worker = threading.Thread(target=elsewhere)
+        worker.start()
+        worker.join()
+    assert mine[0] == 4096  # one block; the size probe was made before any account
     assert other[0] >= 10_000 and remote.bytes_fetched == 1 + 4096 + other[0]
     remote.close()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -13,11 +12,11 @@ from cellucid_desktop.remote.ports import any_free_port
 from cellucid_desktop.remote.probe import fetch
 from cellucid_desktop.remote.ssh_command import TunnelSpec
 from cellucid_desktop.remote.tunnel import Tunnel, TunnelState, TunnelStatus
-from tests.desktop.gui import running
+from tests.desktop.gui import descendants, running
 from tests.helpers import free_port, wait_for
 from tests.remote.conftest import spec_for
 from tests.remote.servers import ServeProcess
-from tests.remote.sshd import SshLab, keygen
+from tests.remote.sshd import KILL, SshLab, keygen
 
 
 def _health_through(port: int, remote_port: int) -> int:
@@ -51,8 +50,8 @@ def test_tunnel_connects_forwards_and_stops_its_ssh(ssh_lab: SshLab,
     assert seen[-1].state == TunnelState.STOPPED
 
 
-def test_jump_host_tunnel_reaches_the_server(ssh_lab: SshLab,
-                                             desktop_remote: ServeProcess) -> None:
+def test_jump_host_tunnel_reaches_the_server_and_stops_with_its_helper(
+        ssh_lab: SshLab, desktop_remote: ServeProcess) -> None:
     local = any_free_port()
     tunnel = Tunnel(spec_for(ssh_lab, desktop_remote.port, jump=("jump",)), local)
     try:
@@ -60,8 +59,11 @@ def test_jump_host_tunnel_reaches_the_server(ssh_lab: SshLab,
         assert status.state == TunnelState.CONNECTED, status.message
         assert "-J" in tunnel.argv and "jump" in tunnel.argv
         assert _health_through(local, desktop_remote.port) == 200
+        ssh = {tunnel.pid} | descendants(tunnel.pid)  # ssh and the -J helper it started
+        assert len(ssh) >= 2
     finally:
         tunnel.stop()
+    wait_for(lambda: not any(running(pid) for pid in ssh), 20, what="both ssh to end")
 
 
 def test_killed_ssh_is_restarted_by_the_supervisor(ssh_lab: SshLab,
@@ -73,7 +75,7 @@ def test_killed_ssh_is_restarted_by_the_supervisor(ssh_lab: SshLab,
     try:
         assert tunnel.start().wait_connected(60).state == TunnelState.CONNECTED
         first = tunnel.pid
-        os.kill(first, signal.SIGKILL)
+        os.kill(first, KILL)
         wait_for(lambda: tunnel.pid not in (None, first)
                  and tunnel.status.state == TunnelState.CONNECTED, timeout=60,
                  what="a new ssh after the old one was killed")

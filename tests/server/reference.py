@@ -7,6 +7,7 @@ tests, which both need exact control over the request line and Host headers.
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import re
 import signal
@@ -15,7 +16,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from cellucid_desktop.remote.tunnel import die_with_parent
+from cellucid_desktop.remote.child_process import die_with_parent
+from cellucid_desktop.server.registry import DatasetRegistry
+from cellucid_desktop.server.runner import ServerThread
 from tests.helpers import wait_for
 
 VENV_BIN = Path(sys.executable).parent
@@ -97,3 +100,64 @@ def reference_server(path: Path, dataset_id: str, name: str, extra: list[str] = 
     return ServeProcess([str(VENV_BIN / "cellucid"), "serve", str(path), "--no-web-ui",
                          "--no-browser", "--port", "0", "--dataset-id", dataset_id,
                          "--dataset-name", name, *extra])
+
+
+# Headers whose values a client acts on; compared by value. Date and Server differ by
+# nature; Connection/Keep-Alive are transport details of each server.
+COMPARED_HEADERS = (
+    "content-type", "content-length", "content-range", "accept-ranges", "etag",
+    "cache-control", "access-control-allow-origin", "access-control-allow-methods",
+    "access-control-allow-headers", "access-control-expose-headers", "vary",
+    "content-encoding", "location",
+)
+# JSON values that differ by design: our version string, and each server's own port.
+VARYING_KEYS = {"version", "port"}
+
+
+class Pair:
+    """The reference server and ours, on one file or store, with the same options."""
+
+    def __init__(self, path: Path, dataset_id: str, name: str, *,
+                 allowed_hosts: list[str] = (), modality: str | None = None) -> None:
+        extra = [arg for host in allowed_hosts for arg in ("--allowed-host", host)]
+        self.theirs = reference_server(path, dataset_id, name, extra + (
+            ["--modality", modality] if modality else []))
+        registry = DatasetRegistry()
+        registry.add(path, dataset_id=dataset_id, name=name, modality=modality)
+        self.ours = ServerThread(registry, allowed_hosts=allowed_hosts).start()
+
+    def both(self, method: str, path: str, headers: list[tuple[str, str]] = (),
+             body: bytes | None = None, host: str | None = "127.0.0.1:{port}",
+             ) -> tuple[Answer, Answer]:
+        return (raw_request(self.theirs.port, method, path, headers, body, host),
+                raw_request(self.ours.port, method, path, headers, body, host))
+
+    def stop(self) -> None:
+        self.ours.stop()
+        self.theirs.stop()
+
+
+def _normalized_json(body: bytes) -> object:
+    def scrub(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: ("<varies>" if k in VARYING_KEYS else scrub(v)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        return value
+    return scrub(json.loads(body))
+
+
+def assert_same(theirs: Answer, ours: Answer, *, compare_body: bool = True) -> None:
+    """The answers agree on everything a client of `cellucid serve` can act on."""
+    assert (ours.status, ours.reason) == (theirs.status, theirs.reason)
+    for name in COMPARED_HEADERS:
+        if name == "content-length" and theirs.header("content-type") == "application/json":
+            continue  # the version string has another length
+        assert ours.header(name) == theirs.header(name), f"header {name}"
+    if not compare_body:
+        return
+    if theirs.header("content-type") == "application/json" and theirs.body:
+        assert ours.body.startswith(b"{") and _normalized_json(ours.body) == _normalized_json(theirs.body)
+        assert list(json.loads(ours.body)) == list(json.loads(theirs.body))  # key order too
+    else:
+        assert ours.body == theirs.body

@@ -15,46 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from cellucid_desktop.server.registry import DatasetRegistry
-from cellucid_desktop.server.runner import ServerThread
-from tests.server.reference import Answer, raw_request, reference_server
+from tests.server.reference import Pair, assert_same
 
 DATASET_ID, DATASET_NAME = "conf-data", "Conformance data"
 STORE = f"/_cellucid/anndata/{DATASET_ID}.h5ad"
-
-# Headers whose values a client acts on; compared by value. Date and Server differ by
-# nature; Connection/Keep-Alive are transport details of each server.
-COMPARED_HEADERS = (
-    "content-type", "content-length", "content-range", "accept-ranges", "etag",
-    "cache-control", "access-control-allow-origin", "access-control-allow-methods",
-    "access-control-allow-headers", "access-control-expose-headers", "vary",
-    "content-encoding", "location",
-)
-# JSON values that differ by design: our version string, and each server's own port.
-VARYING_KEYS = {"version", "port"}
-
-
-class Pair:
-    """The reference server and ours, on one file, with the same options."""
-
-    def __init__(self, path: Path, allowed_hosts: list[str]) -> None:
-        self.theirs = reference_server(
-            path, DATASET_ID, DATASET_NAME,
-            [arg for host in allowed_hosts for arg in ("--allowed-host", host)])
-        registry = DatasetRegistry()
-        registry.add(path, dataset_id=DATASET_ID, name=DATASET_NAME)
-        self.ours = ServerThread(registry, allowed_hosts=allowed_hosts).start()
-
-    def both(self, method: str, path: str, headers: list[tuple[str, str]] = (),
-             body: bytes | None = None, host: str | None = "127.0.0.1:{port}",
-             ) -> tuple[Answer, Answer]:
-        return (raw_request(self.theirs.port, method, path, headers, body, host),
-                raw_request(self.ours.port, method, path, headers, body, host))
-
-    def stop(self) -> None:
-        self.ours.stop()
-        self.theirs.stop()
-
 
 @pytest.fixture(scope="module")
 def conformance_file(small_h5ad: Path) -> Path:
@@ -63,42 +27,17 @@ def conformance_file(small_h5ad: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def pair(conformance_file: Path) -> Iterator[Pair]:
-    servers = Pair(conformance_file, [])
+    servers = Pair(conformance_file, DATASET_ID, DATASET_NAME)
     yield servers
     servers.stop()
 
 
 @pytest.fixture(scope="module")
 def pair_allowing(conformance_file: Path) -> Iterator[Pair]:
-    servers = Pair(conformance_file, ["example.org", "10.1.2.3"])
+    servers = Pair(conformance_file, DATASET_ID, DATASET_NAME,
+                   allowed_hosts=["example.org", "10.1.2.3"])
     yield servers
     servers.stop()
-
-
-def _normalized_json(body: bytes) -> object:
-    def scrub(value: object) -> object:
-        if isinstance(value, dict):
-            return {k: ("<varies>" if k in VARYING_KEYS else scrub(v)) for k, v in value.items()}
-        if isinstance(value, list):
-            return [scrub(v) for v in value]
-        return value
-    return scrub(json.loads(body))
-
-
-def assert_same(theirs: Answer, ours: Answer, *, compare_body: bool = True) -> None:
-    """The answers agree on everything a client of `cellucid serve` can act on."""
-    assert (ours.status, ours.reason) == (theirs.status, theirs.reason)
-    for name in COMPARED_HEADERS:
-        if name == "content-length" and theirs.header("content-type") == "application/json":
-            continue  # the version string has another length
-        assert ours.header(name) == theirs.header(name), f"header {name}"
-    if not compare_body:
-        return
-    if theirs.header("content-type") == "application/json" and theirs.body:
-        assert ours.body.startswith(b"{") and _normalized_json(ours.body) == _normalized_json(theirs.body)
-        assert list(json.loads(ours.body)) == list(json.loads(theirs.body))  # key order too
-    else:
-        assert ours.body == theirs.body
 
 
 # --- identity routes ------------------------------------------------------------------

@@ -16,6 +16,18 @@
     }));
   }
 
+  // A MuData file's modalities, one button each: each modality is a dataset of its own.
+  function modalityButtons(names, current, open) {
+    const box = el("span", { class: "modalities" }, "Modalities:");
+    for (const name of names) {
+      const button = el("button", { class: name === current ? "modality current" : "modality",
+                                    "data-modality": name, title: `Open the ${name} modality` }, name);
+      button.addEventListener("click", () => act(open(name)));
+      box.append(button);
+    }
+    return box;
+  }
+
   function renderRecent(recent) {
     const list = document.getElementById("recent");
     document.getElementById("no-recent").hidden = recent.length > 0;
@@ -23,7 +35,9 @@
       const item = el("li", { class: r.missing ? "missing" : "", "data-path": r.path });
       item.append(el("span", { class: "name" }, r.name),
                   el("span", { class: "path", title: r.path }, r.missing ? `missing: ${r.path}` : r.path));
-      if (!r.missing) {
+      if (!r.missing && r.modalities.length > 1) {
+        item.append(modalityButtons(r.modalities, null, (m) => api.open_recent(r.path, m)));
+      } else if (!r.missing) {
         const open = el("button", { class: "open" }, "Open");
         open.addEventListener("click", () => act(api.open_recent(r.path)));
         item.append(open);
@@ -38,10 +52,14 @@
   function renderOpen(open) {
     document.getElementById("open-heading").hidden = open.length === 0;
     document.getElementById("open-list").replaceChildren(...open.map((d) => {
-      const item = el("li", {});
+      const item = el("li", { "data-id": d.id });
       const show = el("button", {}, "Show");
       show.addEventListener("click", () => api.focus(d.id));
-      item.append(el("span", { class: "name" }, d.name), el("span", { class: "path" }, d.id), show);
+      item.append(el("span", { class: "name" }, d.name), el("span", { class: "path" }, d.id));
+      if (d.modalities.length > 1) {
+        item.append(modalityButtons(d.modalities, d.modality, (m) => api.open_modality(d.id, m)));
+      }
+      item.append(show);
       return item;
     }));
   }
@@ -60,6 +78,7 @@
 
   const actions = {
     open: () => act(api.open_dialog()),
+    "open-folder": () => act(api.open_folder_dialog()),
     demo: () => act(api.open_demo()),
     connect: () => api.open_connect(),
     settings: () => api.open_settings(),
@@ -76,7 +95,9 @@
 
   document.addEventListener("keydown", (e) => {
     if (!api || !(e.ctrlKey || e.metaKey)) return;
-    const key = { o: "open", d: "demo", k: "connect", ",": "settings" }[e.key.toLowerCase()];
+    const lower = e.key.toLowerCase();
+    const key = lower === "o" && e.shiftKey ? "open-folder"
+      : { o: "open", d: "demo", k: "connect", ",": "settings" }[lower];
     if (key) { e.preventDefault(); actions[key](); }
   });
 
