@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 import scanpy as sc
 
 from cellucid_desktop.data.annotations import SIDECAR_SUFFIX
