@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cellucid_desktop.data.errors import DatasetError
+from cellucid_desktop.data.errors import DatasetError, TransportError
 from cellucid_desktop.data.memory import return_freed_memory
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ class JobRunner:
             result = work(Progress(job))
         except Cancelled:
             self._finish(job, "cancelled", message="Cancelled")
-        except DatasetError as exc:
+        except (DatasetError, TransportError) as exc:  # each a sentence for the user
             self._finish(job, "failed", error=str(exc))
         except Exception as exc:  # noqa: BLE001 - reported to the viewer, logged in full
             log.exception("Analysis %s failed", job.id)
