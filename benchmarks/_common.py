@@ -15,10 +15,10 @@ DATA = ROOT / "benchmarks" / "data"
 XDG_VARS = ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME")
 
 
-def synthetic_file(name: str, n_cells: int, n_genes: int, **options: Any) -> Path:
-    """benchmarks/data/NAME, made once by make_synthetic (written under a .partial name
+def synthetic_file(file_name: str, n_cells: int, n_genes: int, **options: Any) -> Path:
+    """benchmarks/data/FILE_NAME, made once by make_synthetic (written under a .partial name
     and renamed, so an interrupted run never leaves a half file to be reused)."""
-    path = DATA / name
+    path = DATA / file_name
     if path.exists():
         return path
     from cellucid_desktop.data.synthetic import make_synthetic
@@ -81,3 +81,17 @@ def app_desktop(root: Path) -> Iterator[dict[str, str]]:
         for proc in (bus, xvfb):
             proc.terminate()
             proc.wait(10)
+
+
+# The access token the benchmarks give `cellucid-desktop serve` (with --token-file), so
+# they measure the default, token-protected server; cellucid ignores the header.
+BENCH_TOKEN = "benchmark-access-token-0123456789"
+BENCH_AUTH = {"Authorization": f"Bearer {BENCH_TOKEN}"}
+
+
+def token_file(folder: Path) -> Path:
+    """BENCH_TOKEN in a 0600 file in ``folder``, for ``serve --token-file``."""
+    path = folder / "bench.token"
+    path.touch(mode=0o600)
+    path.write_text(BENCH_TOKEN)
+    return path

@@ -38,7 +38,8 @@ import h5py
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import DATA, proc_status_kb, synthetic_file, warm_page_cache  # noqa: E402
+from benchmarks._common import (BENCH_AUTH, DATA, proc_status_kb, synthetic_file,  # noqa: E402
+                                token_file, warm_page_cache)
 from tests.helpers import free_port, wait_for  # noqa: E402
 
 SIZES = {"100k": 100_000, "1m": 1_000_000}
@@ -55,7 +56,7 @@ class Client:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
 
     def get(self, path: str, gzip: bool = False) -> tuple[int, dict, bytes, float]:
-        headers = {"Accept-Encoding": "gzip"} if gzip else {}
+        headers = {**BENCH_AUTH, **({"Accept-Encoding": "gzip"} if gzip else {})}
         start = time.perf_counter()
         self.conn.request("GET", path, headers=headers)
         response = self.conn.getresponse()
@@ -85,7 +86,8 @@ def run(label: str) -> dict[str, str]:
     env = {**os.environ, "XDG_CACHE_HOME": str(cache), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "cellucid_desktop", "serve", str(path),
                              "--port", str(port), "--no-browser", "--quiet",
-                             "--dataset-id", "bench"], env=env, cwd=ROOT)
+                             "--dataset-id", "bench", "--token-file", str(token_file(cache))],
+                            env=env, cwd=ROOT)
     try:
         client = Client(port)
         wait_for(lambda: client_ok(port), timeout=60, what="server up")

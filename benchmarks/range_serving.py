@@ -3,9 +3,13 @@
 Both servers run in the same run on the same cached file. Each is hit by N concurrent
 clients, each holding one keep-alive connection and sending random single-interval
 Range GETs (64 KiB, then 1 MiB) for a fixed number of requests. Reported per server:
-requests/s, MB/s, p50/p95 latency; then ours/theirs, and our peak RSS (VmHWM).
+requests/s, MB/s, p50/p95 latency, the server's own CPU time per request (from /proc,
+of the best round); then ours/theirs, and our peak RSS (VmHWM).
 
     .venv/bin/python benchmarks/range_serving.py [--clients 8] [--requests 4000]
+
+``--baseline DIR`` adds a third server: `cellucid-desktop serve` from another checkout
+(e.g. ``git worktree add /tmp/base main``), to compare two versions of ours in one run.
 """
 
 from __future__ import annotations
@@ -25,11 +29,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import proc_status_kb, synthetic_file, warm_page_cache  # noqa: E402
+from benchmarks._common import (BENCH_AUTH, proc_status_kb, synthetic_file,  # noqa: E402
+                                token_file, warm_page_cache)
 
 BIN = Path(sys.executable).parent
 LOCAL_URL = re.compile(r"Local URL:\s+http://127\.0\.0\.1:(\d+)")
 SIZES = {"64 KiB": 64 << 10, "1 MiB": 1 << 20}
+# Runs cellucid_desktop from the checkout in argv[1], bypassing this venv's editable
+# install of the working tree.
+BASELINE_BOOT = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path "
+                 "if 'editable' not in repr(f)]; sys.path.insert(0, sys.argv.pop(1)); "
+                 "from cellucid_desktop.cli import main; sys.exit(main(sys.argv[1:]))")
 
 
 def ensure_data() -> Path:
@@ -72,7 +82,7 @@ def client(port: int, route: str, file_size: int, length: int, count: int, seed:
     """One keep-alive connection sending ``count`` random Range GETs of ``length`` bytes."""
     rng = random.Random(seed)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    headers = {"Host": f"127.0.0.1:{port}"}
+    headers = {"Host": f"127.0.0.1:{port}", **BENCH_AUTH}
     for _ in range(count):
         start = rng.randrange(0, file_size - length)
         headers["Range"] = f"bytes={start}-{start + length - 1}"
@@ -84,6 +94,12 @@ def client(port: int, route: str, file_size: int, length: int, count: int, seed:
         if response.status != 206 or len(body) != length:
             raise RuntimeError(f"bad answer {response.status} with {len(body)} bytes")
     conn.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_load(port: int, route: str, file_size: int, length: int, clients: int,
@@ -115,6 +131,8 @@ def main() -> int:
                         help="requests per server and size (64 KiB); 1 MiB runs a quarter")
     parser.add_argument("--rounds", type=int, default=2,
                         help="alternating rounds per server (the best round is reported)")
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also measure cellucid-desktop from this checkout")
     args = parser.parse_args()
 
     path = ensure_data()
@@ -123,18 +141,25 @@ def main() -> int:
     warm_page_cache(path)
     common = ["--no-browser", "--port", "0", "--dataset-id", "range-bench"]
     servers = {
-        "cellucid-desktop": start([str(BIN / "cellucid-desktop"), "serve", str(path), *common]),
+        "cellucid-desktop": start([str(BIN / "cellucid-desktop"), "serve", str(path), *common,
+                                   "--token-file", str(token_file(path.parent))]),
         "cellucid 0.9.5": start([str(BIN / "cellucid"), "serve", str(path), "--no-web-ui",
                                  *common, "--dataset-name", "Range benchmark"]),
     }
+    if args.baseline:
+        servers["baseline"] = start([sys.executable, "-c", BASELINE_BOOT, args.baseline,
+                                     "serve", str(path), *common])
     route = "/_cellucid/anndata/range-bench.h5ad"
     results: dict[tuple[str, str], dict[str, float]] = {}
     try:
         for label, length in SIZES.items():
             count = args.requests if length <= 64 << 10 else max(args.clients, args.requests // 4)
             for _ in range(args.rounds):  # alternate, so drift in machine load hits both
-                for name, (_proc, port) in servers.items():
+                for name, (proc, port) in servers.items():
+                    before = cpu_seconds(proc.pid)
                     result = run_load(port, route, size, length, args.clients, count)
+                    # the server's own CPU per request: steadier than req/s on a busy machine
+                    result["cpu"] = (cpu_seconds(proc.pid) - before) / count * 1e6
                     best = results.get((name, label))
                     if best is None or result["rps"] > best["rps"]:
                         results[(name, label)] = result
@@ -146,15 +171,19 @@ def main() -> int:
 
     print(f"\n{args.clients} clients, keep-alive, random single-interval Range GETs, "
           f"best of {args.rounds} rounds\n")
-    print(f"| {'server':<16} | {'size':<6} | {'req/s':>7} | {'MB/s':>7} | {'p50 ms':>6} | {'p95 ms':>6} |")
-    print(f"|{'-' * 18}|{'-' * 8}|{'-' * 9}|{'-' * 9}|{'-' * 8}|{'-' * 8}|")
+    print(f"| {'server':<16} | {'size':<6} | {'req/s':>7} | {'MB/s':>7} | {'p50 ms':>6} | "
+          f"{'p95 ms':>6} | {'CPU us/req':>10} |")
+    print(f"|{'-' * 18}|{'-' * 8}|{'-' * 9}|{'-' * 9}|{'-' * 8}|{'-' * 8}|{'-' * 12}|")
     for (name, label), r in results.items():
         print(f"| {name:<16} | {label:<6} | {r['rps']:>7.0f} | {r['mbps']:>7.1f} | "
-              f"{r['p50']:>6.2f} | {r['p95']:>6.2f} |")
+              f"{r['p50']:>6.2f} | {r['p95']:>6.2f} | {r['cpu']:>10.0f} |")
     print()
     for label in SIZES:
-        ratio = results[("cellucid-desktop", label)]["rps"] / results[("cellucid 0.9.5", label)]["rps"]
+        theirs = results[("cellucid 0.9.5", label)]["rps"]
+        ratio = results[("cellucid-desktop", label)]["rps"] / theirs
         print(f"ours/theirs {label}: {ratio:.2f}x (target >= 1.0)")
+        if args.baseline:
+            print(f"baseline/theirs {label}: {results[('baseline', label)]['rps'] / theirs:.2f}x")
     print(f"peak RSS: ours {ours_rss:.0f} MB (target < 100 MB), theirs {theirs_rss:.0f} MB")
     return 0
 

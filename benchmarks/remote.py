@@ -52,10 +52,12 @@ DATASET = "remote-data"
 
 
 def get(port: int, path: str, host_port: int, headers: dict | None = None,
-        ) -> tuple[int, dict[str, str], bytes, float]:
+        token: str | None = None) -> tuple[int, dict[str, str], bytes, float]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     start = time.perf_counter()
-    conn.request("GET", path, headers={"Host": f"127.0.0.1:{host_port}", **(headers or {})})
+    auth = {"Authorization": f"Bearer {token}"} if token else {}
+    conn.request("GET", path, headers={"Host": f"127.0.0.1:{host_port}", **auth,
+                                       **(headers or {})})
     resp = conn.getresponse()
     body = resp.read()
     elapsed = time.perf_counter() - start
@@ -95,34 +97,35 @@ def time_tunnel(spec: TunnelSpec) -> float:
     return elapsed
 
 
-def api_genes(port: int, host_port: int, genes: list[str], gzip: bool,
+def api_genes(port: int, host_port: int, genes: list[str], gzip: bool, token: str | None,
               ) -> list[tuple[float, int, int]]:
     """(seconds, bytes over the tunnel, bytes the remote file gave) per gene."""
     out = []
     headers = {"Accept-Encoding": "gzip"} if gzip else {}
     for gene in genes:
         status, answer, body, elapsed = get(port, f"/api/v1/datasets/{DATASET}/genes/{gene}",
-                                            host_port, headers)
+                                            host_port, headers, token)
         assert status == 200, (status, body[:200])
         out.append((elapsed, len(body), int(answer.get("X-Remote-Bytes", 0))))
     return out
 
 
-def open_session(spec: TunnelSpec, browser: Browser,
+def open_session(spec: TunnelSpec, browser: Browser, token: str | None,
                  ) -> tuple[RemoteSession, float, float, float]:
     """Times from Start: session open; the viewer's first data (dataset + embedding);
     the built-in viewer `ready` in headless Chromium (a second, fresh session)."""
-    session = RemoteSession(spec)
+    session = RemoteSession(spec, token=token)
     start = time.perf_counter()
     view = session.open()
     opened = time.perf_counter() - start
     base_port = int(view.url.split(":")[2].split("/")[0])
-    _, _, doc, t1 = get(base_port, f"/api/v1/datasets/{DATASET}", base_port)
+    page_token = view.url.split("token=")[1] if "token=" in view.url else None
+    _, _, doc, t1 = get(base_port, f"/api/v1/datasets/{DATASET}", base_port, token=page_token)
     embedding = json.loads(doc)["default_embedding"]
     _, _, _, t2 = get(base_port, f"/api/v1/datasets/{DATASET}/embeddings/{embedding}",
-                      base_port)
+                      base_port, token=page_token)
     session.close()
-    session = RemoteSession(spec)
+    session = RemoteSession(spec, token=token)
     start = time.perf_counter()
     view = session.open()
     loaded, (context, _page) = load_once(browser, view.url)
@@ -152,15 +155,15 @@ def main() -> None:
             spec = TunnelSpec("login", remote.port, config_file=str(lab.config))
             rows.append((label, "Start tunnel -> health answers", f"{time_tunnel(spec):.3f}",
                          ""))
-            session, opened, first_data, ready = open_session(spec, browser)
+            session, opened, first_data, ready = open_session(spec, browser, remote.token)
             rows.append((label, "session open (tunnel+probe+datasets+proxy)",
                          f"{opened:.3f}", ""))
             rows.append((label, "first data (dataset + embedding)", f"{first_data:.3f}", ""))
             rows.append((label, "viewer ready in headless Chromium", f"{ready:.3f}", ""))
             tunnel_port = session.local_port
             if label == "ours":
-                first = api_genes(tunnel_port, remote.port, genes[:1], gzip=True)[0]
-                rest = api_genes(tunnel_port, remote.port, genes[1:], gzip=True)
+                first = api_genes(tunnel_port, remote.port, genes[:1], True, remote.token)[0]
+                rest = api_genes(tunnel_port, remote.port, genes[1:], True, remote.token)
                 rows.append((label, "gene 1 via remote data API (gzip)", f"{first[0]:.3f}",
                              f"{first[1]:,}"))
                 rows.append((label, "genes 2-11 via remote data API, mean",
@@ -169,8 +172,9 @@ def main() -> None:
             else:
                 proxy = session.proxy
                 proxy_port = int(proxy.url.rsplit(":", 1)[1])
-                first = api_genes(proxy_port, proxy_port, genes[:1], gzip=False)[0]
-                rest = api_genes(proxy_port, proxy_port, genes[1:], gzip=False)
+                proxy_token = proxy.server.token
+                first = api_genes(proxy_port, proxy_port, genes[:1], False, proxy_token)[0]
+                rest = api_genes(proxy_port, proxy_port, genes[1:], False, proxy_token)
                 rows.append((label, "gene 1 via local proxy + RangeFile", f"{first[0]:.3f}",
                              f"{first[2]:,} read"))
                 rows.append((label, "genes 2-11 via proxy + RangeFile, mean",

@@ -58,8 +58,10 @@ def load_once(browser: Browser, url: str) -> tuple[float, object]:
     return elapsed, (context, page)
 
 
-def index_ready(base: str, dataset_id: str) -> bool:
-    with urllib.request.urlopen(f"{base}/api/v1/datasets/{dataset_id}/gene-index", timeout=30) as r:
+def index_ready(server: ServerThread, dataset_id: str) -> bool:
+    request = urllib.request.Request(f"{server.url}/api/v1/datasets/{dataset_id}/gene-index",
+                                      headers={"Authorization": f"Bearer {server.token}"})
+    with urllib.request.urlopen(request, timeout=30) as r:
         status = json.load(r)
     if status["status"] == "failed":
         raise RuntimeError(status["message"])
@@ -70,7 +72,7 @@ def measure(browser: Browser, label: str, runs: int) -> dict:
     registry = DatasetRegistry()
     dataset = registry.add(dataset_file(label), dataset_id=f"genes-{label}")
     with ServerThread(registry) as server:
-        url = f"{server.url}/?dataset={dataset.id}"
+        url = server.url_with_token(f"/?dataset={dataset.id}")
         load_once(browser, url)[1][0].close()  # warm the server's page cache and readers
         loads = []
         for _ in range(runs):
@@ -79,7 +81,7 @@ def measure(browser: Browser, label: str, runs: int) -> dict:
             context.close()
         _, (context, page) = load_once(browser, url)
         first = page.evaluate(RECOLOUR, "GENE00001")
-        wait_for(lambda: index_ready(server.url, dataset.id), timeout=1800, interval=1,
+        wait_for(lambda: index_ready(server, dataset.id), timeout=1800, interval=1,
                  what="the gene index")
         indexed = [page.evaluate(RECOLOUR, name) for name in ("GENE00002", "GENE00500", "GENE12345")]
         context.close()

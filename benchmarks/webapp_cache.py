@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cellucid.web_cache import ensure_web_ui_cached  # noqa: E402
 
 from cellucid_desktop.server.registry import DatasetRegistry  # noqa: E402
+from cellucid_desktop.server.runner import ServerThread  # noqa: E402
 from cellucid_desktop.server.webapp_assets import start_webapp_server  # noqa: E402
 from cellucid_desktop.server.webapp_cache import WebAppCache  # noqa: E402
 from tests.webapp.source import BuildSource, index_html, publish  # noqa: E402
@@ -56,11 +57,10 @@ def build_files(n_files: int, total_mb: float, version: str) -> dict[str, tuple[
     return files
 
 
-def serve_all(base_url: str, paths: list[str]) -> None:
-    host, port = base_url.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+def serve_all(server: ServerThread, paths: list[str]) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
     for path in paths:
-        conn.request("GET", "/" + path)
+        conn.request("GET", "/" + path, headers={"Authorization": f"Bearer {server.token}"})
         response = conn.getresponse()
         response.read()
         assert response.status == 200, (path, response.status)
@@ -105,9 +105,9 @@ def main() -> None:
         paths = [asset.path for asset in cache.current().inventory.assets]
         try:
             rows.append((f"serve all {len(paths)} assets, first pass (hash each)",
-                         best(1, lambda: serve_all(server.url, paths))))
+                         best(1, lambda: serve_all(server, paths))))
             rows.append((f"serve all {len(paths)} assets, later pass",
-                         best(args.repeat, lambda: serve_all(server.url, paths))))
+                         best(args.repeat, lambda: serve_all(server, paths))))
         finally:
             server.stop()
     finally:

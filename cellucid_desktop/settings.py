@@ -1,58 +1,25 @@
-"""Settings and recent files: small JSON files under the config dir, written atomically.
-
-A crash (or power loss) in the middle of a write must never leave a half-written file
-behind, so every write goes to a temp file in the same folder, is fsync'ed, then
-``os.replace``d over the old one. A file that is still unreadable (edited by hand,
-disk trouble) is moved aside as ``<name>.corrupt-<time>`` and defaults are used, with a
-message for the user instead of a crash.
-"""
+"""Settings and recent files: small JSON files under the config dir, written atomically
+(atomic_files: a crash never leaves a half-written file; an unreadable one is moved
+aside and defaults are used, with a message for the user instead of a crash)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
-import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from cellucid_desktop import paths
-from cellucid_desktop.atomic import atomic_write_bytes
-from cellucid_desktop.server.webapp_inventory import (DEFAULT_SOURCE_URL, SourceURLError,
-                                                      validate_source_url)
+from cellucid_desktop.atomic_files import atomic_write_json, read_json
+from cellucid_desktop.webapp_source import DEFAULT_SOURCE_URL, SourceURLError, validate_source_url
 
 log = logging.getLogger(__name__)
 
 MAX_RECENT = 15
 VIEWERS = ("builtin", "webapp")
 THEMES = ("system", "light", "dark")
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_bytes(path, json.dumps(data, indent=2).encode("utf-8"))
-
-
-def read_json(path: Path, default: Any) -> tuple[Any, str | None]:
-    """The file's JSON, or ``default`` plus a user message if it was unreadable (moved aside)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return default, None
-    except OSError as exc:
-        return default, f"Could not read {path.name} ({exc.strerror}); using defaults."
-    try:
-        data = json.loads(text)
-        if not isinstance(data, type(default)):
-            raise ValueError(f"expected a JSON {type(default).__name__}")
-        return data, None
-    except ValueError:
-        aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-        os.replace(path, aside)
-        log.warning("Unreadable %s moved to %s", path, aside)
-        return default, (f"{path.name} was damaged and has been reset; "
-                         f"the old copy is kept as {aside.name}.")
 
 
 @dataclass

@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from cellucid_desktop.cli.output import error
+
+if TYPE_CHECKING:
+    from cellucid_desktop.desktop.instance import Instance
 
 HELP = "start the desktop app (the default when no command is given)"
 DESCRIPTION = """\
@@ -44,13 +48,13 @@ def run(args: argparse.Namespace) -> int:
 
 def start_or_forward(files: list[str], demo: bool, verbose: bool = False) -> int:
     """Hand the files to the running app, or become the app."""
-    from cellucid_desktop.desktop.instance import find_running, forward_to_running
+    from cellucid_desktop.desktop.instance import AlreadyRunning, find_running
     from cellucid_desktop.logs import setup_logging
 
     setup_logging(verbose)
     running = find_running()
     if running is not None:  # headless: a second launch never loads the GUI modules
-        return forward_to_running(files, demo, running)
+        return forward(files, demo, running)
     if not has_display():
         return error("no graphical display found (DISPLAY is not set), so no window can "
                      "open. Run the app in a desktop session, or serve the data without "
@@ -60,7 +64,25 @@ def start_or_forward(files: list[str], demo: bool, verbose: bool = False) -> int
     from cellucid_desktop.desktop.control import test_token_from_env
 
     qtenv.configure()
-    return DesktopApp(test_token=test_token_from_env()).run(files, demo)
+    try:
+        return DesktopApp(test_token=test_token_from_env()).run(files, demo)
+    except AlreadyRunning:  # another launch won the race to the lock: hand it our files
+        return forward(files, demo)
+
+
+def forward(files: list[str], demo: bool, running: Instance | None = None) -> int:
+    """Hand the files to the running app and say how it went; the exit code."""
+    from cellucid_desktop.desktop.instance import InstanceError, hand_over
+
+    try:
+        results = hand_over(files, demo, running)
+    except InstanceError as exc:
+        return error(str(exc))
+    failed = [r for r in results if not r.get("ok")]
+    for result in failed:
+        error(result.get("error") or f"Could not open {result.get('path')}")
+    print("Handed over to the running Cellucid Desktop.", flush=True)
+    return 1 if failed and len(failed) == len(results) else 0
 
 
 def has_display() -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from cellucid_desktop.cli.interrupt import SLICE, honour_ctrl_c, wait_for_ctrl_c
 from cellucid_desktop.cli.output import banner, error
 
 if TYPE_CHECKING:
+    from cellucid_desktop.desktop.instance import Instance
     from cellucid_desktop.remote.session import RemoteSession
     from cellucid_desktop.remote.tunnel import TunnelStatus
 
@@ -25,8 +27,16 @@ Connect to a `cellucid serve` (or `cellucid-desktop serve`) running on another m
   cellucid-desktop connect user@cluster     run `ssh -N -L` and watch it (reconnects)
   cellucid-desktop connect login --node c042 --remote-port 9000   server on a compute node
 
+  cellucid-desktop connect login --remote-socket /run/user/1000/cellucid-desktop/serve-1a2b.sock
+                                            a `cellucid-desktop serve --socket` (its banner
+                                            prints the path)
+
 ssh runs with BatchMode (no password prompts): use a key or ssh-agent, or log in once in
 a terminal with the command --print-command shows. The forward binds 127.0.0.1 only.
+
+A `cellucid-desktop serve` wants its access token (its Viewer URL ends in ?token=...):
+give it with --token-file FILE (or '-' for standard input), or paste it (or the whole
+Viewer URL) when asked. A `cellucid serve` has no token and needs none.
 Without --no-window the connection is handed to Cellucid Desktop (started if it is not
 running), which runs the tunnel and shows the viewer in a window; this command returns
 once the window opens. With --no-window this command keeps the tunnel up itself, prints
@@ -44,6 +54,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--remote-port", type=int,
                    help="port of the server on the remote side (default 8765; for a "
                         "forwarded PORT, only needed if it differs and is not a usual one)")
+    p.add_argument("--remote-socket", metavar="PATH",
+                   help="the server listens on this Unix socket on TARGET (serve --socket)")
+    p.add_argument("--token-file", metavar="FILE",
+                   help="the remote server's access token, read from FILE ('-' = standard "
+                        "input); asked for when needed and not given")
     p.add_argument("--local-port", type=int,
                    help="local end of the tunnel (default: the remote port if free)")
     p.add_argument("--ssh-port", type=int, help="SSH port of TARGET (ssh -p)")
@@ -59,47 +74,67 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cellucid_desktop.remote.ports import choose_local_port
-    from cellucid_desktop.remote.session import RemoteError, RemoteSession
+    from cellucid_desktop.remote.session import RemoteError, RemoteSession, TokenNeeded
     from cellucid_desktop.remote.ssh_command import (DEFAULT_REMOTE_PORT, SpecError,
                                                      TunnelSpec, display_command,
                                                      server_command)
+    from cellucid_desktop.server.access import read_token_file
 
+    try:
+        token = read_token_file(args.token_file) if args.token_file else None
+    except ValueError as exc:
+        return error(str(exc))
     if args.target.isdigit():
         port = int(args.target)
         if not 1 <= port <= 65535:
             return error(f"port must be between 1 and 65535, not {port}")
-        if not args.no_window:
-            return _open_in_app({"mode": "forwarded", "forwarded_port": str(port),
-                                 "remote_port": str(args.remote_port or "")})
-        session = RemoteSession(port=port, remote_port=args.remote_port)
+        form = {"mode": "forwarded", "forwarded_port": str(port),
+                "remote_port": str(args.remote_port or "")}
+
+        def new_session(token: str | None) -> RemoteSession:
+            return RemoteSession(port=port, remote_port=args.remote_port, token=token)
         what = f"127.0.0.1:{port}"
     else:
         spec = TunnelSpec(args.target, remote_port=args.remote_port or DEFAULT_REMOTE_PORT,
                           local_port=args.local_port, jump=tuple(args.jump), node=args.node,
                           ssh_port=args.ssh_port, identity_file=args.identity,
-                          options=tuple(args.options), config_file=args.config)
+                          options=tuple(args.options), config_file=args.config,
+                          remote_socket=args.remote_socket)
         try:
             spec = spec.validated()
         except SpecError as exc:
             return error(str(exc))
         if args.print_command:
             local = choose_local_port(spec.remote_port, spec.local_port)
+            program = "cellucid-desktop" if spec.remote_socket else "cellucid"
             print(f"  Tunnel:       {display_command(spec, local)}")
-            print(f"  On remote:    {server_command('data.h5ad', spec.remote_port)}")
+            remote = server_command("data.h5ad", spec.remote_port, program=program,
+                                    socket=spec.remote_socket)
+            print(f"  On remote:    {remote}")
             return 0
-        if not args.no_window:
-            from cellucid_desktop.remote.connections import form_from_spec
-            return _open_in_app(form_from_spec(spec))
-        session = RemoteSession(spec, on_status=_print_status)
+        from cellucid_desktop.remote.connections import form_from_spec
+        form = form_from_spec(spec)
+
+        def new_session(token: str | None) -> RemoteSession:
+            return RemoteSession(spec, on_status=_print_status, token=token)
         what = spec.target
+    if not args.no_window:
+        return _open_in_app(form, token)
     from cellucid_desktop.logs import setup_logging
 
     honour_ctrl_c()
     setup_logging()  # the proxy's and tunnel's own notes go to the log, not this terminal
-    try:
-        view = session.open()
-    except RemoteError as exc:
-        return error(str(exc))
+    while True:
+        session = new_session(token)
+        try:
+            view = session.open()
+            break
+        except TokenNeeded as exc:
+            token = _ask_token(str(exc))
+            if token is None:
+                return error(str(exc))
+        except RemoteError as exc:
+            return error(str(exc))
     lines = [("Remote", f"{what} ({view.probe.message})"), ("Viewer URL", view.url)]
     if session.tunnel is not None:
         lines.insert(1, ("Tunnel", session.tunnel.command))
@@ -110,6 +145,23 @@ def run(args: argparse.Namespace) -> int:
         return _wait(session)
     finally:
         session.close()
+
+
+def _ask_token(problem: str) -> str | None:
+    """Ask for the remote's access token on the terminal (hidden, as a password); None
+    when there is no terminal to ask on or nothing was typed."""
+    from cellucid_desktop.server.access import token_from_text
+
+    if not sys.stdin.isatty():
+        return None
+    print(problem, file=sys.stderr, flush=True)
+    while True:
+        try:
+            return token_from_text(getpass.getpass("Access token or Viewer URL: "))
+        except ValueError as exc:
+            print(exc, file=sys.stderr, flush=True)
+        except EOFError:
+            return None
 
 
 def _wait(session: RemoteSession) -> int:
@@ -124,10 +176,10 @@ def _wait(session: RemoteSession) -> int:
     return error(status.message)
 
 
-def _open_in_app(form: dict[str, str]) -> int:
+def _open_in_app(form: dict[str, str], token: str | None) -> int:
     """Hand the connection to the running app (starting it first), then follow it until
-    its window opens or it fails."""
-    from cellucid_desktop.desktop.instance import find_running
+    its window opens or it fails (asking for the remote's token if it wants one)."""
+    from cellucid_desktop.desktop.instance import InstanceError, find_running
     from cellucid_desktop.integration import launch_command
 
     app = find_running()
@@ -143,23 +195,38 @@ def _open_in_app(form: dict[str, str]) -> int:
             return error("Cellucid Desktop did not start; run it once to see why, or use "
                          "--no-window")
     try:
-        started = app.call("connect", {"form": form})
-        if not started.get("ok"):
-            return error(started.get("error", "the app refused the connection"))
-        shown = ""
         while True:
-            status = app.call("connect", {"id": started["id"]})
-            if status["message"] != shown and status["state"] != "connected":
-                shown = status["message"]
-                print(f"  [{status['state']}] {shown}", file=sys.stderr, flush=True)
+            status = _follow(app, {**form, "token": token or ""})
             if status["state"] == "connected":
                 print(f"  Opened in Cellucid Desktop: {status['url']}", flush=True)
                 return 0
-            if status["state"] in ("failed", "stopped"):
-                return error(status["message"] or "the connection was closed")
-            time.sleep(0.5)
+            if status.get("needs_token"):
+                token = _ask_token(status["message"])
+                if token is not None:
+                    continue
+            return error(status["message"] or "the connection was closed")
     except OSError as exc:
         return error(f"Cellucid Desktop stopped answering ({exc}); use --no-window")
+    except InstanceError as exc:
+        return error(str(exc))
+
+
+def _follow(app: Instance, form: dict[str, str]) -> dict:
+    """Start the connection in the app and print its progress until it connects or
+    fails; the last status (``state``, ``message``, ``needs_token``)."""
+    started = app.call("connect", {"form": form})
+    if not started.get("ok"):
+        return {"state": "failed", "message": started.get("error", "the app refused the "
+                                                                    "connection")}
+    shown = ""
+    while True:
+        status = app.call("connect", {"id": started["id"]})
+        if status["message"] != shown and status["state"] != "connected":
+            shown = status["message"]
+            print(f"  [{status['state']}] {shown}", file=sys.stderr, flush=True)
+        if status["state"] in ("connected", "failed", "stopped"):
+            return status
+        time.sleep(0.5)
 
 
 def _print_status(status: TunnelStatus) -> None:

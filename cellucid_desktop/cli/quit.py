@@ -14,7 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(_args: argparse.Namespace) -> int:
-    from cellucid_desktop.desktop.instance import find_running
+    from cellucid_desktop.desktop.instance import InstanceError, find_running
 
     running = find_running()
     if running is None:
@@ -23,5 +23,7 @@ def run(_args: argparse.Namespace) -> int:
         running.call("quit")
     except OSError as exc:
         return error(f"The running Cellucid Desktop did not answer ({exc}).")
+    except InstanceError as exc:
+        return error(str(exc))
     print("Cellucid Desktop is quitting.")
     return 0

@@ -37,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cellucid_desktop.server.webapp_cache import WebAppCache
-    from cellucid_desktop.server.webapp_inventory import WebAppError, default_source_url
+    from cellucid_desktop.webapp_source import WebAppError, default_source_url
 
     try:
         cache = WebAppCache(args.cache_dir, source_url=args.source or default_source_url())

@@ -22,7 +22,7 @@ from typing import BinaryIO
 import h5py
 import numpy as np
 
-from cellucid_desktop.atomic import replacing
+from cellucid_desktop.atomic_files import replacing
 from cellucid_desktop.data.annotations import (AnnotationStore, SavedColumn,
                                                annotation_locations)
 from cellucid_desktop.data.errors import DatasetError

@@ -33,7 +33,7 @@ import h5py
 import numpy as np
 
 from cellucid_desktop import __version__, paths
-from cellucid_desktop.atomic import atomic_write_bytes
+from cellucid_desktop.atomic_files import atomic_write_bytes
 from cellucid_desktop.data.elements import decode_strings, read_strings
 from cellucid_desktop.data.errors import DatasetError
 from cellucid_desktop.data.h5ad_writer import Categorical, write_categorical

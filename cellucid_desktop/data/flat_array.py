@@ -3,7 +3,7 @@
 A sparse matrix's ``indices``/``data`` hold hundreds of millions of values. When the
 dataset is stored uncompressed in a local file, its bytes sit at known file offsets
 (one extent if contiguous, one per chunk if chunked), so blocks are read with
-positioned reads (``os.preadv``) into one reusable buffer, bypassing HDF5: a scan of a
+positioned reads (``os.preadv`` where the OS has it, see fileio) into one reusable buffer, bypassing HDF5: a scan of a
 1.3 GB ``indices`` array costs a copy from the page cache, no page faults, and leaves
 the resident set at one block. Sparse gathers (a gene's few thousand values spread over
 the whole ``data`` array) read just those values. Compressed arrays, and files opened
@@ -13,7 +13,6 @@ reader's lock.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -22,6 +21,7 @@ import h5py
 import numpy as np
 
 from cellucid_desktop.data.errors import DatasetError
+from cellucid_desktop.fileio import PositionalFile
 
 BLOCK = 1 << 23  # elements per block: 32 MB of int32/float32
 # A gather reads values one by one when they are on average further apart than this
@@ -71,30 +71,30 @@ def _chunk_infos(ds: h5py.Dataset) -> list:
 
 
 class SharedFile:
-    """A read-only descriptor that closes only once the last read using it is done, so
+    """A read-only file that closes only once the last read using it is done, so
     closing a dataset while a scan runs in another thread never lets that scan read a
     reused descriptor number."""
 
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
+    def __init__(self, file: PositionalFile) -> None:
+        self._file = file
         self._users = 0
         self._closing = False
         self._lock = threading.Lock()
 
     @contextmanager
-    def use(self) -> Iterator[int]:
+    def use(self) -> Iterator[PositionalFile]:
         with self._lock:
             if self._closing:
                 raise DatasetError("This dataset was closed; open the file again")
             self._users += 1
         try:
-            yield self._fd
+            yield self._file
         finally:
             with self._lock:
                 self._users -= 1
                 last = self._closing and self._users == 0
             if last:
-                os.close(self._fd)
+                self._file.close()
 
     def close(self) -> None:
         with self._lock:
@@ -103,7 +103,7 @@ class SharedFile:
             self._closing = True
             idle = self._users == 0
         if idle:
-            os.close(self._fd)
+            self._file.close()
 
 
 class FlatArray:
@@ -132,7 +132,7 @@ class FlatArray:
         item = self.dtype.itemsize
         stop = start + len(out)
         first = max(0, int(np.searchsorted(self._starts, start, side="right")) - 1)
-        with self._file.use() as fd:
+        with self._file.use() as file:
             for e_start, e_count, e_offset in self._extents[first:]:
                 if e_start >= stop:
                     break
@@ -142,7 +142,7 @@ class FlatArray:
                 view = memoryview(out[lo - start:hi - start]).cast("B")
                 offset = e_offset + (lo - e_start) * item
                 while view:
-                    got = os.preadv(fd, [view], offset)
+                    got = file.readinto(view, offset)
                     if got <= 0:
                         raise DatasetError(f"{self.ds.name} ends early: the file changed on "
                                            "disk; open it again")
@@ -153,8 +153,8 @@ class FlatArray:
         item = self.dtype.itemsize
         extent = np.searchsorted(self._starts, positions, side="right") - 1
         offsets = self._table[extent, 2] + (positions - self._starts[extent]) * item
-        with self._file.use() as fd:
-            raw = b"".join([os.pread(fd, item, offset) for offset in offsets.tolist()])
+        with self._file.use() as file:
+            raw = b"".join([file.read(item, offset) for offset in offsets.tolist()])
         if len(raw) != len(positions) * item:
             raise DatasetError(f"{self.ds.name} ends early: the file changed on disk; "
                                "open it again")

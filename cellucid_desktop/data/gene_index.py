@@ -34,6 +34,7 @@ from cellucid_desktop.data.errors import DatasetError, SourceUnreachable
 from cellucid_desktop.data.genes import Source
 from cellucid_desktop.data.memory import return_freed_memory
 from cellucid_desktop.data.reader import DatasetReader
+from cellucid_desktop.fileio import PositionalFile
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,6 @@ RUN_VALUES = 1 << 23  # stored values transposed at once (~130 MB of buffers)
 # A stored value with its row, side by side: a piece of a gene is one read.
 CELL = np.dtype([("row", "<i4"), ("value", "<f4")])
 _OFFSETS_BLOCK = 1 << 22  # int64 run offsets transposed at once when finishing (32 MB)
-_PREADV = getattr(os, "preadv", None)  # positioned reads (not on Windows)
 
 
 class BuildCancelled(Exception):
@@ -64,7 +64,8 @@ class GeneIndex:
     (row ``g`` holds where each run's piece of gene ``g`` starts; row ``g + 1`` where it
     ends), so a gene is one small read of offsets and one read per run.
 
-    Pieces are read with positioned reads rather than memory-mapped: the kernel maps
+    Pieces are read with positioned reads (fileio.PositionalFile: a lock around seek
+    and read where the OS has none) rather than memory-mapped: the kernel maps
     generous neighbourhoods around each page fault, which would grow the server's
     resident set by megabytes per gene.
     """
@@ -75,11 +76,10 @@ class GeneIndex:
         self.n_rows, self.n_cols = int(meta["n_rows"]), int(meta["n_cols"])
         self.n_runs, self.nnz = int(meta["n_runs"]), int(meta["nnz"])
         nnz = self.nnz
-        self._lock = threading.Lock()  # for the seek+read fallback where preadv is missing
         # File objects, not bare descriptors: a request still reading an index that was
         # just dropped keeps its files open, and no descriptor number is closed twice.
-        self._files = [open(folder / name, "rb", buffering=0)  # noqa: SIM115
-                       for name in ("offsets.i64", "cells.bin")]
+        self._files = [PositionalFile.open(folder / name) for name in ("offsets.i64",
+                                                                        "cells.bin")]
         self._offsets, self._cells = self._files
         sizes = [os.fstat(f.fileno()).st_size for f in self._files]
         if self.n_runs < 1 or sizes != [(self.n_cols + 1) * self.n_runs * 8,
@@ -135,15 +135,11 @@ class GeneIndex:
         np.add.at(out, rows, values)  # a cell stored twice (non-canonical CSR) holds the sum
         return out, out[rows]
 
-    def _read(self, file, out: np.ndarray, offset: int) -> None:
+    @staticmethod
+    def _read(file: PositionalFile, out: np.ndarray, offset: int) -> None:
         view = memoryview(out).cast("B")
         while view:
-            if _PREADV is not None:
-                got = _PREADV(file.fileno(), [view], offset)
-            else:  # Windows: no positioned reads in os, so seek and read under a lock
-                with self._lock:
-                    file.seek(offset)
-                    got = file.readinto(view)
+            got = file.readinto(view, offset)
             if not got:
                 raise DatasetError("The gene index ends early; it will be rebuilt")
             view, offset = view[got:], offset + got

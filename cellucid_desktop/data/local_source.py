@@ -223,9 +223,20 @@ def _not_a_store(path: Path) -> str:
             ".zarr store folder or a zipped store")
 
 
+def resolve_path(path: str | os.PathLike[str]) -> Path:
+    """The absolute path with symbolic links resolved; DatasetError for a link loop
+    (or a path the OS cannot resolve), so every caller gets one sentence."""
+    try:
+        return Path(path).expanduser().resolve()
+    except (RuntimeError, OSError):  # RuntimeError: a loop, before Python 3.13
+        raise DatasetError(f"{path} cannot be opened: it is a symbolic link that leads "
+                           "back to itself (a link loop); open the file it should name"
+                           ) from None
+
+
 def open_local(path: str | os.PathLike[str], modality: str | None = None) -> DatasetSource:
     """The source for a local file or folder; DatasetError with a sentence otherwise."""
-    resolved = Path(path).expanduser().resolve()
+    resolved = resolve_path(path)
     if not resolved.exists():
         raise DatasetError(f"File not found: {resolved}")
     if resolved.is_dir():

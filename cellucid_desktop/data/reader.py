@@ -29,6 +29,7 @@ from cellucid_desktop.data.h5ad import AnnDataMeta
 from cellucid_desktop.data.layout import Layout
 from cellucid_desktop.data.obs import ObsColumn
 from cellucid_desktop.data.source import DatasetSource
+from cellucid_desktop.fileio import PositionalFile
 
 log = logging.getLogger(__name__)
 
@@ -197,13 +198,13 @@ class _GuardedLock:
 
 
 def _open_same_version(path: Path, identity: str) -> SharedFile | None:
-    """A read-only descriptor on the file if it is still the version h5py opened."""
+    """The file, opened for positioned reads, if it is still the version h5py opened."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        file = PositionalFile.open(path)
     except OSError:
         return None
-    st = os.fstat(fd)
+    st = os.fstat(file.fileno())
     if not identity.startswith(stat_identity(st)) or not st.st_size:
-        os.close(fd)
+        file.close()
         return None
-    return SharedFile(fd)
+    return SharedFile(file)

@@ -27,7 +27,7 @@ from cellucid_desktop.data.errors import DatasetError
 from cellucid_desktop.desktop import instance
 from cellucid_desktop.desktop.bridge import PageApi, ViewerApi
 from cellucid_desktop.desktop.connect.controller import RemoteConnections
-from cellucid_desktop.desktop.control import desktop_routes
+from cellucid_desktop.desktop.control import SELF_GUARDED, desktop_routes
 from cellucid_desktop.desktop.fileopen import install_file_open_handler
 from cellucid_desktop.desktop.js_waits import release_all_at_exit, release_pending
 from cellucid_desktop.desktop.system import open_with_system
@@ -93,26 +93,28 @@ class DesktopApp:
 
     def start_server(self) -> ServerThread:
         """Bind the configured port, or any free one (with a message) if it is busy."""
-        blueprints = [desktop_routes(self, self.secret, self.test_token)]
+        options = {"blueprints": [desktop_routes(self, self.secret, self.test_token)],
+                   "self_guarded": SELF_GUARDED}
         port = self.user.settings.port
         try:
-            self.server = ServerThread(self.registry, port=port, blueprints=blueprints).start()
+            self.server = ServerThread(self.registry, port=port, **options).start()
         except PortInUseError:
-            self.server = ServerThread(self.registry, port=0, blueprints=blueprints).start()
+            self.server = ServerThread(self.registry, port=0, **options).start()
             self.notify(f"Port {port} is in use, so Cellucid Desktop uses port "
                         f"{self.server.port} this time; choose another port in Settings.",
                         "warning")
         return self.server
 
     def run(self, files: list[str], demo: bool = False) -> int:
-        """Start everything and block until Quit. Returns the exit code."""
+        """Start everything and block until Quit. Returns the exit code; raises
+        instance.AlreadyRunning if another launch claimed the lock first."""
         import webview
 
         server = self.start_server()
         self.me = instance.claim(server.port, self.secret)
-        if self.me is None:  # another launch won the race: hand it our files
+        if self.me is None:  # another launch won the race: the CLI hands it our files
             server.stop()
-            return instance.forward_to_running(files, demo)
+            raise instance.AlreadyRunning
         try:
             self._qt_app = install_file_open_handler(self.open_paths)  # Qt app, kept alive
             self._create_page("home", hidden=False)
@@ -174,7 +176,7 @@ class DesktopApp:
         assert self.server is not None
         width, height = PAGE_SIZES[page]
         window = webview.create_window(
-            PAGE_TITLES[page], f"{self.server.url}/_desktop/pages/{page}.html",
+            PAGE_TITLES[page], self.server.url_with_token(f"/_desktop/pages/{page}.html"),
             js_api=PageApi(self), width=width, height=height, hidden=hidden,
             min_size=(420, 320), background_color="#14171f")
         self.track_window(page, window)
@@ -331,13 +333,13 @@ class DesktopApp:
         own (server/webapp_assets.py) when chosen in Settings and downloaded."""
         assert self.server is not None
         if self.user.settings.default_viewer == "webapp":
-            from cellucid_desktop.server.webapp_inventory import WebAppError
+            from cellucid_desktop.webapp_source import WebAppError
 
             try:
                 return self.start_webapp(key, dataset)
             except WebAppError as exc:
                 self.notify(f"{exc} {dataset.name} is shown in the built-in viewer.", "warning")
-        return f"{self.server.url}/?dataset={dataset.id}"
+        return self.server.url_with_token(f"/?dataset={dataset.id}")
 
     def create_viewer_window(self, key: str, title: str, url: str,
                              bridge: bool = True) -> webview.Window:
@@ -484,7 +486,7 @@ class DesktopApp:
 
     def save_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
         """Apply and save; an unusable web-app source is refused with ``error``."""
-        from cellucid_desktop.server.webapp_inventory import SourceURLError, validate_source_url
+        from cellucid_desktop.webapp_source import SourceURLError, validate_source_url
 
         if "webapp_source" in changes:
             try:
@@ -561,7 +563,10 @@ class DesktopApp:
     def test_windows(self) -> list[dict[str, Any]]:
         with self._lock:
             items = list(self._windows.items())
-        return [{"key": key, "title": w.title, "url": w.real_url or w.original_url,
+        # the address the window shows now (after the token redirect), once it loaded
+        return [{"key": key, "title": w.title,
+                 "url": (w.get_current_url() if key in self._loaded_at else None)
+                 or w.real_url or w.original_url,
                  "hidden": key in self._hidden, "loaded_at": self._loaded_at.get(key)}
                 for key, w in items]
 

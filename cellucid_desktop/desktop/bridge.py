@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cellucid_desktop.desktop.connect.bridge import ConnectApi
-from cellucid_desktop.atomic import atomic_write_bytes
+from cellucid_desktop.atomic_files import atomic_write_bytes
 from cellucid_desktop.data.annotated_copy import copy_with_selections
 from cellucid_desktop.data.errors import DatasetError
 

@@ -3,12 +3,15 @@
 * ``/_desktop/pages/*``: the app's own static pages (home, settings, connect, about).
   Harmless to anyone: they do nothing without the pywebview JS bridge of our windows.
 * ``POST /_desktop/control/<command>``: ``ping``, ``open``, ``show``, ``quit``, used by a
-  second launch and by ``cellucid-desktop open|quit``. Each needs the per-launch secret
-  in ``X-Cellucid-Token`` (compared in constant time) and is refused when the request
-  carries an ``Origin`` header: a web page always sends one on a cross-site POST, our
-  own command line never does. The server's CORS answer does not allow the token
-  header either, so a page cannot even preflight it. ``connect`` (same guard) is
-  ``cellucid-desktop connect`` handing a remote to the app.
+  second launch and by ``cellucid-desktop open|quit``. ``hello`` first proves to the
+  caller that this server knows the per-launch secret; each command then needs the
+  caller's proof of it (the challenge in ``desktop/instance.py``; the secret never
+  crosses the socket). Any request carrying an ``Origin`` header is refused: a web page
+  always sends one on a cross-site POST, our own command line never does, and the
+  server's CORS answer does not allow the proof headers, so a page cannot even
+  preflight them. ``connect`` (same guard) is ``cellucid-desktop connect`` handing a
+  remote to the app. These routes guard themselves, so the server's access-token layer
+  lets them through (``SELF_GUARDED``).
 * ``/__test__/*``: the GUI tests' control surface, registered only when
   ``CELLUCID_DESKTOP_TEST_TOKEN`` is set, behind its own header: ``windows`` (keys,
   titles, URLs, load times) and ``eval`` (JavaScript in one window).
@@ -25,13 +28,17 @@ from typing import Any, Protocol
 
 from flask import Flask, Response, abort, jsonify, request, send_from_directory
 
-from cellucid_desktop.desktop.instance import CONTROL_PREFIX, TOKEN_HEADER
+from cellucid_desktop.desktop.instance import (CONTROL_PREFIX, HELLO, NONCE_HEADER,
+                                               PROOF_HEADER, Challenges)
 
 log = logging.getLogger(__name__)
 
 PAGES_DIR = Path(__file__).with_name("pages")
 TEST_TOKEN_VAR = "CELLUCID_DESKTOP_TEST_TOKEN"
 TEST_TOKEN_HEADER = "X-Cellucid-Test-Token"
+TEST_PREFIX = "/__test__/"
+# Path prefixes whose routes check their own credentials (ServerThread(self_guarded=)).
+SELF_GUARDED = (f"{CONTROL_PREFIX}/", TEST_PREFIX)
 
 
 class Controller(Protocol):
@@ -56,11 +63,15 @@ def _refuse() -> None:
                    mimetype="text/plain"))
 
 
-def _guard(header: str, expected: str) -> None:
+def _refuse_web_pages() -> None:
     if request.headers.get("Origin") is not None:
         log.warning("Refused a control request from a web page (Origin %r)",
                     request.headers.get("Origin"))
         _refuse()
+
+
+def _guard(header: str, expected: str) -> None:
+    _refuse_web_pages()
     if not _token_ok(header, expected):
         _refuse()
 
@@ -69,6 +80,8 @@ def desktop_routes(app: Controller, secret: str,
                    test_token: str | None = None) -> Callable[[Flask], None]:
     """The ``blueprints=`` hook for ServerThread."""
 
+    challenges = Challenges(secret)
+
     def register(flask_app: Flask) -> None:
         @flask_app.get("/_desktop/pages/<path:name>")
         def page(name: str) -> Response:
@@ -76,8 +89,14 @@ def desktop_routes(app: Controller, secret: str,
 
         @flask_app.post(f"{CONTROL_PREFIX}/<command>")
         def control(command: str) -> Response:
-            _guard(TOKEN_HEADER, secret)
+            _refuse_web_pages()
             body = request.get_json(silent=True) or {}
+            if command == HELLO:
+                return jsonify(challenges.hello(str(body.get("nonce", ""))[:64]))
+            if not challenges.verify(request.headers.get(NONCE_HEADER, ""),
+                                     request.headers.get(PROOF_HEADER, ""), command,
+                                     request.get_data()):
+                _refuse()
             if command == "ping":
                 return jsonify(app="cellucid-desktop", pid=os.getpid())
             if command == "open":
@@ -105,7 +124,7 @@ def desktop_routes(app: Controller, secret: str,
 
 
 def _register_test_routes(flask_app: Flask, app: Controller, token: str) -> None:
-    @flask_app.route("/__test__/<command>", methods=["GET", "POST"])
+    @flask_app.route(f"{TEST_PREFIX}<command>", methods=["GET", "POST"])
     def test_surface(command: str) -> Response:
         _guard(TEST_TOKEN_HEADER, token)
         body = request.get_json(silent=True) or {}

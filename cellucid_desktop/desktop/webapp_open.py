@@ -17,7 +17,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from cellucid_desktop.server.webapp_inventory import WebAppError
+from cellucid_desktop.webapp_source import WebAppError
 
 if TYPE_CHECKING:
     from cellucid_desktop.desktop.app import DesktopApp

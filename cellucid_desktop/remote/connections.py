@@ -16,7 +16,7 @@ from typing import Any
 
 from cellucid_desktop import paths
 from cellucid_desktop.remote.ssh_command import SpecError, TunnelSpec
-from cellucid_desktop.settings import atomic_write_json, read_json
+from cellucid_desktop.atomic_files import atomic_write_json, read_json
 
 FILE_NAME = "connections.json"
 MAX_RECENT = 10
@@ -148,6 +148,7 @@ def spec_from_form(form: dict[str, Any]) -> TunnelSpec:
     jump = str(form.get("jump") or "").strip()
     options = [line for line in str(form.get("options") or "").splitlines() if line.strip()]
     return TunnelSpec(
+        remote_socket=str(form.get("remote_socket") or "").strip() or None,
         target=str(form.get("target") or ""), remote_port=port("remote_port", 8765) or 8765,
         local_port=port("local_port", None), jump=(jump,) if jump else (),
         node=node or None, ssh_port=port("ssh_port", None),
@@ -164,4 +165,4 @@ def form_from_spec(spec: TunnelSpec) -> dict[str, Any]:
             "jump": ",".join(spec.jump),
             "ssh_port": "" if spec.ssh_port is None else str(spec.ssh_port),
             "identity_file": spec.identity_file or "", "options": "\n".join(spec.options),
-            "config_file": spec.config_file or ""}
+            "config_file": spec.config_file or "", "remote_socket": spec.remote_socket or ""}

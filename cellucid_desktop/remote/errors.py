@@ -63,8 +63,9 @@ _RULES: tuple[tuple[str, str, str, bool], ...] = (
     ("forwarding-refused", r"open failed: administratively prohibited",
      "The SSH server does not allow port forwarding (AllowTcpForwarding); ask the "
      "administrators or use the cluster's own tunnel tool.", False),
-    ("nothing-listening", r"open failed: connect failed: Connection refused",
-     "Nothing is listening on port {remote_port} of {where}; start the server there "
+    ("nothing-listening", r"open failed: connect failed: (?:Connection refused|"
+     r"No such file or directory)",
+     "Nothing is listening on {listener} of {where}; start the server there "
      "first: {server_command}", False),
     ("bad-option", r"Bad configuration option|command-line line \d+|"
      r"Unsupported option|unknown option",
@@ -77,13 +78,15 @@ _RULES: tuple[tuple[str, str, str, bool], ...] = (
 
 
 def diagnose(stderr: str, returncode: int | None, *, host: str, command: str = "",
-             local_port: int | None = None, remote_port: int | None = None,
+             local_port: int | None = None, remote_port: int | str | None = None,
              node: str | None = None, holder: str | None = None,
              server_command: str = "cellucid serve data.h5ad --no-browser") -> SshProblem:
     """Name the problem in ssh's output; unknown output becomes its last line verbatim."""
     remove = re.search(r"^\s*(ssh-keygen -f .* -R .*)$", stderr, re.M)
     values = {"host": host, "command": command, "local_port": local_port,
               "remote_port": remote_port, "node": node or host, "where": node or host,
+              "listener": f"socket {remote_port}" if isinstance(remote_port, str)
+              else f"port {remote_port}",
               "holder": f" by {holder}" if holder else "", "server_command": server_command,
               "remove_key": remove.group(1).strip() if remove else f"ssh-keygen -R {host}"}
     for kind, pattern, message, retry in _RULES:

@@ -7,12 +7,11 @@ remote port), then the signals that tell the generations apart, then ``/`` for t
 
 from __future__ import annotations
 
-import http.client
-import json
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from cellucid_desktop.http_client import Client, Endpoint, Reply
 from cellucid_desktop.remote.ports import COMMON_PORTS
 
 G2 = "cellucid-0.9.5"          # raw store, browser reads Range
@@ -26,40 +25,20 @@ NOTHING = "nothing"             # no answer at all (nothing listening, or the tu
                                 # end refused)
 
 G2_HEALTH_KEYS = {"status", "type", "version", "format", "n_cells", "n_genes"}
+TOKEN_MISSING = ("This cellucid-desktop server needs its access token: paste the Viewer "
+                 "URL it printed (the part after ?token=), or give --token-file.")
+TOKEN_REFUSED = ("The server refused the access token: copy it again from the Viewer URL "
+                 "the server printed (it changes every time the server starts).")
 
-
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    version: int  # 10 or 11
-
-    def json(self) -> dict | None:
-        if "json" not in self.headers.get("content-type", ""):
-            return None
-        try:
-            value = json.loads(self.body)
-        except ValueError:
-            return None
-        return value if isinstance(value, dict) else None
+__all__ = ["Reply", "fetch", "probe", "find_servers", "ProbeResult"]
 
 
 def fetch(port: int, path: str, *, host_port: int | None = None, method: str = "GET",
-          timeout: float = 2.0, limit: int = 1 << 20) -> Reply:
+          timeout: float = 2.0, limit: int = 1 << 20, token: str | None = None) -> Reply:
     """One request to 127.0.0.1:port naming ``host_port`` in Host; raises OSError."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request(method, path, headers={"Host": f"127.0.0.1:{host_port or port}",
-                                            "Accept": "*/*"})
-        resp = conn.getresponse()
-        body = resp.read(limit) if method != "HEAD" else b""
-        return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, body,
-                     resp.version)
-    except http.client.HTTPException as exc:
-        raise ConnectionError(f"not an HTTP answer: {exc}") from exc
-    finally:
-        conn.close()
+    endpoint = Endpoint(port=port, token=token).naming(host_port or port)
+    with Client(endpoint, timeout=timeout) as client:
+        return client.request(method, path, headers={"Accept": "*/*"}, limit=limit)
 
 
 @dataclass
@@ -76,6 +55,13 @@ class ProbeResult:
     datasets: list[dict] = field(default_factory=list)
     has_ui: bool | None = None
     server: str = ""
+    token: str | None = field(default=None, repr=False)  # the access token that worked
+    token_problem: str = ""  # "", or the sentence: our server needs a (right) token
+
+    @property
+    def needs_token(self) -> bool:
+        """Our server answered, but only health: it wants its access token."""
+        return bool(self.token_problem)
 
     @property
     def is_cellucid(self) -> bool:
@@ -101,8 +87,12 @@ class ProbeResult:
         return self.is_cellucid and (self.host_refused or self.has_ui is False)
 
 
-def probe(port: int, *, remote_port: int | None = None, timeout: float = 2.0) -> ProbeResult:
-    """Classify what listens on 127.0.0.1:``port`` (see the module docstring)."""
+def probe(port: int, *, remote_port: int | None = None, timeout: float = 2.0,
+          token: str | None = None) -> ProbeResult:
+    """Classify what listens on 127.0.0.1:``port`` (see the module docstring).
+
+    ``token`` is sent as ``Authorization: Bearer`` (our servers want it on every route
+    but health; cellucid ignores it)."""
     try:
         reply = fetch(port, "/_cellucid/health", timeout=timeout)
         host_port = port
@@ -127,10 +117,19 @@ def probe(port: int, *, remote_port: int | None = None, timeout: float = 2.0) ->
                            f"Cellucid server (HTTP {reply.status}, {server or 'unknown server'}); "
                            "check the port number.", server=server)
     result = ProbeResult(port, UNSUPPORTED, host_port, "", version=str(health["version"]),
-                         health=health, server=server)
-    result.kind = _generation(port, host_port, health, reply, timeout)
-    result.datasets = _datasets(port, host_port, timeout)
-    result.has_ui = _has_ui(port, host_port, timeout)
+                         health=health, server=server, token=token)
+    ask = _Asker(port, host_port, timeout, token)
+    result.kind = _generation(ask, health, reply)
+    try:
+        listing = ask("/_cellucid/datasets")
+    except OSError:
+        listing = None
+    if listing is not None and listing.status == 401 and result.kind == DESKTOP:
+        result.token_problem = TOKEN_REFUSED if token else TOKEN_MISSING
+        result.message = result.token_problem
+        return result
+    result.datasets = _datasets(listing)
+    result.has_ui = _has_ui(ask)
     result.message = _describe(result)
     return result
 
@@ -169,7 +168,18 @@ def _is_cellucid_health(health: dict | None) -> bool:
         and isinstance(health.get("version"), str)
 
 
-def _generation(port: int, host_port: int, health: dict, reply: Reply, timeout: float) -> str:
+class _Asker:
+    """GET one path of the probed server, naming ``host_port`` and sending the token."""
+
+    def __init__(self, port: int, host_port: int, timeout: float, token: str | None) -> None:
+        self.port, self.host_port, self.timeout, self.token = port, host_port, timeout, token
+
+    def __call__(self, path: str, limit: int = 1 << 20) -> Reply:
+        return fetch(self.port, path, host_port=self.host_port, timeout=self.timeout,
+                     limit=limit, token=self.token)
+
+
+def _generation(ask: _Asker, health: dict, reply: Reply) -> str:
     if reply.headers.get("server", "").startswith("cellucid-desktop/"):
         return DESKTOP
     if health.get("type") == "exported":
@@ -177,10 +187,10 @@ def _generation(port: int, host_port: int, health: dict, reply: Reply, timeout: 
     if "is_backed" in health:
         return G1_ANNDATA
     try:
-        api = fetch(port, "/api/v1/datasets", host_port=host_port, timeout=timeout)
+        api = ask("/api/v1/datasets")
         if api.status == 200 and api.json() is not None:
             return DESKTOP
-        protocol = fetch(port, "/_cellucid/protocol", host_port=host_port, timeout=timeout)
+        protocol = ask("/_cellucid/protocol")
     except OSError:
         return UNSUPPORTED
     doc = protocol.json() if protocol.status == 200 else None
@@ -189,19 +199,15 @@ def _generation(port: int, host_port: int, health: dict, reply: Reply, timeout: 
     return G1_ANNDATA if reply.version == 10 else UNSUPPORTED
 
 
-def _datasets(port: int, host_port: int, timeout: float) -> list[dict]:
-    try:
-        doc = fetch(port, "/_cellucid/datasets", host_port=host_port, timeout=timeout).json()
-    except OSError:
-        return []
-    entries = (doc or {}).get("datasets")
+def _datasets(listing: Reply | None) -> list[dict]:
+    entries = ((listing.json() if listing is not None else None) or {}).get("datasets")
     return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
 
 
-def _has_ui(port: int, host_port: int, timeout: float) -> bool | None:
+def _has_ui(ask: _Asker) -> bool | None:
     """GET / : 200 HTML = a viewer UI; 503 = started with --no-web-ui."""
     try:
-        reply = fetch(port, "/", host_port=host_port, timeout=timeout, limit=4096)
+        reply = ask("/", limit=4096)
     except OSError:
         return None
     if reply.status == 200 and "html" in reply.headers.get("content-type", ""):

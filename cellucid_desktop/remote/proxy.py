@@ -13,17 +13,16 @@ UI, or a local data API).
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
-import queue
-from http import HTTPStatus
 from collections.abc import Callable, Iterable, Iterator
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
 from flask import Flask
 
+from cellucid_desktop.http_client import READ_ERRORS, Client, Endpoint, Response
 from cellucid_desktop.server.registry import DatasetRegistry
 from cellucid_desktop.server.runner import ServerThread
 from cellucid_desktop.server.same_origin import post_refusal
@@ -41,6 +40,9 @@ DROPPED_RESPONSE_HEADERS = frozenset({
     "proxy-authorization", "te", "trailer", "upgrade", "server", "date",
     "access-control-allow-origin", "access-control-allow-methods",
     "access-control-allow-headers", "access-control-expose-headers", "vary",
+    # every 127.0.0.1 port shares one cookie jar in a browser: a remote's cookie would
+    # land on the proxy's origin and on every other local server
+    "set-cookie",
 })
 CHUNK = 256 * 1024
 
@@ -49,63 +51,35 @@ class UpstreamLost(ConnectionError):
     """The tunnel dropped in the middle of an answer of unknown length."""
 
 
-class Upstream:
-    """Keep-alive connections to the tunnel's local end, reused across requests."""
-
-    def __init__(self, port: int, host_port: int, timeout: float = 120.0) -> None:
-        self.port = port
-        self.host = f"127.0.0.1:{host_port}"
-        self.timeout = timeout
-        self._idle: queue.LifoQueue[http.client.HTTPConnection] = queue.LifoQueue()
-
-    def open(self, method: str, target: str, headers: dict[str, str], body: bytes | None = None,
-             ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-        """Send a request; a reused connection the remote closed is retried on a new one."""
-        for attempt in (1, 2):
-            try:
-                conn = self._idle.get_nowait()
-            except queue.Empty:
-                conn, attempt = http.client.HTTPConnection("127.0.0.1", self.port,
-                                                           timeout=self.timeout), 2
-            try:
-                conn.request(method, target, body=body, headers={**headers, "Host": self.host})
-                return conn, conn.getresponse()
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
-
-    def release(self, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse) -> None:
-        if resp.will_close or not resp.isclosed():
-            conn.close()
-        else:
-            self._idle.put(conn)
-
-    def close(self) -> None:
-        while True:
-            try:
-                self._idle.get_nowait().close()
-            except queue.Empty:
-                return
-
-
 def _target(environ: dict[str, Any]) -> str:
-    """The request path and query as the client sent them (re-quoted WSGI PATH_INFO)."""
-    raw = environ.get("PATH_INFO", "/").encode("latin-1")
-    path = quote(raw, safe="/:@!$&'()*+,;=-._~%")
+    """The request path as the client sent it, with the query the layers above left
+    (the access-token layer takes ``token=`` out).
+
+    The path comes from waitress's ``REQUEST_URI`` (the raw request target): PATH_INFO
+    is already percent-decoded, and quoting it again cannot tell ``%2541`` (a literal
+    ``%41``) from ``%41`` (an ``A``). Other WSGI servers: PATH_INFO, quoted so ``%``
+    stays a literal ``%``.
+    """
+    raw_target = environ.get("REQUEST_URI", "")
+    if raw_target.startswith("/"):
+        path = raw_target.partition("?")[0]
+    else:
+        path = quote(environ.get("PATH_INFO", "/").encode("latin-1"),
+                     safe="/:@!$&'()*+,;=-._~")
     query = environ.get("QUERY_STRING", "")
     return f"{path}?{query}" if query else path
 
 
 class Forwarder:
-    """WSGI middleware: GET/HEAD/POST under ``prefixes`` go to the remote, the rest to ``app``.
+    """WSGI middleware: GET/HEAD/POST under ``prefixes`` go to the remote, the rest to
+    ``app``.
 
-    It sits inside the Host guard and before the store routes, so the remote's
-    ``/_cellucid/anndata/...`` is not answered from the (empty) local registry.
+    It sits inside the Host guard and the access-token check, and before the store
+    routes, so the remote's ``/_cellucid/anndata/...`` is not answered from the (empty)
+    local registry.
     """
 
-    def __init__(self, app: WSGIApp, upstream: Upstream, prefixes: Iterable[str]) -> None:
+    def __init__(self, app: WSGIApp, upstream: Client, prefixes: Iterable[str]) -> None:
         self.app = app
         self.upstream = upstream
         self.prefixes = tuple(prefixes)
@@ -132,8 +106,9 @@ class Forwarder:
             if length:
                 headers["Content-Type"] = environ.get("CONTENT_TYPE", "")
         try:
-            conn, resp = self.upstream.open(method, _target(environ), headers, body)
-        except (OSError, http.client.HTTPException) as exc:
+            resp = self.upstream.request(method, _target(environ), headers=headers, body=body,
+                                         stream=True)
+        except OSError as exc:
             log.warning("proxy: remote did not answer: %s", exc)
             text = (b"The remote Cellucid server did not answer through the tunnel; "
                     b"check that the tunnel and the server are running")
@@ -141,25 +116,28 @@ class Forwarder:
                                                ("Content-Length", str(len(text)))])
             return [text]
         start_response(f"{resp.status} {resp.reason}",
-                       [(name, value) for name, value in resp.getheaders()
+                       [(name, value) for name, value in resp.headers.items()
                         if name.lower() not in DROPPED_RESPONSE_HEADERS])
-        return self._stream(conn, resp)
+        return _stream(resp)
 
-    def _stream(self, conn: http.client.HTTPConnection,
-                resp: http.client.HTTPResponse) -> Iterator[bytes]:
-        """The body, chunk by chunk. If the tunnel drops midway the client must see a
-        broken answer, not a short one taken for whole: with a Content-Length, ending
-        early makes waitress close the connection; without one, only an exception stops
-        waitress from ending the chunked body normally."""
-        try:
-            while chunk := resp.read(CHUNK):
-                yield chunk
-        except (OSError, http.client.HTTPException) as exc:
-            log.warning("proxy: the remote stopped answering mid-body: %s", exc)
-            if resp.getheader("Content-Length") is None:
-                raise UpstreamLost(str(exc)) from None
-        finally:
-            self.upstream.release(conn, resp)
+
+def _stream(resp: Response) -> Iterator[bytes]:
+    """The body, chunk by chunk. If the tunnel drops midway the client must see a broken
+    answer, not a short one taken for whole: with a Content-Length, ending early makes
+    waitress close the connection; without one, only an exception stops waitress from
+    ending the chunked body normally. The connection goes back to the pool only after a
+    whole body."""
+    finished = False
+    try:
+        while chunk := resp.read(CHUNK, decode_content=False):
+            yield chunk
+        finished = True
+    except READ_ERRORS as exc:
+        log.warning("proxy: the remote stopped answering mid-body: %s", exc)
+        if resp.headers.get("Content-Length") is None:
+            raise UpstreamLost(str(exc)) from None
+    finally:
+        resp.release_conn() if finished else resp.close()
 
 
 def _json_error(start_response: Callable[..., Any], status: int, message: str) -> list[bytes]:
@@ -170,26 +148,34 @@ def _json_error(start_response: Callable[..., Any], status: int, message: str) -
 
 
 class LocalProxy:
-    """One proxy per connection: ``start()``, ``url``, ``stop()``.
+    """One proxy per connection: ``start()``, ``url``, ``view_url(path)``, ``stop()``.
 
     ``prefixes`` are forwarded (``EVERYTHING`` when the remote serves its own UI and only
     the Host check is in the way); ``blueprints`` add what is served locally, e.g. the
     built-in viewer and a data API over a ``registry`` of remote files, or the cached
-    official web app (``ui="webapp"``).
+    official web app (``ui="webapp"``). The proxy has its own access token (other users
+    of this computer reach 127.0.0.1 too); ``upstream_token`` is the remote's, sent
+    upstream as ``Authorization: Bearer`` and never shown to the page.
     """
 
     def __init__(self, upstream_port: int, host_port: int, *,
+                 upstream_token: str | None = None,
                  prefixes: Iterable[str] = CELLUCID_PREFIXES,
                  blueprints: Iterable[Callable[[Flask], None]] = (),
                  registry: DatasetRegistry | None = None, ui: str = "builtin") -> None:
-        self.upstream = Upstream(upstream_port, host_port)
-        self.server = ServerThread(registry or DatasetRegistry(), blueprints=blueprints, ui=ui)
-        guard = self.server.app  # HostGuard -> store routes -> Flask; forward first
-        guard.app = Forwarder(guard.app, self.upstream, prefixes)
+        self.upstream = Client(Endpoint(port=upstream_port, token=upstream_token)
+                               .naming(host_port), timeout=120.0, maxsize=8)
+        forward = tuple(prefixes)
+        self.server = ServerThread(registry or DatasetRegistry(), blueprints=blueprints, ui=ui,
+                                   front=lambda app: Forwarder(app, self.upstream, forward))
 
     @property
     def url(self) -> str:
         return self.server.url
+
+    def view_url(self, path: str) -> str:
+        """The address a window opens first (it carries the proxy's token)."""
+        return self.server.url_with_token(path)
 
     def start(self) -> LocalProxy:
         self.server.start()

@@ -12,7 +12,6 @@ so a file replaced on the server is noticed instead of mixing two versions.
 from __future__ import annotations
 
 import collections
-import http.client
 import io
 import os
 import re
@@ -21,6 +20,8 @@ import threading
 from urllib.parse import urlsplit
 
 from cellucid_desktop.data.errors import SourceUnreachable, TransportError
+from cellucid_desktop.fileio import PositionalFile
+from cellucid_desktop.http_client import Client, Endpoint
 from cellucid_desktop.remote.traffic import charge
 
 BLOCK_SIZE = 1 << 20
@@ -42,28 +43,29 @@ class RangeFile(io.RawIOBase):
     """Read-only, seekable view of ``url`` (``http://127.0.0.1:port/path``).
 
     ``host`` overrides the Host header (a remote behind a remapping tunnel expects its
-    own port there). ``bytes_fetched`` and ``requests`` count the traffic; each fetch is
-    also charged to the request it serves (remote/traffic.py).
+    own port there); ``token`` is the remote's access token. ``bytes_fetched`` and
+    ``requests`` count the traffic; each fetch is also charged to the request it serves
+    (remote/traffic.py).
     """
 
-    def __init__(self, url: str, *, host: str | None = None, block_size: int = BLOCK_SIZE,
-                 max_blocks: int = MAX_BLOCKS, timeout: float = 60.0,
+    def __init__(self, url: str, *, host: str | None = None, token: str | None = None,
+                 block_size: int = BLOCK_SIZE, max_blocks: int = MAX_BLOCKS,
+                 timeout: float = 60.0,
                  spill_dir: str | os.PathLike[str] | None = None) -> None:
         super().__init__()
         parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"RangeFile needs an http:// URL, not {url!r}")
-        self._address = (parts.hostname, parts.port or 80)
+        if parts.scheme != "http" or parts.hostname != "127.0.0.1":
+            raise ValueError(f"RangeFile needs an http://127.0.0.1:PORT/ URL, not {url!r}")
         self._path = parts.path or "/"
-        self._host = host or parts.netloc
-        self._timeout = timeout
+        self._client = Client(Endpoint(port=parts.port or 80, host_header=host or parts.netloc,
+                                       token=token), timeout=timeout, maxsize=1)
         self.block_size = block_size
         self.max_blocks = max_blocks
         self._blocks: collections.OrderedDict[int, bytes] = collections.OrderedDict()
-        self._spill = tempfile.TemporaryFile(dir=spill_dir) if spill_dir is not None else None
+        self._spill = (PositionalFile(tempfile.TemporaryFile(buffering=0, dir=spill_dir))
+                       if spill_dir is not None else None)
         self._spilled: set[int] = set()
         self._lock = threading.Lock()
-        self._conn: http.client.HTTPConnection | None = None
         self.etag: str | None = None
         self._pos = 0
         self.bytes_fetched = 0
@@ -100,9 +102,7 @@ class RangeFile(io.RawIOBase):
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            self._client.close()
             self._blocks.clear()
             if self._spill is not None:
                 self._spill.close()
@@ -119,7 +119,7 @@ class RangeFile(io.RawIOBase):
         with self._lock:
             self._load(first, last)
             if self._spill is not None:
-                return os.pread(self._spill.fileno(), end - offset, offset)
+                return self._spill.read(end - offset, offset)
             chunks = [self._blocks[i] for i in range(first, last + 1)]
             for i in range(first, last + 1):
                 self._blocks.move_to_end(i)
@@ -145,7 +145,7 @@ class RangeFile(io.RawIOBase):
             stop = min((run_end + 1) * self.block_size, self.size)
             data = self._get_range(start, stop - 1)
             if self._spill is not None:
-                os.pwrite(self._spill.fileno(), data, start)
+                self._spill.write(data, start)
                 self._spilled.update(range(index, run_end + 1))
             else:
                 for i in range(index, run_end + 1):
@@ -178,27 +178,14 @@ class RangeFile(io.RawIOBase):
         return body
 
     def _request(self, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
-        """One GET on the kept-alive connection; reconnect once if the server closed it."""
-        for attempt in (1, 2):
-            if self._conn is None:
-                self._conn = http.client.HTTPConnection(*self._address, timeout=self._timeout)
-            try:
-                self._conn.request("GET", self._path, headers={"Host": self._host, **headers})
-                resp = self._conn.getresponse()
-                body = resp.read()
-            except (OSError, http.client.HTTPException) as exc:
-                self._conn.close()
-                self._conn = None
-                if attempt == 2:
-                    raise RemoteUnreachable(
-                        f"The remote server did not answer through the tunnel ({exc}); it "
-                        "is probably reconnecting, try again in a moment") from None
-                continue
-            self.requests += 1
-            self.bytes_fetched += len(body)
-            charge(len(body))
-            if resp.will_close:
-                self._conn.close()
-                self._conn = None
-            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, body
-        raise AssertionError("unreachable")
+        """One GET on the kept-alive connection (the client reconnects if it was closed)."""
+        try:
+            reply = self._client.get(self._path, headers=headers)
+        except OSError as exc:
+            raise RemoteUnreachable(
+                f"The remote server did not answer through the tunnel ({exc}); it is "
+                "probably reconnecting, try again in a moment") from None
+        self.requests += 1
+        self.bytes_fetched += len(reply.body)
+        charge(len(reply.body))
+        return reply.status, reply.headers, reply.body

@@ -29,7 +29,7 @@ from cellucid_desktop.data.formats import describe, open_layout
 from cellucid_desktop.data.hdf5_file import open_hdf5
 from cellucid_desktop.data.layout import Layout
 from cellucid_desktop.data.source import DatasetSource
-from cellucid_desktop.remote.proxy import Upstream
+from cellucid_desktop.http_client import Client
 from cellucid_desktop.remote.range_file import RangeFile
 from cellucid_desktop.remote.store_keys import RemoteKeys
 from cellucid_desktop.remote.traffic import close_account, open_account
@@ -139,7 +139,7 @@ def _keys_opener(keys: RemoteKeys) -> Callable[[], tuple[Any, Callable[[], None]
     return open_folder
 
 
-def open_remote_source(base_url: str, host: str, upstream: Upstream,
+def open_remote_source(base_url: str, host: str, upstream: Client,
                        file: dict) -> RemoteSource:
     """The source for one ``/_cellucid/datasets`` store entry (``file`` is its
     ``anndata.file``); RemoteFileError or DatasetError when it cannot be read."""
@@ -153,7 +153,8 @@ def open_remote_source(base_url: str, host: str, upstream: Upstream,
         return RemoteSource(kind, f"{base_url}/{url}", version, _keys_opener(keys), modality,
                             lambda: None)
     if layout in ("file", "zip") and (kind in HDF5_KINDS or kind in ZARR_KINDS):
-        remote = RangeFile(f"{base_url}/{url}", host=host, spill_dir=paths.cache_dir())
+        remote = RangeFile(f"{base_url}/{url}", host=host, token=upstream.endpoint.token,
+                           spill_dir=paths.cache_dir())
         try:
             return RemoteSource(kind, f"{base_url}/{url}", remote.etag or "",
                                 _file_opener(remote, kind), modality, remote.close,
@@ -192,7 +193,7 @@ def remote_data_api(service: DataService) -> Callable[[Flask], None]:
     return register
 
 
-def open_remote_datasets(base_url: str, host: str, upstream: Upstream, datasets: list[dict],
+def open_remote_datasets(base_url: str, host: str, upstream: Client, datasets: list[dict],
                          ) -> tuple[DatasetRegistry, DataService]:
     """A registry + data service over the remote's ``/_cellucid/datasets`` entries: each
     store the built-in viewer reads, and for MuData each of its modalities."""

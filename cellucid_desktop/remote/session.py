@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING
 
 from cellucid_desktop.remote.ports import choose_local_port, is_free, who_holds
 from cellucid_desktop.remote.probe import DESKTOP, ProbeResult, probe
-from cellucid_desktop.remote.proxy import CELLUCID_PREFIXES, EVERYTHING, LocalProxy, Upstream
+from cellucid_desktop.http_client import Client, Endpoint
+from cellucid_desktop.remote.proxy import CELLUCID_PREFIXES, EVERYTHING, LocalProxy
 from cellucid_desktop.remote.ssh_command import TunnelSpec
 from cellucid_desktop.remote.tunnel import Tunnel, TunnelState, TunnelStatus
+from cellucid_desktop.server.access import url_with_token
 
 if TYPE_CHECKING:
     from cellucid_desktop.server.data_api import DataService
@@ -28,6 +30,11 @@ log = logging.getLogger(__name__)
 
 class RemoteError(Exception):
     """Connecting failed; ``str()`` is one sentence for the user."""
+
+
+class TokenNeeded(RemoteError):
+    """The remote is our server and wants its access token (none, or a wrong one, was
+    given): ask the user for it, or for the Viewer URL the server printed."""
 
 
 @dataclass(frozen=True)
@@ -46,13 +53,15 @@ class RemoteSession:
     ``viewer`` chooses the UI the proxy serves for a remote without one (Settings'
     "Open datasets in"): the built-in viewer, or the cached official web app.
     ``on_status`` receives the tunnel's states (connecting, connected, reconnecting,
-    failed, stopped).
+    failed, stopped). ``token`` is the remote's access token (our server has one;
+    `cellucid serve` has none and ignores it).
     """
 
     def __init__(self, spec: TunnelSpec | None = None, *, port: int | None = None,
                  remote_port: int | None = None,
                  on_status: Callable[[TunnelStatus], None] | None = None,
-                 ready_timeout: float = 60.0, viewer: str = "builtin") -> None:
+                 ready_timeout: float = 60.0, viewer: str = "builtin",
+                 token: str | None = None) -> None:
         if (spec is None) == (port is None):
             raise ValueError("give either an SSH spec or an already forwarded port")
         self.spec = spec.validated() if spec is not None else None
@@ -61,10 +70,11 @@ class RemoteSession:
         self.ready_timeout = ready_timeout
         self.viewer = viewer  # for a remote without UI: "builtin", or "webapp" if cached
         self.local_port = port
+        self.token = token
         self.tunnel: Tunnel | None = None
         self.proxy: LocalProxy | None = None
         self.data_service: DataService | None = None
-        self.data_upstream: Upstream | None = None  # connections the data API reads over
+        self.data_upstream: Client | None = None  # connections the data API reads over
         self.view: RemoteView | None = None
         self._lock = threading.Lock()
         self._closed = threading.Event()
@@ -84,7 +94,10 @@ class RemoteSession:
         if self.spec is not None:
             self._start_tunnel()
         assert self.local_port is not None
-        result = probe(self.local_port, remote_port=self.remote_port, timeout=5)
+        result = probe(self.local_port, remote_port=self.remote_port, timeout=5,
+                       token=self.token)
+        if result.needs_token:
+            raise TokenNeeded(result.message)
         if not result.is_cellucid:
             raise RemoteError(result.message)
         self.view = self._view(result)
@@ -127,24 +140,25 @@ class RemoteSession:
 
     def _view(self, result: ProbeResult) -> RemoteView:
         if not result.needs_proxy:
-            return RemoteView(f"http://127.0.0.1:{result.port}{result.viewer_path}", result,
-                              True)
+            url = f"http://127.0.0.1:{result.port}{result.viewer_path}"
+            return RemoteView(url_with_token(url, result.token), result, True)
         if result.has_ui or result.kind == DESKTOP:
             # Only the Host check is in the way: forward everything, UI included.
-            self.proxy = LocalProxy(result.port, result.host_port, prefixes=EVERYTHING)
+            self.proxy = LocalProxy(result.port, result.host_port, prefixes=EVERYTHING,
+                                    upstream_token=result.token)
             path = result.viewer_path
         elif self.viewer == "webapp" and (cache := self._webapp_cache()) is not None:
             from cellucid_desktop.server.webapp_assets import webapp_blueprint
 
             # The official app reads the remote store itself, through the forwarded routes.
             self.proxy = LocalProxy(result.port, result.host_port, prefixes=CELLUCID_PREFIXES,
-                                    blueprints=[webapp_blueprint(cache)],
-                                    ui="webapp")
+                                    blueprints=[webapp_blueprint(cache)], ui="webapp",
+                                    upstream_token=result.token)
             path = "/?anndata=true"
         else:
             self.proxy, path = self._builtin_viewer_proxy(result)
         self.proxy.start()
-        return RemoteView(f"{self.proxy.url}{path}", result, False)
+        return RemoteView(self.proxy.view_url(path), result, False)
 
     @staticmethod
     def _webapp_cache() -> WebAppCache | None:
@@ -160,7 +174,8 @@ class RemoteSession:
         from cellucid_desktop.data.errors import DatasetError
         from cellucid_desktop.remote.remote_data import open_remote_datasets, remote_data_api
 
-        self.data_upstream = Upstream(result.port, result.host_port)
+        self.data_upstream = Client(Endpoint(port=result.port, token=result.token)
+                                    .naming(result.host_port), timeout=120.0, maxsize=8)
         try:
             registry, service = open_remote_datasets(
                 f"http://127.0.0.1:{result.port}", f"127.0.0.1:{result.host_port}",
@@ -173,5 +188,6 @@ class RemoteSession:
                               "or Zarr); restart it without --no-web-ui.")
         self.data_service = service
         proxy = LocalProxy(result.port, result.host_port, prefixes=CELLUCID_PREFIXES,
-                           blueprints=[remote_data_api(service)], registry=registry)
+                           blueprints=[remote_data_api(service)], registry=registry,
+                           upstream_token=result.token)
         return proxy, f"/?dataset={registry.all()[0].id}"

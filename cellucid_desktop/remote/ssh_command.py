@@ -73,6 +73,19 @@ def _check_word(label: str, value: str) -> str:
     return text
 
 
+def check_socket(path: str) -> str:
+    """A remote Unix socket path as ``ssh -L`` takes it: absolute, one word, no ':', no
+    longer than a socket path can be (what `serve --socket` printed)."""
+    text = path.strip()
+    if (not text.startswith("/") or ":" in text
+            or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in text)):
+        raise SpecError(f"Remote socket {path!r} must be an absolute path without spaces, "
+                        "':' or control characters")
+    if len(text.encode()) > MAX_REMOTE_SOCKET:
+        raise SpecError(f"Remote socket {text!r} is longer than a Unix socket path can be")
+    return text
+
+
 def _check_port(label: str, port: int) -> int:
     if not isinstance(port, int) or not 1 <= port <= 65535:
         raise SpecError(f"{label} must be a number between 1 and 65535, not {port!r}")
@@ -161,7 +174,8 @@ class HostSpec:
 @dataclass(frozen=True)
 class TunnelSpec:
     """What the user asked for. ``node`` set = the server runs on a compute node that
-    the SSH target (the login node) reaches; ``local_port`` None = choose one."""
+    the SSH target (the login node) reaches; ``local_port`` None = choose one;
+    ``remote_socket`` = forward to that Unix socket on the target instead of a port."""
 
     target: str
     remote_port: int = DEFAULT_REMOTE_PORT
@@ -172,6 +186,7 @@ class TunnelSpec:
     identity_file: str | None = None
     options: tuple[str, ...] = ()
     config_file: str | None = None  # ssh -F, for tests and unusual setups
+    remote_socket: str | None = None
 
     @property
     def host(self) -> HostSpec:
@@ -181,6 +196,9 @@ class TunnelSpec:
 
     def validated(self) -> TunnelSpec:
         """A copy with every field checked and normalised; raises SpecError."""
+        if self.remote_socket and self.node and self.node.strip():
+            raise SpecError("A socket on a compute node is reached by SSH to the node itself: "
+                            "give the node as the SSH target and the login host as jump host")
         host = self.host.validated()
         return TunnelSpec(
             target=host.target,
@@ -193,12 +211,19 @@ class TunnelSpec:
             identity_file=host.identity_file,
             options=host.options,
             config_file=host.config_file,
+            remote_socket=check_socket(self.remote_socket) if self.remote_socket else None,
         )
 
     @property
     def forward_host(self) -> str:
         """Where the SSH server connects: itself, or the compute node."""
         return self.node or "127.0.0.1"
+
+    def forward(self, local_port: int) -> Forward:
+        """The forward from ``127.0.0.1:local_port``: to the server's port, or its socket."""
+        if self.remote_socket:
+            return Forward.unix(local_port, self.remote_socket)
+        return Forward.tcp(local_port, self.forward_host, self.remote_port)
 
 
 def tunnel_argv(spec: TunnelSpec, local_port: int, *, supervised: bool = True,
@@ -210,7 +235,7 @@ def tunnel_argv(spec: TunnelSpec, local_port: int, *, supervised: bool = True,
     """
     spec = spec.validated()
     _check_port("Local port", local_port)
-    argv = [ssh, "-N", "-L", f"127.0.0.1:{local_port}:{spec.forward_host}:{spec.remote_port}"]
+    argv = [ssh, "-N", "-L", spec.forward(local_port).spec]
     if supervised:
         argv += _options(SUPERVISOR_OPTIONS)
     return [*argv, *spec.host.connection_args(), spec.target]
@@ -222,14 +247,18 @@ def display_command(spec: TunnelSpec, local_port: int) -> str:
 
 
 def server_command(data_path: str, remote_port: int = DEFAULT_REMOTE_PORT, *,
-                   program: str = "cellucid", offline: bool = False) -> str:
+                   program: str = "cellucid", offline: bool = False,
+                   socket: str | None = None) -> str:
     """The command that starts the server on the remote side, shell-quoted.
 
     ``program`` is ``cellucid`` (0.9.5; ``offline`` adds ``--no-web-ui`` for a node without
-    internet, since 0.9.5 downloads its UI at every start) or ``cellucid-desktop``.
+    internet, since 0.9.5 downloads its UI at every start) or ``cellucid-desktop``
+    (``socket``: serve on that Unix socket instead of the port).
     """
     if program not in ("cellucid", "cellucid-desktop"):
         raise SpecError(f"Unknown server program {program!r}")
+    if socket and program == "cellucid-desktop":
+        return shlex.join([program, "serve", data_path, "--no-browser", "--socket", socket])
     argv = [program, "serve", data_path, "--no-browser", "--port", str(remote_port)]
     if offline and program == "cellucid":
         argv.append("--no-web-ui")
@@ -294,14 +323,7 @@ class Forward:
 
     @classmethod
     def unix(cls, local_port: int, socket_path: str) -> Forward:
-        path = socket_path.strip()
-        if (not path.startswith("/") or ":" in path
-                or any(ch.isspace() or ord(ch) < 32 for ch in path)):
-            raise SpecError(f"Remote socket {socket_path!r} must be an absolute path without "
-                            "spaces, ':' or control characters")
-        if len(path.encode()) > MAX_REMOTE_SOCKET:
-            raise SpecError(f"Remote socket {path!r} is longer than a Unix socket path can be")
-        return cls(_check_port("Local port", local_port), socket_path=path)
+        return cls(_check_port("Local port", local_port), socket_path=check_socket(socket_path))
 
     @property
     def destination(self) -> str:

@@ -113,7 +113,9 @@ class Tunnel:
         self.backoff = tuple(backoff)
         self.max_failures = max_failures
         self.ready_timeout = ready_timeout
-        self.server_hint = server_command("data.h5ad", self.spec.remote_port)
+        self.server_hint = server_command("data.h5ad", self.spec.remote_port,
+                                          program="cellucid-desktop" if self.spec.remote_socket
+                                          else "cellucid", socket=self.spec.remote_socket)
         self.status = TunnelStatus(TunnelState.STOPPED, "Not started")
         self._proc: subprocess.Popen | None = None
         self._stderr: collections.deque[str] = collections.deque(maxlen=200)
@@ -245,8 +247,9 @@ class Tunnel:
             if problem is not None or self._stop.is_set():
                 return problem  # (None when stopped meanwhile: ``finally`` ends this ssh)
             self._set(TunnelStatus(TunnelState.CONNECTED, f"Connected: 127.0.0.1:"
-                                   f"{self.local_port} -> {self.spec.forward_host}:"
-                                   f"{self.spec.remote_port} via {self.spec.target}"))
+                                   f"{self.local_port} -> "
+                                   f"{self.spec.forward(self.local_port).destination} via "
+                                   f"{self.spec.target}"))
             problem = self._watch(exited)
             stop_process(proc)  # when it froze; then its last lines say why it ended
             reader.join(2)
@@ -339,7 +342,8 @@ class Tunnel:
 
     def _context(self) -> dict[str, object]:
         return {"host": self.spec.target, "command": self.command,
-                "local_port": self.local_port, "remote_port": self.spec.remote_port,
+                "local_port": self.local_port,
+                "remote_port": self.spec.remote_socket or self.spec.remote_port,
                 "node": self.spec.node, "holder": who_holds(self.local_port),
                 "server_command": self.server_hint}
 

@@ -8,8 +8,9 @@ from flask import Flask, Response, request
 
 from cellucid_desktop.server import analysis_api, data_api, protocol, viewer_assets
 from cellucid_desktop.server.context import ServerContext
+from cellucid_desktop.server.access import TokenGuard
 from cellucid_desktop.server.registry import DatasetRegistry
-from cellucid_desktop.server.security import HostGuard
+from cellucid_desktop.server.security import HostGuard, WSGIApp
 from cellucid_desktop.server.store import StoreRoutes, text_response
 
 POST_REFUSAL = ("This server answers GET and HEAD; the viewer talks to it on its "
@@ -60,20 +61,30 @@ def _register_error_pages(app: Flask) -> None:
 
 
 def create_app(registry: DatasetRegistry, *, bind_host: str = "127.0.0.1",
-               port: Callable[[], int] = lambda: 0, allowed_hosts: Iterable[str] = (),
+               port: Callable[[], int | None] = lambda: 0, allowed_hosts: Iterable[str] = (),
                blueprints: Iterable[Callable[[Flask], None]] = (),
-               ui: str = "builtin") -> HostGuard:
-    """The guarded WSGI app the runner serves.
+               ui: str = "builtin", token: str | None = None,
+               self_guarded: Iterable[str] = (),
+               front: Callable[[WSGIApp], WSGIApp] | None = None,
+               ) -> tuple[HostGuard, StoreRoutes]:
+    """The guarded WSGI app the runner serves, and its store routes (whose fast path
+    the runner's I/O thread asks): Host guard -> access token (if ``token``) ->
+    ``front`` -> store routes -> Flask.
 
     ``blueprints`` are callables that add routes (viewer assets, data API, desktop
     control routes), so layers above the server plug in without the server
-    importing them. ``ui`` is one of UI_CHOICES.
+    importing them; ``self_guarded`` names the path prefixes of routes that check
+    their own credentials. ``front`` wraps the app in a layer of the caller's (the
+    local proxy's forwarder) behind the token check. ``ui`` is one of UI_CHOICES.
     """
     if ui not in UI_CHOICES:
         raise ValueError(f"ui must be one of {UI_CHOICES}, not {ui!r}")
     context = ServerContext(registry=registry, bind_host=bind_host, port=port,
                             allowed_hosts=tuple(allowed_hosts),
                             extras={"blueprints": tuple(blueprints), "ui": ui})
-    flask_app = create_flask_app(context)
-    return HostGuard(StoreRoutes(flask_app, registry), bind_host=bind_host, port=port,
-                     allowed_hosts=context.allowed_hosts)
+    store = StoreRoutes(create_flask_app(context), registry)
+    inner: WSGIApp = store if front is None else front(store)
+    if token is not None:
+        inner = TokenGuard(inner, token, self_guarded=self_guarded)
+    return HostGuard(inner, bind_host=bind_host, port=port,
+                     allowed_hosts=context.allowed_hosts), store

@@ -16,7 +16,7 @@ class ServerContext:
 
     registry: DatasetRegistry
     bind_host: str = "127.0.0.1"
-    port: Callable[[], int] = lambda: 0
+    port: Callable[[], int | None] = lambda: 0  # None: a Unix socket
     allowed_hosts: tuple[str, ...] = ()
     runtime: str = "python"
     extras: dict[str, object] = field(default_factory=dict)

@@ -89,8 +89,10 @@ class DataService:
         limit_arenas()  # per-request vectors of MBs must not bloat one arena per thread
 
     def reader(self, dataset: Dataset) -> DatasetReader:
-        """The dataset's reader, replaced when its data changed (a new identity)."""
-        identity = dataset.source.identity()  # DatasetError when the data is gone
+        """The dataset's reader, replaced when its data changed (the registry tells: one
+        truth for this API and the protocol's health)."""
+        dataset = self.registry.refresh(dataset)  # DatasetError when the data is gone
+        identity = dataset.identity or dataset.source.identity()
         location = dataset.source.location
         with self._lock:
             current = self._readers.get(dataset.id)
@@ -186,7 +188,10 @@ def _api_error(err: ApiError) -> Response:
 def _dataset_error(err: DatasetError) -> Response:
     status = 400 if isinstance(err, BadSelection) else 404 if isinstance(
         err, (UnknownColumn, UnknownEmbedding, UnknownGene, UnknownSource)) else 422
-    return json_response({"error": str(err)}, status)
+    if status == 422:
+        current_app.logger.warning("Data API %s: %s", request.path, err)
+    return json_response({"error": server_context().registry.public_message(str(err))},
+                         status)
 
 
 def _unreachable(err: SourceUnreachable) -> Response:

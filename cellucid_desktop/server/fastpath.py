@@ -1,34 +1,45 @@
-"""waitress's fast path for store reads: zero-copy bodies, answered on the I/O thread.
+"""waitress's fast path for store reads: answered on the I/O thread when nothing blocks.
 
-A viewer reads a store with thousands of small Range requests. Two costs made waitress
-slower than `cellucid serve` (a thread per connection calling ``sendfile``) on them:
+A viewer reads a store with thousands of small Range requests. Handing each one from
+waitress's I/O thread to a worker and back costs two context switches and two GIL
+hand-offs, more than the request itself (a worker-only store route measured 0.59-0.71x
+`cellucid serve`, docs/benchmarks.md). So :class:`InlineStoreReads` (waitress's task
+dispatcher) asks the store, still on the I/O thread, to prepare the answer with no
+blocking call: an already validated open file and bytes already in the page cache
+(server/store.py). If it can, the request is served right there, its body sent from
+the page cache to the socket with ``os.sendfile`` (no copy); if not (a file not
+validated lately, bytes on a cold disk or a hung network file system, a big body, an
+OS without ``sendfile``/``mincore``, any other route), it goes to a worker, so one
+slow disk never stalls the others.
 
-* **Copies.** waitress sends a ``wsgi.file_wrapper`` body by reading each chunk into
-  Python and writing it out. Here the file-wrapper buffer (waitress recognises it with
-  ``isinstance``) hands the channel a :class:`FileSlice`, and the channel (the server's
-  ``channel_class``) passes it to ``os.sendfile``.
-* **Thread hand-offs.** Every request goes from the I/O thread to a worker and back,
-  two context switches and two GIL hand-offs, which cost more than the request.
-  :class:`InlineStoreReads` answers a lone Range/HEAD request on the store on the I/O
-  thread itself: it is an ``open``, an ``fstat`` and a non-blocking ``sendfile``.
-
-Nothing else in waitress changes: partial sends, back-pressure and closing stay its own.
+Only waitress's own extension points are used: the channel's ``task_class`` (to pass
+the prepared answer into the WSGI environ), the server's ``channel_class`` (to run the
+marked request once parsing ends) and its ``task_dispatcher``.
 """
 
 from __future__ import annotations
 
 import errno
+import logging
 import os
+import socket
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any
 
 from waitress.buffers import ReadOnlyFileBasedBuffer
 from waitress.channel import HTTPChannel
+from waitress.task import WSGITask
 
-# The WSGI environ key the runner sets when its channels understand FileSlice.
-ENVIRON_KEY = "cellucid_desktop.sendfile"
+log = logging.getLogger(__name__)
+
+# The WSGI environ key holding the answer prepared on the I/O thread.
+ENVIRON_KEY = "cellucid_desktop.inline"
 _DISCONNECTED = frozenset({errno.ECONNRESET, errno.ENOTCONN, errno.ESHUTDOWN,
                            errno.ECONNABORTED, errno.EPIPE, errno.EBADF})
+_MSG_MORE = getattr(socket, "MSG_MORE", 0)  # Linux: more data follows, do not push yet
+
+Prepare = Callable[[str, str, Mapping[str, str]], Any]
 
 
 @dataclass(frozen=True)
@@ -43,31 +54,59 @@ class FileSlice:
         return self.count
 
 
-class SendfileBuffer(ReadOnlyFileBasedBuffer):
-    """A file-wrapper body whose chunks are FileSlices rather than bytes read into memory."""
+class SendfileBody(ReadOnlyFileBasedBuffer):
+    """A body of file bytes already in the page cache, sent by the I/O thread with
+    ``os.sendfile`` (zero-copy). waitress recognises the file-wrapper buffer type and
+    queues it as is; its chunks are FileSlices, which :class:`StoreChannel` sends.
+    ``file`` is held so its descriptor stays open until the body is sent."""
 
-    def __init__(self, file: BinaryIO, length: int) -> None:
-        super().__init__(file)
-        self.length = length
+    def __init__(self, file: Any, offset: int, length: int) -> None:  # noqa: D107
+        self.file = file
+        self.offset = offset
+        self.remain = length
 
     def prepare(self, size: int | None = None) -> int:
-        return super().prepare(self.length if size is None else min(size, self.length))
+        if size is not None:
+            self.remain = min(size, self.remain)
+        return self.remain
 
-    def get(self, numbytes: int = -1, skip: bool = False) -> FileSlice | bytes:
-        if skip:  # never asked for by waitress's flush loop; keep the base meaning
-            return super().get(numbytes, skip)
+    def get(self, numbytes: int = -1, skip: bool = False) -> FileSlice:
         if numbytes == -1 or numbytes > self.remain:
             numbytes = self.remain
-        return FileSlice(self.file.fileno(), self.file.tell(), numbytes)
+        chunk = FileSlice(self.file.fileno(), self.offset, numbytes)
+        if skip:
+            self.skip(numbytes)
+        return chunk
+
+    def skip(self, numbytes: int, allow_prune: int = 0) -> None:
+        self.offset += numbytes
+        self.remain -= numbytes
+
+    def close(self) -> None:
+        self.remain = 0
 
 
-class SendfileChannel(HTTPChannel):
+class StoreTask(WSGITask):
+    """waitress's WSGI task, putting the request's prepared answer into the environ."""
+
+    def get_environment(self) -> dict[str, Any]:
+        environ = super().get_environment()
+        prepared = getattr(self.request, "cellucid_inline", None)
+        if prepared is not None:
+            environ[ENVIRON_KEY] = prepared
+            self.channel.head_before_file = bool(_MSG_MORE and prepared.sends_file)
+        return environ
+
+
+class StoreChannel(HTTPChannel):
     """waitress's HTTP channel, sending FileSlices with ``os.sendfile``, and running the
     store read InlineStoreReads picked once the request is parsed (waitress hands it
     over while holding the channel's request lock, which serving needs)."""
 
+    task_class = StoreTask
     receiving = False
     inline_pending = False
+    head_before_file = False  # the next send is the head of a sendfile body
 
     def received(self, data: bytes) -> Any:
         self.receiving = True
@@ -82,38 +121,56 @@ class SendfileChannel(HTTPChannel):
 
     def send(self, data: Any, do_close: bool = True) -> int:
         if not isinstance(data, FileSlice):
+            if self.head_before_file:
+                # the head of a file body (waitress sends it at once, alone): let the
+                # kernel put it in one segment with the body's first bytes
+                self.head_before_file = False
+                return self._guarded(self.socket.send, do_close, data, _MSG_MORE) or 0
             return super().send(data, do_close)
-        if not data.count:
+        sent = self._guarded(os.sendfile, do_close, self.socket.fileno(), data.fd, data.offset,
+                             data.count)
+        if sent is None:
             return 0
+        if sent == 0 and data.count:
+            # the file ended before the promised length: it got shorter while being
+            # sent. The answer cannot be finished; close, as cellucid does (a retry
+            # would find the same end of file again and again: a spinning core).
+            log.warning("A store file got shorter while it was being sent; the "
+                        "connection is closed")
+            self.handle_close()
+        return sent
+
+    def _guarded(self, call: Callable[..., int], do_close: bool, *args: Any) -> int | None:
+        """A send call as waitress makes it; None when nothing could be sent because the
+        socket is full or the client went away (then closed, if ``do_close``)."""
         try:
-            return os.sendfile(self.socket.fileno(), data.fd, data.offset, data.count)
+            return call(*args)
         except BlockingIOError:
-            return 0
+            return None
         except OSError as exc:
             if exc.errno in _DISCONNECTED:
                 if do_close:
                     self.handle_close()
-                return 0
+                return None
             raise
 
 
 class InlineStoreReads:
-    """waitress's task dispatcher, except that store reads run on the calling I/O thread.
+    """waitress's task dispatcher, except that store reads run on the calling I/O thread
+    when ``prepare`` has answered them without blocking.
 
     Only a channel with exactly one parsed request and nothing left to send is run
-    inline, and only for ``HEAD`` or a ``GET`` with a ``Range`` under
-    ``/_cellucid/anndata/``. Such a task never waits for the I/O thread (waitress waits
-    only when earlier output is over its high-water mark), so it cannot block it; its
-    body is sent without blocking, and whatever the socket does not take at once is
-    sent later by the I/O loop as usual. Everything else goes to the worker pool.
+    inline. Such a task never waits for the I/O thread (waitress waits only when earlier
+    output is over its high-water mark), and its body is in memory already, so it
+    cannot block it. Everything else goes to the worker pool.
     """
 
-    def __init__(self, workers: Any, prefix: str) -> None:
+    def __init__(self, workers: Any, prepare: Prepare) -> None:
         self.workers = workers
-        self.prefix = prefix
+        self.prepare = prepare
 
     def add_task(self, channel: Any) -> None:
-        if self._is_store_read(channel):
+        if self._prepared(channel):
             channel.inline_pending = True  # served by the channel when parsing ends
         else:
             self.workers.add_task(channel)
@@ -126,29 +183,23 @@ class InlineStoreReads:
         else:
             self.workers.add_task(channel)
 
-    def _is_store_read(self, channel: Any) -> bool:
+    def _prepared(self, channel: Any) -> bool:
         if not getattr(channel, "receiving", False):  # handed over by a worker
             return False
         requests = channel.requests
         if len(requests) != 1 or channel.total_outbufs_len:
             return False
         request = requests[0]
-        return (not request.error and request.path.startswith(self.prefix)
-                and (request.command == "HEAD"
-                     or (request.command == "GET" and "RANGE" in request.headers)))
+        if request.error:
+            return False
+        prepared = self.prepare(request.command, request.path, request.headers)
+        if prepared is None:
+            return False
+        request.cellucid_inline = prepared
+        return True
 
     def set_thread_count(self, count: int) -> None:
         self.workers.set_thread_count(count)
 
     def shutdown(self, cancel_pending: bool = True, timeout: float = 5) -> bool:
         return self.workers.shutdown(cancel_pending, timeout)
-
-
-def mark_environ(app: Any) -> Any:
-    """Wrap a WSGI app so its requests know the channel accepts SendfileBuffer bodies."""
-
-    def marked(environ: dict[str, Any], start_response: Any) -> Any:
-        environ[ENVIRON_KEY] = True
-        return app(environ, start_response)
-
-    return marked

@@ -41,12 +41,18 @@ def json_response(document: dict) -> Response:
 
 
 def _first() -> tuple[str, int | None, int | None]:
-    """The format and counts health/info report: the first dataset's, as cellucid reports
-    its one dataset (null counts for formats it leaves to the browser, such as loom)."""
-    datasets = server_context().registry.all()
+    """The format and counts health/info report: the first dataset's as its file is now,
+    as cellucid reports its one dataset (null counts for formats it leaves to the
+    browser, such as loom, and for a file no longer usable: the data API says why)."""
+    registry = server_context().registry
+    datasets = registry.all()
     if not datasets:
         return "h5ad", None, None
-    first = datasets[0]
+    try:
+        first = registry.refresh(datasets[0])
+    except DatasetError:
+        first = datasets[0]
+        return first.source.kind, None, None
     published = first.source.publication()
     counts = published.counts if published else None
     n_cells, n_genes = counts if counts is not None else (first.meta.n_cells,

@@ -1,17 +1,26 @@
-"""The datasets the server publishes: one registry, every window a view on one entry."""
+"""The datasets the server publishes: one registry, every window a view on one entry.
+
+The registry is the one truth about a dataset's metadata: data changed on disk is
+noticed by :meth:`DatasetRegistry.refresh` (its identity: size, mtime, inode) and read
+again, so the protocol's health and the data API never disagree about its shape.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from cellucid_desktop.data.errors import DatasetError
 from cellucid_desktop.data.h5ad import AnnDataMeta
 from cellucid_desktop.data.identity import clean_name, is_valid_id, slugify_id
 from cellucid_desktop.data.local_source import open_local
 from cellucid_desktop.data.reader import DatasetReader
 from cellucid_desktop.data.source import DatasetSource
+
+log = logging.getLogger(__name__)
 
 # The endings a dataset's name loses when it is made from its file name.
 _NAME_ENDINGS = (".zarr.zip", ".h5ad", ".h5mu", ".loom", ".zarr", ".zip")
@@ -25,6 +34,7 @@ class Dataset:
     name: str
     source: DatasetSource
     meta: AnnDataMeta
+    identity: str | None = None  # the data version ``meta`` was read from (None: remote)
 
     @property
     def route_name(self) -> str:
@@ -61,6 +71,8 @@ class DatasetRegistry:
         self._lock = threading.Lock()
         self._by_id: dict[str, Dataset] = {}
         self._remove_hooks: list[Callable[[Dataset], None]] = []
+        self._refreshing: set[str] = set()
+        self._unusable: dict[str, tuple[str, str]] = {}  # id -> (identity, message)
 
     def add(self, path: str | os.PathLike[str], *, dataset_id: str | None = None,
             name: str | None = None, modality: str | None = None) -> Dataset:
@@ -71,6 +83,7 @@ class DatasetRegistry:
         existing = self.find(source.location)
         if existing is not None:
             return existing
+        identity = source.identity()
         meta = read_meta(source)
         assert source.local_path is not None
         stem = _stem(source.local_path.name)
@@ -82,10 +95,70 @@ class DatasetRegistry:
         if source.modality and not name:
             default_name = f"{default_name} ({source.modality})"
         display = clean_name(name or default_name, base_id)
-        return self.publish(base_id, display, source, meta)
+        return self.publish(base_id, display, source, meta, identity)
+
+    def refresh(self, dataset: Dataset) -> Dataset:
+        """The entry for the data as it is on disk now: the same one while it is
+        unchanged, else its metadata read again under the same id and name. Raises
+        DatasetError if the data is gone or no longer usable.
+
+        May block (``stat``): never on the server's I/O thread. While one thread
+        checks a dataset (a slow disk), others get its entry as last read at once.
+        """
+        if dataset.identity is None or dataset.source.local_path is None:
+            return dataset  # a remote source: its server checks it
+        with self._lock:
+            if dataset.id in self._refreshing:
+                return self._by_id.get(dataset.id, dataset)
+            self._refreshing.add(dataset.id)
+        try:
+            return self._refresh(dataset)
+        finally:
+            with self._lock:
+                self._refreshing.discard(dataset.id)
+
+    def _refresh(self, dataset: Dataset) -> Dataset:
+        identity = dataset.source.identity()
+        if identity == dataset.identity:
+            return dataset
+        unusable = self._unusable.get(dataset.id)
+        if unusable is not None and unusable[0] == identity:
+            raise DatasetError(unusable[1])
+        # HDF5 shares one open state per file: handles still open on the old version
+        # would feed its stale structure to the new read. Readers close them first.
+        self._release(dataset)
+        try:
+            source = open_local(dataset.source.local_path, dataset.source.modality)
+            meta = read_meta(source)
+        except DatasetError as exc:
+            self._unusable[dataset.id] = (identity, str(exc))
+            log.warning("Dataset %s changed on disk and can no longer be read: %s",
+                        dataset.id, exc)
+            raise
+        self._unusable.pop(dataset.id, None)
+        fresh = replace(dataset, source=source, meta=meta, identity=source.identity())
+        with self._lock:
+            current = self._by_id.get(dataset.id)
+            if current is not None and current.source.location == dataset.source.location:
+                self._by_id[dataset.id] = fresh
+        log.info("Dataset %s changed on disk; read again: %d cells, %d genes", dataset.id,
+                 meta.n_cells, meta.n_genes)
+        return fresh
+
+    def public_message(self, text: str) -> str:
+        """``text`` with every registered local path and file name replaced by its
+        dataset id: answers never name a local path (the log may)."""
+        for dataset in self.all():
+            local = dataset.source.local_path
+            if local is None:
+                continue
+            label = f"the file of dataset {dataset.id!r}"
+            for name in (str(local), local.name):
+                text = text.replace(name, label)
+        return text[:1].upper() + text[1:]
 
     def publish(self, base_id: str, name: str, source: DatasetSource,
-                meta: AnnDataMeta) -> Dataset:
+                meta: AnnDataMeta, identity: str | None = None) -> Dataset:
         """Register already-read metadata under ``base_id`` made unique (``-2``, ``-3``...).
 
         A location already registered (another thread opened the same file meanwhile)
@@ -100,7 +173,7 @@ class DatasetRegistry:
             while unique in self._by_id:
                 n += 1
                 unique = f"{base_id[:170]}-{n}"
-            entry = Dataset(unique, name, source, meta)
+            entry = Dataset(unique, name, source, meta, identity)
             self._by_id[unique] = entry
         return entry
 
@@ -108,13 +181,20 @@ class DatasetRegistry:
         """Forget a dataset (its window closed); True if it was registered."""
         with self._lock:
             entry = self._by_id.pop(dataset_id, None)
-            hooks = list(self._remove_hooks)
-        for hook in hooks if entry is not None else ():
-            hook(entry)
+            self._unusable.pop(dataset_id, None)
+        if entry is not None:
+            self._release(entry)
         return entry is not None
 
+    def _release(self, dataset: Dataset) -> None:
+        with self._lock:
+            hooks = list(self._remove_hooks)
+        for hook in hooks:
+            hook(dataset)
+
     def on_remove(self, hook: Callable[[Dataset], None]) -> None:
-        """Call ``hook(dataset)`` after a dataset is removed (readers close its file)."""
+        """Call ``hook(dataset)`` after a dataset is removed, and before its data, changed
+        on disk, is read again (readers close the file they hold)."""
         with self._lock:
             self._remove_hooks.append(hook)
 

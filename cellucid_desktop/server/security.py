@@ -24,6 +24,8 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
+from cellucid_desktop.hosts import is_loopback_name
+
 log = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -111,14 +113,6 @@ def validate_allowed_host(entry: str) -> str:
     return normalized
 
 
-def is_loopback_name(host: str) -> bool:
-    """Loopback IPs (127/8, ::1) and exactly ``localhost``."""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host.lower() == "localhost"
-
-
 def host_check_enforced(bind_host: str, allowed: frozenset[str]) -> bool:
     """cellucid's rule: enforced unless a non-loopback IP was bound with no allow-list."""
     if allowed:
@@ -129,9 +123,12 @@ def host_check_enforced(bind_host: str, allowed: frozenset[str]) -> bool:
         return True
 
 
-def host_is_authorized(header_values: list[str], port: int, bind_host: str,
+def host_is_authorized(header_values: list[str], port: int | None, bind_host: str,
                        allowed: frozenset[str]) -> bool:
-    """Whether a request's ``Host`` names this server (see the module docstring)."""
+    """Whether a request's ``Host`` names this server (see the module docstring).
+
+    ``port`` None: the server listens on a Unix socket, reached through forwards on any
+    local port, so a loopback name on any port names it."""
     if not host_check_enforced(bind_host, allowed):
         return True
     if len(header_values) != 1:
@@ -142,7 +139,7 @@ def host_is_authorized(header_values: list[str], port: int, bind_host: str,
     host, host_port = parsed
     if allowed and normalize_host_name(host) in allowed:
         return True
-    return (host_port or 80) == port and is_loopback_name(host)
+    return (port is None or (host_port or 80) == port) and is_loopback_name(host)
 
 
 def allowed_origin(origin: str | None) -> str | None:
@@ -167,10 +164,10 @@ class HostGuard:
     """WSGI middleware: 421 for foreign hosts, CORS and no-cache on every answer.
 
     ``port`` is a callable because a server bound to port 0 learns its port only
-    after binding.
+    after binding (it returns None for a Unix socket).
     """
 
-    def __init__(self, app: WSGIApp, *, bind_host: str, port: Callable[[], int],
+    def __init__(self, app: WSGIApp, *, bind_host: str, port: Callable[[], int | None],
                  allowed_hosts: Iterable[str] = ()) -> None:
         self.app = app
         self.bind_host = bind_host

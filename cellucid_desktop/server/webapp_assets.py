@@ -27,7 +27,8 @@ from cellucid_desktop.server.runner import ServerThread
 from cellucid_desktop.server.store import text_response
 from cellucid_desktop.server.webapp_cache import (STATE_NAME, Build, WebAppCache,
                                                   check_asset_bytes)
-from cellucid_desktop.server.webapp_inventory import INVENTORY_NAME, WebAppError
+from cellucid_desktop.server.webapp_inventory import INVENTORY_NAME
+from cellucid_desktop.webapp_source import WebAppError
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +148,9 @@ def single_dataset_registry(registry: DatasetRegistry, dataset_id: str) -> Datas
 
 
 def webapp_viewer_url(server: ServerThread) -> str:
-    """The URL to open: ``<base>/?anndata=true``, as `cellucid serve` prints it."""
-    return f"{server.url}/?anndata=true"
+    """The URL to open: ``<base>/?anndata=true``, as `cellucid serve` prints it, with the
+    server's access token (the first load turns it into a cookie)."""
+    return server.url_with_token("/?anndata=true")
 
 
 def _file_version(path: os.PathLike[str]) -> str | None:

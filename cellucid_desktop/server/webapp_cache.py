@@ -23,7 +23,6 @@ the cache when the source cannot be reached.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import logging
 import os
@@ -32,23 +31,23 @@ import shutil
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from filelock import FileLock, Timeout
 
 from cellucid_desktop import __version__, paths
-from cellucid_desktop.server.security import is_loopback_name
+from cellucid_desktop.atomic_files import atomic_write_json
+from cellucid_desktop.hosts import is_loopback_name
+from cellucid_desktop.http_client import READ_ERRORS, InternetClient, Response
 from cellucid_desktop.server.webapp_inventory import (
-    DEFAULT_SOURCE_URL, INVENTORY_CONTENT_TYPE, INVENTORY_NAME, Asset, Inventory,
-    InventoryError, WebAppError, extract_build_id, is_normalized_mime,
-    media_type, parse_inventory, validate_source_url)
+    INVENTORY_CONTENT_TYPE, INVENTORY_NAME, Asset, Inventory, InventoryError,
+    extract_build_id, is_normalized_mime, media_type, parse_inventory)
+from cellucid_desktop.webapp_source import DEFAULT_SOURCE_URL, WebAppError, validate_source_url
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +58,8 @@ USER_AGENT = f"cellucid-desktop/{__version__} (web-cache)"
 STATE_NAME = "state.json"
 _GENERATION = re.compile(r"gen-[0-9a-f]{32}")
 _CHUNK = 256 * 1024
+MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 ProgressCallback = Callable[[int, int, str], None]
 """``progress(done_bytes, total_bytes, current_path)``; raising from it cancels the fetch."""
@@ -95,25 +96,6 @@ class FetchStatus:
     message: str = ""
 
 
-class _SafeRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow redirects only to https (or loopback http): the hashes that vouch for the
-    build are only as trustworthy as the channel the inventory came over."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[override]
-        parts = urlsplit(newurl)
-        if parts.scheme != "https" and not (
-                parts.scheme == "http" and is_loopback_name(parts.hostname or "")):
-            fp.close()
-            raise WebAppError(f"The web app source redirected to {newurl}, which is not "
-                              "https, so it was refused")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-_OPENER = urllib.request.build_opener(_SafeRedirects)
-# A loopback source is this computer: never route it through a configured HTTP proxy.
-_DIRECT = urllib.request.build_opener(_SafeRedirects, urllib.request.ProxyHandler({}))
-
-
 class _Unreachable(WebAppError):
     """The source could not be reached at all (offline, refused, timed out)."""
 
@@ -129,6 +111,7 @@ class WebAppCache:
         self.source_url = validate_source_url(source_url)
         self.root = Path(root) if root is not None else paths.cache_dir() / "webapp"
         self.timeout = timeout
+        self._http = InternetClient(timeout)  # keep-alive across a build's files
         self._status = FetchStatus()
         self._status_lock = threading.Lock()
         self._worker: threading.Thread | None = None
@@ -302,16 +285,7 @@ class WebAppCache:
         document = {"version": 1, "generation": build.directory.name,
                     "source_url": build.source_url, "build_id": build.build_id,
                     "fetched_at": build.fetched_at, "checked_at": build.checked_at}
-        fd, tmp = tempfile.mkstemp(prefix=".state-", dir=self.root)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(document, out)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.root / STATE_NAME)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_json(self.root / STATE_NAME, document)
         return build
 
     def _install(self, inventory: Inventory, active: Build | None,
@@ -356,23 +330,33 @@ class WebAppCache:
                    "viewer works offline)."
         return f"{reason}; try again later (the built-in viewer still works)."
 
-    def _open(self, path: str) -> http.client.HTTPResponse:
+    def _open(self, path: str) -> Response:
+        """A streamed 200 answer for ``path`` of the source; redirects are followed only
+        to https (or loopback http): the hashes that vouch for the build are only as
+        trustworthy as the channel the inventory came over."""
         url = f"{self.source_url}/{quote(path, safe='/-._~')}"
-        request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-        try:
-            opener = _DIRECT if is_loopback_name(urlsplit(url).hostname or "") else _OPENER
-            response = opener.open(request, timeout=self.timeout)
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            raise WebAppError(f"{url} answered HTTP {exc.code} instead of the web build "
-                              "file") from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            detail = getattr(reason, "strerror", None) or str(reason)
-            raise _Unreachable(f"Could not reach the Cellucid web app at {self.source_url} "
-                               f"({detail})") from None
+        for _hop in range(MAX_REDIRECTS + 1):
+            try:
+                response = self._http.get(url, {"User-Agent": USER_AGENT})
+            except OSError as exc:
+                detail = getattr(exc, "strerror", None) or str(exc)
+                raise _Unreachable(f"Could not reach the Cellucid web app at "
+                                   f"{self.source_url} ({detail})") from None
+            location = response.headers.get("Location")
+            if response.status not in _REDIRECTS or not location:
+                break
+            response.release_conn()
+            url = urljoin(url, location)
+            parts = urlsplit(url)
+            if parts.scheme != "https" and not (
+                    parts.scheme == "http" and is_loopback_name(parts.hostname or "")):
+                raise WebAppError(f"The web app source redirected to {url}, which is not "
+                                  "https, so it was refused")
+        else:
+            raise WebAppError(f"The web app source redirected more than {MAX_REDIRECTS} "
+                              "times; check the source URL")
         if response.status != 200:
-            response.close()
+            response.release_conn()
             raise WebAppError(f"{url} answered HTTP {response.status} instead of the web "
                               "build file")
         return response
@@ -449,14 +433,14 @@ def check_asset_bytes(asset: Asset, data: bytes) -> None:
         raise InventoryError(f"The web app file {asset.path!r} does not match its inventory")
 
 
-def _content_length(response: http.client.HTTPResponse, path: str) -> int:
+def _content_length(response: Response, path: str) -> int:
     value = response.headers.get("Content-Length")
     if not isinstance(value, str) or not value.isdecimal():
         raise InventoryError(f"The web build file {path!r} came without a valid Content-Length")
     return int(value)
 
 
-def _stream(response: http.client.HTTPResponse, length: int, path: str,
+def _stream(response: Response, length: int, path: str,
             sink: Callable[[bytes], None]) -> None:
     """Read exactly ``length`` bytes into ``sink``; a short or long body is refused."""
     received = 0
@@ -469,7 +453,7 @@ def _stream(response: http.client.HTTPResponse, length: int, path: str,
             if received > length:
                 break
             sink(chunk)
-    except (http.client.IncompleteRead, OSError) as exc:
+    except READ_ERRORS as exc:
         raise InventoryError(f"The download of {path!r} broke off ({exc.__class__.__name__})") \
             from None
     if received != length:

@@ -3,9 +3,7 @@
 Pure validation, no I/O. The rules are cellucid 0.9.5's (``web_cache.py``), so a
 build that `cellucid serve` accepts is accepted here and nothing else is:
 
-* the source is an absolute http(s) URL without trailing slash, query, fragment or
-  credentials, and plain http only for a loopback host (an on-path attacker could
-  otherwise rewrite both the assets and the hashes that vouch for them);
+* the source URL (checked by webapp_source.validate_source_url);
 * ``cellucid-web-assets.json`` lists every file with its size, SHA-256 and the
   content type to serve it with; paths are portable relative POSIX paths;
 * ``index.html`` carries exactly one ``<meta name="cellucid-web-build-id">`` equal to
@@ -18,11 +16,9 @@ import json
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from urllib.parse import urlsplit
 
-from cellucid_desktop.server.security import is_loopback_name
+from cellucid_desktop.webapp_source import WebAppError
 
-DEFAULT_SOURCE_URL = "https://www.cellucid.com"
 INVENTORY_NAME = "cellucid-web-assets.json"
 INVENTORY_CONTENT_TYPE = "application/json; charset=utf-8"
 BUILD_META_NAME = "cellucid-web-build-id"
@@ -33,17 +29,6 @@ _TOKEN = r"[a-z0-9][a-z0-9!#$&^_.+-]*"
 _MIME = re.compile(rf"{_TOKEN}/{_TOKEN}(?:; {_TOKEN}={_TOKEN})*")
 _WINDOWS_DEVICES = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{n}" for n in range(1, 10)),
                               *(f"LPT{n}" for n in range(1, 10))})
-
-
-class WebAppError(Exception):
-    """Anything that keeps the web app from being fetched or served.
-
-    ``str(error)`` is one sentence for the user: what happened and what to do.
-    """
-
-
-class SourceURLError(WebAppError, ValueError):
-    """A web-app source URL the settings must refuse."""
 
 
 class InventoryError(WebAppError, ValueError):
@@ -75,37 +60,6 @@ class Inventory:
     @property
     def total_bytes(self) -> int:
         return sum(asset.size for asset in self.assets)
-
-
-def default_source_url() -> str:
-    """Where the official web build is published (the settings' default)."""
-    return DEFAULT_SOURCE_URL
-
-
-def validate_source_url(url: str) -> str:
-    """Return ``url`` unchanged if it may serve the web build; else SourceURLError."""
-    if not isinstance(url, str) or not url or url != url.strip() or any(c.isspace() for c in url):
-        raise SourceURLError("The web app source must be a URL without spaces, "
-                             "such as https://www.cellucid.com.")
-    if url.endswith("/"):
-        raise SourceURLError(f"Remove the trailing '/' from the web app source {url!r}.")
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        _ = parts.port
-    except ValueError:
-        raise SourceURLError(f"The web app source {url!r} has an invalid host or port.") from None
-    if parts.scheme not in ("http", "https") or not host:
-        raise SourceURLError(f"The web app source {url!r} must be an absolute http(s) URL, "
-                             "such as https://www.cellucid.com.")
-    if parts.username is not None or parts.password is not None:
-        raise SourceURLError("The web app source must not contain a user name or password.")
-    if parts.query or parts.fragment:
-        raise SourceURLError(f"Remove the '?...' or '#...' part from the web app source {url!r}.")
-    if parts.scheme == "http" and not is_loopback_name(host):
-        raise SourceURLError(f"The web app source must use https (plain http is allowed only "
-                             f"for this computer, such as http://127.0.0.1:4173), not {url!r}.")
-    return url
 
 
 def validate_asset_path(path: object) -> str:

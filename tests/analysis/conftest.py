@@ -23,7 +23,8 @@ class AnalysisApi(Api):
         conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=120)
         try:
             conn.request("POST", f"/api/v1{path}", body=data, headers={
-                "Content-Type": "application/json", **(headers or {})})
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer {self.server.token}", **(headers or {})})
             response = conn.getresponse()
             return Answer(response.status, {k.lower(): v for k, v in response.getheaders()},
                           response.read())

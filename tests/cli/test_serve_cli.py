@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -168,11 +169,15 @@ def _broken_inputs(folder: Path, good: Path) -> dict[str, Path]:
     cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     empty = folder / "empty.h5ad"
     empty.write_bytes(b"")
+    loop = folder / "loop.h5ad"
+    loop.symlink_to(folder / "loop-back.h5ad")
+    (folder / "loop-back.h5ad").symlink_to(loop)
     return {"missing": folder / "absent.h5ad", "directory": folder, "not HDF5": text,
-            "not AnnData": plain, "truncated": cut, "empty": empty}
+            "not AnnData": plain, "truncated": cut, "empty": empty, "link loop": loop}
 
 
-@pytest.mark.parametrize("case", ["missing", "directory", "not HDF5", "not AnnData", "truncated", "empty"])
+@pytest.mark.parametrize("case", ["missing", "directory", "not HDF5", "not AnnData", "truncated",
+                                  "empty", "link loop"])
 def test_unusable_input_gives_one_line_and_exit_1(small_h5ad: Path, tmp_path: Path, case: str) -> None:
     path = _broken_inputs(tmp_path, small_h5ad)[case]
     result = _run("serve", str(path), "--port", "0", "--no-browser")
@@ -209,13 +214,14 @@ def test_a_zarr_store_and_a_mudata_modality_are_served_together(format_cases, se
     import json
 
     zarr_folder = format_cases["zarr-v3-folder"].path
-    server = _serve(serving, str(zarr_folder), "--port", "0", "--no-browser")
+    server = _serve(serving, str(zarr_folder), "--port", "0", "--no-browser", "--no-token")
     port = int(PORT_OF.match(server.viewer_url()).group(1))
     datasets = json.loads(raw_request(port, "GET", "/_cellucid/datasets").body)["datasets"]
     assert datasets[0]["anndata"]["file"]["layout"] == "folder"
     assert "AnnData Zarr" in server.stdout
     mudata = format_cases["h5mu-citeseq-rna"].path
-    server = _serve(serving, str(mudata), "--modality", "prot", "--port", "0", "--no-browser")
+    server = _serve(serving, str(mudata), "--modality", "prot", "--port", "0", "--no-browser",
+                    "--no-token")
     port = int(PORT_OF.match(server.viewer_url()).group(1))
     entry = json.loads(raw_request(port, "GET", "/_cellucid/datasets").body)["datasets"][0]
     assert entry["anndata"]["defaults"] == {"modality": "prot"}
@@ -226,3 +232,72 @@ def test_a_modality_of_a_file_without_modalities_gives_one_line(small_h5ad: Path
     result = _run("serve", str(small_h5ad), "--modality", "rna", "--port", "0", "--no-browser")
     assert result.returncode == 1 and result.stderr.count("\n") == 1
     assert "not MuData" in result.stderr
+
+
+# --- a bad day while serving: files changed under it, hostile keys, load ------------
+
+def test_a_file_overwritten_in_place_is_one_truth_and_never_a_traceback(
+        small_h5ad: Path, tmp_path: Path, serving) -> None:
+    from cellucid_desktop.data.synthetic import make_synthetic
+
+    served = tmp_path / "served.h5ad"
+    served.write_bytes(small_h5ad.read_bytes())
+    bigger = make_synthetic(tmp_path / "bigger.h5ad", 700, 90, genes_per_cell=8, seed=5)
+    server = _serve(serving, str(served), "--port", "0", "--no-browser")
+    port = int(PORT_OF.match(server.viewer_url()).group(1))
+
+    def shapes() -> tuple[tuple, tuple | int]:
+        health = json.loads(raw_request(port, "GET", "/_cellucid/health").body)
+        api = raw_request(port, "GET", "/api/v1/datasets/small-test")
+        described = json.loads(api.body)
+        return ((health["n_cells"], health["n_genes"]),
+                (described["n_cells"], described["n_genes"]) if api.status == 200 else api.status)
+
+    assert shapes() == ((3000, 500), (3000, 500))
+    served.write_bytes(bigger.read_bytes())  # same inode, new content
+    assert shapes() == ((700, 90), (700, 90))
+    served.write_bytes(bigger.read_bytes()[:5000])  # now unusable
+    assert shapes() == ((None, None), 422)
+    refused = raw_request(port, "GET", "/api/v1/datasets/small-test/obs/cell_type")
+    assert refused.status == 422 and b"truncated" in refused.body
+    for answer in (refused, raw_request(port, "GET", "/api/v1/datasets/small-test")):
+        assert str(tmp_path).encode() not in answer.body and b"served.h5ad" not in answer.body
+    served.write_bytes(small_h5ad.read_bytes())  # repaired
+    assert shapes() == ((3000, 500), (3000, 500))
+    code, out, err = server.interrupt()
+    assert code == 130 and "Traceback" not in out + err
+
+
+def test_keys_from_the_file_cannot_send_escape_sequences_to_the_terminal(
+        small_h5ad: Path, tmp_path: Path, serving) -> None:
+    hostile = tmp_path / "hostile.h5ad"
+    hostile.write_bytes(small_h5ad.read_bytes())
+    with h5py.File(hostile, "r+") as h5:
+        h5["obsm"]["X_\x1b[2J\x1b]0;owned\x07evil\u202e"] = np.zeros((3000, 2), "f4")
+    server = _serve(serving, str(hostile), "--port", "0", "--no-browser")
+    server.viewer_url()
+    _code, out, err = server.interrupt()
+    assert "X_\\x1b[2J\\x1b]0;owned\\x07evil\\u202e" in out
+    assert not any(ch in out + err for ch in "\x1b\x07\u202e")
+
+
+def test_a_busy_server_does_not_flood_the_terminal(small_h5ad: Path, serving) -> None:
+    import threading
+
+    server = _serve(serving, str(small_h5ad), "--port", "0", "--no-browser")
+    port = int(PORT_OF.match(server.viewer_url()).group(1))
+    statuses: list[int] = []
+
+    def client() -> None:
+        for _ in range(5):
+            statuses.append(raw_request(port, "GET", "/api/v1/datasets/small-test/obs/"
+                                        "cell_type/values").status)
+
+    threads = [threading.Thread(target=client) for _ in range(40)]  # > 12 workers
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert statuses == [200] * 200
+    _code, _out, err = server.interrupt()
+    assert "Task queue depth" not in err and err.count("\n") <= 1  # at most "Stopping"

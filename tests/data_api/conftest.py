@@ -42,7 +42,8 @@ class Api:
         """GET any path of the server (the protocol and store routes too)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=60)
         try:
-            conn.request("GET", url, headers=headers or {})
+            conn.request("GET", url, headers={
+                "Authorization": f"Bearer {self.server.token}", **(headers or {})})
             response = conn.getresponse()
             body = response.read()
             return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, body)

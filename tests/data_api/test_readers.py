@@ -184,15 +184,16 @@ def test_a_closed_file_stays_open_until_the_running_read_ends(tmp_path) -> None:
 
     from cellucid_desktop.data.errors import DatasetError
     from cellucid_desktop.data.flat_array import SharedFile
+    from cellucid_desktop.fileio import PositionalFile
 
     path = tmp_path / "bytes.bin"
     path.write_bytes(b"0123456789")
-    shared = SharedFile(os.open(path, os.O_RDONLY))
-    with shared.use() as fd:
+    shared = SharedFile(PositionalFile.open(path))
+    with shared.use() as file:
         shared.close()  # another thread closes the dataset mid-scan
-        assert os.pread(fd, 4, 2) == b"2345"  # the scan's descriptor is still valid
+        assert file.read(4, 2) == b"2345"  # the scan's descriptor is still valid
     with pytest.raises(OSError):
-        os.fstat(fd)  # closed once the scan finished
+        os.fstat(file.fileno())  # closed once the scan finished
     with pytest.raises(DatasetError):
         with shared.use():
             pass

@@ -131,7 +131,7 @@ class App:
 
 def run_cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(app_command(*args), env=env, cwd=ROOT, text=True,
-                          capture_output=True, timeout=timeout)
+                          capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 def new_token() -> str:

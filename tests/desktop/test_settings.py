@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from cellucid_desktop import settings
-from cellucid_desktop.server.webapp_inventory import DEFAULT_SOURCE_URL
-from cellucid_desktop.settings import MAX_RECENT, UserState, atomic_write_json, read_json
+from cellucid_desktop.atomic_files import atomic_write_json, read_json
+from cellucid_desktop.settings import MAX_RECENT, UserState
+from cellucid_desktop.webapp_source import DEFAULT_SOURCE_URL
 
 
 def test_a_crash_in_the_middle_of_a_write_keeps_the_old_file(tmp_path, monkeypatch):

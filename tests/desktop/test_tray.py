@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.request
 from pathlib import Path
 
 from tests.desktop.gui import (choose_from_tray_menu, close_until, running, tray_icons,
@@ -35,7 +36,10 @@ def test_tray_menu_shows_home_opens_files_and_quit_leaves_nothing_running(
     choose_from_tray_menu(app_env, tray_host, icon, "browser")  # $BROWSER records the URL
     opened = wait_for(lambda: browser_log.exists() and browser_log.read_text().strip(), 30,
                       what="the viewer URL handed to the web browser")
-    assert opened == app.url + "/?dataset=small-test"
+    # the browser gets the token in its first URL, as the windows do
+    assert opened.startswith(app.url + "/?dataset=small-test&token=")
+    with urllib.request.urlopen(opened, timeout=30) as page:
+        assert page.status == 200 and b"<html" in page.read().lower()
 
     app.windows()  # records the app's child processes (tray, Qt WebEngine) by PID
     children = app.known_children

@@ -8,7 +8,7 @@ from cellucid_desktop.desktop.connect.controller import TRAY_REMOTES, RemoteConn
 from cellucid_desktop.remote.connections import Connection, ConnectionStore
 from tests.desktop.gui import choose_from_tray_menu, tray_icons, xdotool
 from tests.helpers import wait_for
-from tests.remote.servers import desktop_serve
+from tests.remote.servers import desktop_serve, token_file
 
 
 def test_the_menu_lists_saved_and_recent_remotes_once_each_most_recently_used_first(
@@ -28,10 +28,11 @@ def test_the_menu_lists_saved_and_recent_remotes_once_each_most_recently_used_fi
 
 
 def test_a_saved_remote_chosen_in_the_tray_opens_the_remote_viewer_window(
-        launch, app_env, tray_host, small_h5ad: Path) -> None:
+        launch, app_env, tray_host, small_h5ad: Path, tmp_path: Path) -> None:
     remote = desktop_serve(small_h5ad)  # a real `cellucid-desktop serve`: "already forwarded"
     try:
-        form = {"mode": "forwarded", "forwarded_port": str(remote.port)}
+        form = {"mode": "forwarded", "forwarded_port": str(remote.port),
+                "token_file": str(token_file(tmp_path, remote.token))}  # saved: its path
         ConnectionStore().save(Connection("Lab server", port=remote.port, extra={"form": form}))
         app = launch()
         app.wait_home_ready()
@@ -51,7 +52,7 @@ def test_a_saved_remote_chosen_in_the_tray_opens_the_remote_viewer_window(
         window = app.wait_window("remote:1", "the remote viewer window", timeout=90)
         assert window["title"] == "Lab server — Cellucid (remote)"
         assert window["url"].startswith(f"http://127.0.0.1:{remote.port}/")
-        assert "dataset=remote-data" in window["url"]
+        assert "dataset=remote-data" in window["url"] and "token=" not in window["url"]
         wait_for(lambda: app.eval("remote:1", "document.documentElement.dataset.viewerState")
                  == "ready", 90, what="the remote viewer ready")
         assert ConnectionStore().recent()[0].name == "Lab server"  # used: now recent too

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.helpers import wait_for
 from tests.remote.connect_cli import ROOT, connect_command, running_connect, viewer_url
-from tests.remote.servers import ServeProcess
+from tests.remote.servers import ServeProcess, token_file
 from tests.remote.sshd import SshLab, children
 
 
@@ -33,9 +33,10 @@ def test_a_target_with_spaces_is_refused_with_one_line() -> None:
 
 
 def test_connect_tunnel_no_window_prints_viewer_url_and_ctrl_c_stops_ssh(
-        ssh_lab: SshLab, desktop_remote: ServeProcess) -> None:
+        ssh_lab: SshLab, desktop_remote: ServeProcess, tmp_path: Path) -> None:
     with running_connect("login", "-F", str(ssh_lab.config), "--remote-port",
-                         str(desktop_remote.port), "--no-window") as proc:
+                         str(desktop_remote.port), "--no-window", "--token-file",
+                         str(token_file(tmp_path, desktop_remote.token))) as proc:
         url = viewer_url(proc)
         with urllib.request.urlopen(url, timeout=30) as resp:
             assert resp.status == 200
@@ -47,10 +48,13 @@ def test_connect_tunnel_no_window_prints_viewer_url_and_ctrl_c_stops_ssh(
                  what="ssh to be stopped")
 
 
-def test_connect_to_an_already_forwarded_port(desktop_remote: ServeProcess) -> None:
-    with running_connect(str(desktop_remote.port), "--no-window") as proc:
+def test_connect_to_an_already_forwarded_port(desktop_remote: ServeProcess,
+                                             tmp_path: Path) -> None:
+    with running_connect(str(desktop_remote.port), "--no-window", "--token-file",
+                         str(token_file(tmp_path, desktop_remote.token))) as proc:
         url = viewer_url(proc)
-        assert url == f"http://127.0.0.1:{desktop_remote.port}/?dataset=remote-data"
+        assert url == (f"http://127.0.0.1:{desktop_remote.port}/?dataset=remote-data"
+                       f"&token={desktop_remote.token}")
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 130
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cellucid_desktop.remote import private_dir as module
-from cellucid_desktop.remote.private_dir import is_private, private_dir
+from cellucid_desktop.paths import is_private, socket_base
+from cellucid_desktop.remote.private_dir import private_dir
 
 NOBODY = 65534
 
@@ -40,7 +40,7 @@ def test_a_base_folder_another_user_made_is_not_used(runtime_dir: Path) -> None:
     trap.mkdir()
     trap.chmod(0o777)
     os.chown(trap, NOBODY, NOBODY)
-    assert module._own_base() is None
+    assert socket_base() is None
     assert stat.S_IMODE(trap.stat().st_mode) == 0o777  # left alone
 
 
@@ -48,12 +48,12 @@ def test_a_symlinked_base_folder_is_not_used(runtime_dir: Path) -> None:
     elsewhere = runtime_dir / "elsewhere"
     elsewhere.mkdir(mode=0o700)
     (runtime_dir / "cellucid-desktop").symlink_to(elsewhere)
-    assert module._own_base() is None
+    assert socket_base() is None
 
 
 def test_our_own_base_folder_with_loose_permissions_is_tightened(runtime_dir: Path) -> None:
     base = runtime_dir / "cellucid-desktop"
     base.mkdir(mode=0o755)
     base.chmod(0o755)
-    assert module._own_base() == base
+    assert socket_base() == base
     assert stat.S_IMODE(base.stat().st_mode) == 0o700

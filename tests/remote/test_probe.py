@@ -9,8 +9,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from cellucid_desktop.remote.probe import (DESKTOP, G1_ANNDATA, G1_EXPORT, G2, HOST_REFUSED,
-                                           NOT_CELLUCID, NOTHING, UNSUPPORTED, find_servers,
-                                           probe)
+                                           NOT_CELLUCID, NOTHING, TOKEN_MISSING, TOKEN_REFUSED,
+                                           UNSUPPORTED, find_servers, probe)
 from cellucid_desktop.remote.ports import any_free_port
 from cellucid_desktop.remote.tunnel import Tunnel, TunnelState
 from tests.helpers import free_port
@@ -44,10 +44,24 @@ def test_real_cellucid_095_is_recognised_with_its_dataset_and_no_ui(
 
 
 def test_our_desktop_serve_is_recognised_with_its_viewer(desktop_remote: ServeProcess) -> None:
-    result = probe(desktop_remote.port)
+    result = probe(desktop_remote.port, token=desktop_remote.token)
     assert result.kind == DESKTOP and result.server.startswith("cellucid-desktop/")
-    assert result.has_ui is True and not result.needs_proxy
+    assert result.has_ui is True and not result.needs_proxy and not result.needs_token
     assert result.viewer_path == "/?dataset=remote-data"
+
+
+def test_our_serve_without_its_token_is_named_and_says_what_to_do(
+        desktop_remote: ServeProcess) -> None:
+    missing = probe(desktop_remote.port)
+    assert missing.kind == DESKTOP and missing.message == TOKEN_MISSING
+    assert missing.needs_token and missing.datasets == []  # nothing learned without it
+    wrong = probe(desktop_remote.port, token="a-token-from-another-start-0000")
+    assert wrong.needs_token and wrong.message == TOKEN_REFUSED
+
+
+def test_cellucid_ignores_a_token_it_does_not_need(g2_remote: ServeProcess) -> None:
+    result = probe(g2_remote.port, token="a-token-for-another-server-0000")
+    assert result.kind == G2 and not result.needs_token
 
 
 def test_421_is_retried_with_the_remote_port_in_host(g2_remote: ServeProcess) -> None:

@@ -25,7 +25,7 @@ def served_copy(tmp_path: Path, small_h5ad: Path) -> Iterator[tuple[str, Path]]:
     copy.write_bytes(small_h5ad.read_bytes())
     registry = DatasetRegistry()
     registry.add(copy, dataset_id="remote-data", name="Remote data")
-    server = ServerThread(registry).start()
+    server = ServerThread(registry, token=None).start()  # RangeFile reads token-less remotes
     yield f"{server.url}{STORE}", copy
     server.stop()
 

@@ -29,21 +29,23 @@ BODIES = [{"group": {"obs": "cell_type", "value": "T cell CD4"}, "method": "t-te
 
 
 def request(origin: str, method: str, path: str, body: object | None = None,
-            headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+            headers: dict[str, str] | None = None,
+            token: str | None = None) -> tuple[int, dict[str, str], bytes]:
     parts = urlsplit(origin)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
     try:
         data = None if body is None else json.dumps(body).encode()
         conn.request(method, path, body=data, headers={
-            **({"Content-Type": "application/json"} if data else {}), **(headers or {})})
+            **({"Content-Type": "application/json"} if data else {}),
+            **({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})})
         response = conn.getresponse()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
     finally:
         conn.close()
 
 
-def post_json(origin: str, path: str, body: object) -> dict:
-    status, _, data = request(origin, "POST", path, body)
+def post_json(origin: str, path: str, body: object, token: str | None = None) -> dict:
+    status, _, data = request(origin, "POST", path, body, token=token)
     assert status == 200, data
     return json.loads(data)
 
@@ -60,19 +62,20 @@ def test_analyses_through_the_proxy_data_api_in_front_of_cellucid_serve(
     try:
         view = session.open()
         assert not view.direct and session.data_service is not None
-        proxy = origin_of(view.url)
+        proxy, token = origin_of(view.url), session.proxy.server.token
         for body in BODIES:
-            assert post_json(proxy, f"{base}/diffexp", body) == \
+            assert post_json(proxy, f"{base}/diffexp", body, token) == \
                 post_json(local_api, f"{base}/diffexp", body)
         listing = post_json(proxy, f"{base}/annotations",
-                            {"key": "remote pick", "categories": {"a": [0, 5, 9]}})
+                            {"key": "remote pick", "categories": {"a": [0, 5, 9]}}, token)
         assert listing["columns"] == [{"key": "remote pick", "categories": ["a"],
                                        "counts": [3]}]
-        status, _, codes = request(proxy, "GET", f"{base}/obs/remote%20pick/values")
+        status, _, codes = request(proxy, "GET", f"{base}/obs/remote%20pick/values",
+                                   token=token)
         assert status == 200
         assert np.flatnonzero(np.frombuffer(codes, "<u2") == 0).tolist() == [0, 5, 9]
         status, _, csv = request(proxy, "POST", f"{base}/cells.csv",
-                                 {"cells": [5], "columns": ["remote pick"]})
+                                 {"cells": [5], "columns": ["remote pick"]}, token=token)
         assert csv.decode().splitlines() == ["barcode,remote pick", "cell5,a"]
         # kept on this machine, keyed by the remote file; never next to the served file
         assert len(list((paths.data_dir() / "annotations").glob("*.h5"))) == 1
@@ -82,7 +85,7 @@ def test_analyses_through_the_proxy_data_api_in_front_of_cellucid_serve(
     again = RemoteSession(spec_for(ssh_lab, g2_remote.port))
     try:
         proxy = origin_of(again.open().url)
-        status, _, document = request(proxy, "GET", base)
+        status, _, document = request(proxy, "GET", base, token=again.proxy.server.token)
         assert {"key": "remote pick", "kind": "categorical", "n_categories": 1,
                 "annotation": True} in json.loads(document)["obs"]
     finally:
@@ -92,33 +95,35 @@ def test_analyses_through_the_proxy_data_api_in_front_of_cellucid_serve(
 def test_analyses_through_the_proxy_in_front_of_our_remote_serve(
         ssh_lab: SshLab, small_h5ad: Path, local_api: str, tmp_path: Path) -> None:
     """The remote's port is taken here, so the tunnel's end differs and the proxy
-    forwards everything, POSTs included, to our server on the remote."""
+    forwards everything, POSTs included, to our server on the remote (with its token)."""
     remote_file = Path(shutil.copy(small_h5ad, tmp_path / "remote.h5ad"))
     remote = desktop_serve(remote_file)
-    session = RemoteSession(spec_for(ssh_lab, remote.port))
+    session = RemoteSession(spec_for(ssh_lab, remote.port), token=remote.token)
     base = "/api/v1/datasets/remote-data"
     try:
         view = session.open()
         assert not view.direct and session.data_service is None  # all forwarded
-        proxy = origin_of(view.url)
+        proxy, token = origin_of(view.url), session.proxy.server.token
         for body in BODIES:
-            assert post_json(proxy, f"{base}/diffexp", body) == \
+            assert post_json(proxy, f"{base}/diffexp", body, token) == \
                 post_json(local_api, f"{base}/diffexp", body)
         status, _, data = request(proxy, "POST", f"{base}/diffexp",
-                                  {**BODIES[0], "background": True})
+                                  {**BODIES[0], "background": True}, token=token)
         assert status == 202
         job = json.loads(data)["job"]
-        state = wait_for(lambda: (s := json.loads(request(proxy, "GET", f"/api/v1/jobs/{job}")[2]))
+        state = wait_for(lambda: (s := json.loads(request(proxy, "GET", f"/api/v1/jobs/{job}",
+                                                          token=token)[2]))
                          ["state"] != "running" and s, 60, 0.05, what="the remote job")
         assert state["state"] == "done" and state["result"]["genes"]
-        post_json(proxy, f"{base}/annotations", {"key": "picked", "categories": {"x": [1, 2]}})
+        post_json(proxy, f"{base}/annotations", {"key": "picked", "categories": {"x": [1, 2]}},
+                  token)
         # our remote server keeps the sidecar next to its file, on the remote
         assert remote_file.with_name(remote_file.name + SIDECAR_SUFFIX).is_file()
         # a page elsewhere is refused by the proxy itself (the remote never sees it)
         status, _, data = request(proxy, "POST", f"{base}/annotations/picked/delete", {},
-                                  {"Origin": "http://evil.example"})
+                                  {"Origin": "http://evil.example"}, token)
         assert status == 403 and "another web page" in json.loads(data)["error"]
-        assert post_json(proxy, f"{base}/annotations/picked/delete", {})["columns"] == []
+        assert post_json(proxy, f"{base}/annotations/picked/delete", {}, token)["columns"] == []
     finally:
         session.close()
         remote.stop()

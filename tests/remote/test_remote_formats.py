@@ -30,8 +30,10 @@ REMOTES = {  # name -> (format case, modality, served by: cellucid 0.9.5 or ours
 }
 
 
-def _get(url: str) -> tuple[int, dict[str, str], bytes]:
-    with urllib.request.urlopen(url, timeout=60) as resp:
+def _get(url: str, token: str | None = None) -> tuple[int, dict[str, str], bytes]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                timeout=60) as resp:
         return resp.status, dict(resp.headers), resp.read()
 
 
@@ -52,13 +54,14 @@ def test_a_remote_store_is_read_over_http_like_the_local_one(
     process, case, modality, server = remote
     registry = DatasetRegistry()
     registry.add(case.path, dataset_id="remote-data", name="Remote data", modality=modality)
-    local = ServerThread(registry).start()
-    session = RemoteSession(spec_for(ssh_lab, process.port))
+    local = ServerThread(registry, token=None).start()
+    session = RemoteSession(spec_for(ssh_lab, process.port), token=process.token)
     try:
         view = session.open()
         base = view.url.split("/?", 1)[0]
+        token = session.proxy.server.token  # the local proxy's own
         assert not view.direct and "dataset=remote-data" in view.url
-        remote_ds = json.loads(_get(f"{base}/api/v1/datasets/remote-data")[2])
+        remote_ds = json.loads(_get(f"{base}/api/v1/datasets/remote-data", token)[2])
         local_ds = json.loads(_get(f"{local.url}/api/v1/datasets/remote-data")[2])
         for key in ("n_cells", "n_genes", "embeddings", "obs", "expression_sources"):
             assert remote_ds[key] == local_ds[key], key
@@ -67,7 +70,7 @@ def test_a_remote_store_is_read_over_http_like_the_local_one(
         gene = case.reference.var_names[1]
         paths.append(f"genes/{gene}")
         for path in paths:
-            status, headers, body = _get(f"{base}/api/v1/datasets/remote-data/{path}")
+            status, headers, body = _get(f"{base}/api/v1/datasets/remote-data/{path}", token)
             assert status == 200
             assert body == _get(f"{local.url}/api/v1/datasets/remote-data/{path}")[2], path
             if server != "cellucid":
@@ -77,7 +80,7 @@ def test_a_remote_store_is_read_over_http_like_the_local_one(
                 store_bytes = sum(p.stat().st_size for p in case.path.rglob("*") if p.is_file())
                 assert 0 < cost < store_bytes // 2, f"a gene cost {cost} of {store_bytes} bytes"
         if modality:  # the other modalities of a remote MuData are datasets too
-            listed = json.loads(_get(f"{base}/api/v1/datasets")[2])["datasets"]
+            listed = json.loads(_get(f"{base}/api/v1/datasets", token)[2])["datasets"]
             assert {d["id"] for d in listed} == {"remote-data", "remote-data-rna"}
     finally:
         session.close()
@@ -92,9 +95,10 @@ def test_remote_desktop_serve_publishes_a_zarr_folder_key_by_key(
     process = desktop_serve(case.path)
     try:
         base = f"http://127.0.0.1:{process.port}"
-        entry = json.loads(_get(f"{base}/_cellucid/datasets")[2])["datasets"][0]
+        entry = json.loads(_get(f"{base}/_cellucid/datasets", process.token)[2])["datasets"][0]
         assert entry["anndata"]["file"]["url"] == "_cellucid/anndata/remote-data.zarr/"
-        status, _, body = _get(f"{base}/_cellucid/anndata/remote-data.zarr/zarr.json")
+        status, _, body = _get(f"{base}/_cellucid/anndata/remote-data.zarr/zarr.json",
+                               process.token)
         assert status == 200 and body == Path(case.path, "zarr.json").read_bytes()
     finally:
         process.stop()

@@ -13,20 +13,22 @@ import pytest
 
 from cellucid_desktop.remote.ports import any_free_port
 from cellucid_desktop.remote.probe import DESKTOP, G2, fetch
-from cellucid_desktop.remote.session import RemoteError, RemoteSession
+from cellucid_desktop.remote.session import RemoteError, RemoteSession, TokenNeeded
 from cellucid_desktop.remote.ssh_command import tunnel_argv
 from tests.desktop.gui import running
 from tests.helpers import wait_for
 from tests.remote.conftest import spec_for
-from tests.remote.servers import ServeProcess, cellucid_serve
+from tests.remote.servers import ServeProcess, SocketServe, cellucid_serve
 from tests.remote.sshd import SshLab
 from tests.server.reference import raw_request
 
 STORE = "/_cellucid/anndata/remote-data.h5ad"
 
 
-def _get(url: str) -> tuple[int, dict[str, str], bytes]:
-    with urllib.request.urlopen(url, timeout=60) as resp:
+def _get(url: str, token: str | None = None) -> tuple[int, dict[str, str], bytes]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                timeout=60) as resp:
         return resp.status, dict(resp.headers), resp.read()
 
 
@@ -36,7 +38,7 @@ def _base(url: str) -> str:
 
 def test_our_serve_through_a_remapped_tunnel_is_shown_through_the_proxy(
         ssh_lab: SshLab, desktop_remote: ServeProcess) -> None:
-    session = RemoteSession(spec_for(ssh_lab, desktop_remote.port))
+    session = RemoteSession(spec_for(ssh_lab, desktop_remote.port), token=desktop_remote.token)
     try:
         view = session.open()
         assert view.probe.kind == DESKTOP
@@ -44,10 +46,12 @@ def test_our_serve_through_a_remapped_tunnel_is_shown_through_the_proxy(
         # tunnel's local end differs and the remote refuses it directly: 421.
         assert session.local_port != desktop_remote.port
         assert raw_request(session.local_port, "GET", "/_cellucid/health").status == 421
-        assert not view.direct and view.url.endswith("/?dataset=remote-data")
+        assert not view.direct and "/?dataset=remote-data&token=" in view.url
+        assert desktop_remote.token not in view.url  # the proxy sends it; the page never sees it
         status, headers, body = _get(view.url)
         assert status == 200 and "text/html" in headers["Content-Type"]
-        assert _get(_base(view.url) + "/api/v1/datasets")[0] == 200
+        assert _status(_base(view.url) + "/api/v1/datasets") == 401  # the proxy's token
+        assert _get(_base(view.url) + "/api/v1/datasets", session.proxy.server.token)[0] == 200
     finally:
         session.close()
 
@@ -75,7 +79,8 @@ def test_compute_node_form_opens_cellucid_directly_on_the_same_port(
 
 def test_node_named_localhost_reaches_the_login_hosts_own_server(
         ssh_lab: SshLab, desktop_remote: ServeProcess) -> None:
-    session = RemoteSession(spec_for(ssh_lab, desktop_remote.port, node="localhost"))
+    session = RemoteSession(spec_for(ssh_lab, desktop_remote.port, node="localhost"),
+                            token=desktop_remote.token)
     try:
         view = session.open()
         assert f"localhost:{desktop_remote.port}" in session.tunnel.argv[3]
@@ -90,7 +95,8 @@ def test_already_forwarded_port_is_probed_and_opened(ssh_lab: SshLab,
     local = any_free_port()
     argv = tunnel_argv(spec_for(ssh_lab, desktop_remote.port), local)
     ssh = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    session = RemoteSession(port=local, remote_port=desktop_remote.port)
+    session = RemoteSession(port=local, remote_port=desktop_remote.port,
+                            token=desktop_remote.token)
     try:
         wait_for(lambda: fetch(local, "/_cellucid/health", timeout=5).status,
                  what="the hand-made tunnel")
@@ -112,15 +118,19 @@ def test_cellucid_without_ui_on_a_remapped_port_is_viewable_with_remote_data(
         assert raw_request(session.local_port, "GET", "/_cellucid/health").status == 421
         assert view.probe.kind == G2 and view.probe.has_ui is False
         base = _base(view.url)
+        token = session.proxy.server.token  # the proxy's own: other local users lack it
+        assert _status(base + STORE) == 401
         # the viewer page is ours, served locally
         status, headers, _ = _get(view.url)
         assert status == 200 and "text/html" in headers["Content-Type"]
         # the raw store goes through with Range and ETag intact
-        request = urllib.request.Request(base + STORE, headers={"Range": "bytes=0-7"})
+        request = urllib.request.Request(base + STORE, headers={
+            "Range": "bytes=0-7", "Authorization": f"Bearer {token}"})
         with urllib.request.urlopen(request, timeout=30) as resp:
             assert resp.status == 206 and resp.read() == small_h5ad.read_bytes()[:8]
             etag = resp.headers["ETag"]
-        request = urllib.request.Request(base + STORE, headers={"If-None-Match": etag})
+        request = urllib.request.Request(base + STORE, headers={
+            "If-None-Match": etag, "Authorization": f"Bearer {token}"})
         with pytest.raises(urllib.error.HTTPError) as not_modified:
             urllib.request.urlopen(request, timeout=30)
         assert not_modified.value.code == 304
@@ -128,12 +138,19 @@ def test_cellucid_without_ui_on_a_remapped_port_is_viewable_with_remote_data(
         for path in ("/api/v1/datasets/remote-data/embeddings/X_umap",
                      "/api/v1/datasets/remote-data/obs/cell_type",
                      "/api/v1/datasets/remote-data/genes/GENE00007"):
-            remote_status, remote_headers, remote_body = _get(base + path)
+            remote_status, remote_headers, remote_body = _get(base + path, token)
             assert remote_status == 200
             assert remote_body == _get(local_api + path)[2]
             assert int(remote_headers["X-Remote-Bytes"]) >= 0
     finally:
         session.close()
+
+
+def _status(url: str) -> int:
+    try:
+        return _get(url)[0]
+    except urllib.error.HTTPError as err:
+        return err.code
 
 
 class _Plain(SimpleHTTPRequestHandler):
@@ -196,9 +213,30 @@ def test_remote_without_ui_can_be_shown_in_the_cached_official_web_app(
     session = RemoteSession(spec_for(ssh_lab, g2_remote.port), viewer="webapp")
     try:
         view = session.open()
-        assert view.url.endswith("/?anndata=true") and not view.direct
+        assert "/?anndata=true&token=" in view.url and not view.direct
         assert b"remote-webapp" in _get(view.url)[2]
-        datasets = _get(_base(view.url) + "/_cellucid/datasets")[2]
+        datasets = _get(_base(view.url) + "/_cellucid/datasets", session.proxy.server.token)[2]
         assert b'"remote-data"' in datasets
+    finally:
+        session.close()
+
+
+def test_a_remote_socket_is_forwarded_and_opened_with_its_token(
+        ssh_lab: SshLab, socket_remote: SocketServe) -> None:
+    """`serve --socket` on the "login node", `connect --remote-socket` on the laptop: the
+    forward ends at the socket, any local port names the server, the window is direct."""
+    spec = spec_for(ssh_lab, 8765, remote_socket=socket_remote.socket)
+    without = RemoteSession(spec)
+    with pytest.raises(TokenNeeded):
+        without.open()
+    session = RemoteSession(spec, token=socket_remote.token)
+    try:
+        view = session.open()
+        assert f"127.0.0.1:{session.local_port}:{socket_remote.socket}" in session.tunnel.argv
+        assert view.direct and view.probe.kind == DESKTOP
+        assert view.url == (f"http://127.0.0.1:{session.local_port}/?dataset=remote-data"
+                            f"&token={socket_remote.token}")
+        status, headers, _ = _get(view.url)
+        assert status == 200 and "text/html" in headers["Content-Type"]
     finally:
         session.close()

@@ -82,3 +82,21 @@ def test_server_command_names_the_port_and_no_web_ui_for_offline_nodes() -> None
         "cellucid serve 'my data.h5ad' --no-browser --port 9000 --no-web-ui"
     assert server_command("d.h5ad", 8765, program="cellucid-desktop") == \
         "cellucid-desktop serve d.h5ad --no-browser --port 8765"
+
+
+def test_a_remote_socket_is_forwarded_by_path() -> None:
+    spec = TunnelSpec("alice@hpc", remote_socket="/run/user/1000/cellucid-desktop/s.sock")
+    argv = tunnel_argv(spec, 8765)
+    assert argv[:4] == ["ssh", "-N", "-L", "127.0.0.1:8765:/run/user/1000/cellucid-desktop/s.sock"]
+    assert "--socket /run/user/1000/cellucid-desktop/s.sock" in server_command(
+        "d.h5ad", program="cellucid-desktop", socket=spec.remote_socket)
+
+
+@pytest.mark.parametrize("socket, node, problem", [
+    ("relative.sock", None, "absolute path"), ("/tmp/a b.sock", None, "without spaces"),
+    ("/" + "s" * 120 + ".sock", None, "longer than"),
+    ("/tmp/a:b.sock", None, "':'"), ("/tmp/s.sock", "c042", "SSH to the node itself")])
+def test_unusable_remote_sockets_are_refused(socket: str, node: str | None,
+                                             problem: str) -> None:
+    with pytest.raises(SpecError, match=problem):
+        TunnelSpec("alice@hpc", remote_socket=socket, node=node).validated()

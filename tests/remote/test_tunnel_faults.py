@@ -30,7 +30,7 @@ from tests.helpers import wait_for
 from tests.remote.conftest import spec_for
 from tests.remote.connect_cli import running_connect, viewer_url
 from tests.remote.faults import Polling, back_after
-from tests.remote.servers import ServeProcess, cellucid_serve
+from tests.remote.servers import ServeProcess, cellucid_serve, token_file
 from tests.remote.sshd import KILL, SshLab, children, thaw
 
 STORE = "/_cellucid/anndata/remote-data.h5ad"
@@ -65,7 +65,7 @@ def session_on(lab: SshLab) -> Iterator[callable]:
     sessions: list[RemoteSession] = []
 
     def start(remote: ServeProcess) -> RemoteSession:
-        sessions.append(RemoteSession(spec_for(lab, remote.port)))
+        sessions.append(RemoteSession(spec_for(lab, remote.port), token=remote.token))
         return sessions[-1]
 
     yield start
@@ -86,7 +86,8 @@ def test_ssh_killed_under_traffic_comes_back_on_the_same_port_every_time(
     view = session.open()
     tunnel, port = session.tunnel, session.local_port
     assert not view.direct
-    with Polling(_base(view.url) + STORE, {"Range": "bytes=0-65535"}) as client:
+    with Polling(_base(view.url) + STORE, {"Range": "bytes=0-65535",
+                                           **_auth(session)}) as client:
         for kill in range(3):
             client.wait_answered(f"the client served before kill {kill + 1}")
             old = tunnel.pid
@@ -151,9 +152,16 @@ class PortSquatter:
         self.thread.join(10)
 
 
-def _get(url: str, timeout: float = 60) -> tuple[int, dict[str, str], bytes]:
+def _auth(session: RemoteSession) -> dict[str, str]:
+    """The local proxy's own access token, as the window's cookie would carry it."""
+    return {"Authorization": f"Bearer {session.proxy.server.token}"}
+
+
+def _get(url: str, timeout: float = 60,
+         headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        request = urllib.request.Request(url, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
             return resp.status, dict(resp.headers), resp.read()
     except urllib.error.HTTPError as err:
         return err.code, dict(err.headers), err.read()
@@ -176,19 +184,19 @@ def test_a_port_taken_while_reconnecting_is_waited_for_and_requests_fail_cleanly
         assert f"The local port {port} is in use" in status.message
         assert "viewer URL stays the same" in status.message
         # Meanwhile: the proxied store and the remote-file data API fail cleanly.
-        assert _get(base + STORE)[0] == 502
-        code, _, body = _get(base + gene)
+        assert _get(base + STORE, headers=_auth(session))[0] == 502
+        code, _, body = _get(base + gene, headers=_auth(session))
         assert code == 502, body
         assert "did not answer through the tunnel" in json.loads(body)["error"]
     finally:
         squatter.close()
     status = back_after(tunnel, old)
     assert status.state == TunnelState.CONNECTED and tunnel.local_port == port
-    code, headers, body = _get(base + gene)
+    code, headers, body = _get(base + gene, headers=_auth(session))
     assert code == 200 and int(headers["X-Remote-Bytes"]) > 0
     registry = DatasetRegistry()
     registry.add(big_h5ad, dataset_id="remote-data")
-    with ServerThread(registry) as local:
+    with ServerThread(registry, token=None) as local:
         assert body == _get(local.url + gene)[2]  # the same bytes as a local read
 
 
@@ -261,13 +269,14 @@ def _stop(pids: set[int] | list[int]) -> None:
 
 
 def test_connect_no_window_recovers_by_itself_after_the_computer_slept(
-        lab: SshLab, desktop_remote: ServeProcess) -> None:
+        lab: SshLab, desktop_remote: ServeProcess, tmp_path: Path) -> None:
     """`connect --no-window` and its ssh stop (SIGSTOP) as on a sleeping laptop, and
     when they wake the old path is gone without a word (its sshd session stays frozen).
     The supervisor notices the time it lost and replaces ssh at once, well before ssh's
     keep-alives (20-30 s) would; the viewer URL stays the same."""
     with running_connect("login", "-F", str(lab.config), "--remote-port",
-                         str(desktop_remote.port), "--no-window") as proc:
+                         str(desktop_remote.port), "--no-window", "--token-file",
+                         str(token_file(tmp_path, desktop_remote.token))) as proc:
         url = viewer_url(proc)
         assert _get(url)[0] == 200
         ssh = children(proc.pid)
@@ -298,14 +307,15 @@ def _health_from(app, key: str) -> int:
 
 
 def test_the_app_and_its_remote_window_recover_after_the_computer_slept(
-        launch, app_env, lab: SshLab, desktop_remote: ServeProcess) -> None:
+        launch, app_env, lab: SshLab, desktop_remote: ServeProcess, tmp_path: Path) -> None:
     """The whole app (its windows' processes, the tray and ssh too) is stopped until
     the server drops the silent client, then continued: the tunnel comes back on its
     port by itself and the open remote window reads from the remote again."""
     app = launch()
     app.wait_home_ready()
     result = run_cli(app_env, "connect", "login", "-F", str(lab.config), "--remote-port",
-                     str(desktop_remote.port), timeout=120)
+                     str(desktop_remote.port), "--token-file",
+                     str(token_file(tmp_path, desktop_remote.token)), timeout=120)
     assert result.returncode == 0, result.stderr
     app.wait_window("remote:1", "the remote window")
     assert _health_from(app, "remote:1") == 200

@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cellucid_desktop.remote.child_process import die_with_parent
+from cellucid_desktop.server.access import NEW_TOKEN
 from cellucid_desktop.server.registry import DatasetRegistry
 from cellucid_desktop.server.runner import ServerThread
 from tests.helpers import wait_for
 
 VENV_BIN = Path(sys.executable).parent
 LOCAL_URL = re.compile(r"^  Local URL:\s+http://([0-9.]+):(\d+)", re.M)
+TOKEN = re.compile(r"^  Viewer URL:\s+\S*[?&]token=([A-Za-z0-9._~-]+)", re.M)
 
 
 @dataclass
@@ -62,7 +64,8 @@ def raw_request(port: int, method: str, path: str, headers: list[tuple[str, str]
 class ServeProcess:
     """A server CLI that prints cellucid's banner, run as a subprocess on a free port.
 
-    ``host``/``port`` come from its ``Local URL`` line; the process dies with the test
+    ``host``/``port`` come from its ``Local URL`` line, ``token`` (our server's access
+    token, None for cellucid) from its ``Viewer URL``; the process dies with the test
     run even if pytest is killed.
     """
 
@@ -73,6 +76,8 @@ class ServeProcess:
                                         preexec_fn=die_with_parent)
         self.output = ""
         self.host, self.port = wait_for(self._read_url, timeout=90, what=f"{argv[0]} banner")
+        token = TOKEN.search(self.output)
+        self.token = token.group(1) if token else None
         if self.host == "127.0.0.1":  # raw_request reaches 127.0.0.1 only
             wait_for(lambda: raw_request(self.port, "GET", "/_cellucid/health").status == 200,
                      what="the server's health route", interval=0.2)
@@ -82,7 +87,9 @@ class ServeProcess:
             raise AssertionError(f"server exited: {self.output}{self.process.stdout.read()}")
         self.output += self.process.stdout.readline()
         match = LOCAL_URL.search(self.output)
-        return (match.group(1), int(match.group(2))) if match else None
+        if match is None or "Viewer URL:" not in self.output:  # both servers print both
+            return None
+        return match.group(1), int(match.group(2))
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -115,22 +122,27 @@ VARYING_KEYS = {"version", "port"}
 
 
 class Pair:
-    """The reference server and ours, on one file or store, with the same options."""
+    """The reference server and ours, on one file or store, with the same options;
+    ``token`` False = ours in the --no-token parity mode, True = ours with its access
+    token, which every request to ours carries (``Authorization: Bearer``)."""
 
     def __init__(self, path: Path, dataset_id: str, name: str, *,
-                 allowed_hosts: list[str] = (), modality: str | None = None) -> None:
+                 allowed_hosts: list[str] = (), modality: str | None = None,
+                 token: bool = False) -> None:
         extra = [arg for host in allowed_hosts for arg in ("--allowed-host", host)]
         self.theirs = reference_server(path, dataset_id, name, extra + (
             ["--modality", modality] if modality else []))
         registry = DatasetRegistry()
         registry.add(path, dataset_id=dataset_id, name=name, modality=modality)
-        self.ours = ServerThread(registry, allowed_hosts=allowed_hosts).start()
+        self.ours = ServerThread(registry, allowed_hosts=allowed_hosts,
+                                 token=NEW_TOKEN if token else None).start()
+        self.auth = [("Authorization", f"Bearer {self.ours.token}")] if token else []
 
     def both(self, method: str, path: str, headers: list[tuple[str, str]] = (),
              body: bytes | None = None, host: str | None = "127.0.0.1:{port}",
              ) -> tuple[Answer, Answer]:
         return (raw_request(self.theirs.port, method, path, headers, body, host),
-                raw_request(self.ours.port, method, path, headers, body, host))
+                raw_request(self.ours.port, method, path, [*headers, *self.auth], body, host))
 
     def stop(self) -> None:
         self.ours.stop()

@@ -5,6 +5,10 @@ Both servers serve the same file under the same id and name. Every request is se
 status, reason, the headers a client acts on, JSON documents (version and port aside),
 and body bytes. The deliberate differences are listed in docs/protocol.md and are not
 requested here (``/`` and the viewer WebSocket).
+
+Every case runs twice: ours as ``serve --no-token`` (the parity mode), and ours with
+its access token, sent as ``Authorization: Bearer`` (cellucid's answers for a client
+that carries the token).
 """
 
 from __future__ import annotations
@@ -20,22 +24,25 @@ from tests.server.reference import Pair, assert_same
 DATASET_ID, DATASET_NAME = "conf-data", "Conformance data"
 STORE = f"/_cellucid/anndata/{DATASET_ID}.h5ad"
 
+
 @pytest.fixture(scope="module")
 def conformance_file(small_h5ad: Path) -> Path:
     return small_h5ad
 
 
-@pytest.fixture(scope="module")
-def pair(conformance_file: Path) -> Iterator[Pair]:
-    servers = Pair(conformance_file, DATASET_ID, DATASET_NAME)
+@pytest.fixture(scope="module", params=["no-token", "with-token"])
+def pair(conformance_file: Path, request: pytest.FixtureRequest) -> Iterator[Pair]:
+    servers = Pair(conformance_file, DATASET_ID, DATASET_NAME,
+                   token=request.param == "with-token")
     yield servers
     servers.stop()
 
 
-@pytest.fixture(scope="module")
-def pair_allowing(conformance_file: Path) -> Iterator[Pair]:
+@pytest.fixture(scope="module", params=["no-token", "with-token"])
+def pair_allowing(conformance_file: Path, request: pytest.FixtureRequest) -> Iterator[Pair]:
     servers = Pair(conformance_file, DATASET_ID, DATASET_NAME,
-                   allowed_hosts=["example.org", "10.1.2.3"])
+                   allowed_hosts=["example.org", "10.1.2.3"],
+                   token=request.param == "with-token")
     yield servers
     servers.stop()
 

@@ -26,7 +26,7 @@ def big_store(small_h5ad: Path, tmp_path_factory: pytest.TempPathFactory):
         fh.write(os.urandom(40 << 20))
     registry = DatasetRegistry()
     registry.add(path, dataset_id="big")
-    with ServerThread(registry) as server:
+    with ServerThread(registry, token=None) as server:
         yield server, path.read_bytes()
 
 

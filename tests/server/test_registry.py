@@ -75,7 +75,7 @@ def test_several_datasets_are_each_listed_and_served(small_h5ad: Path, plain_h5a
     registry = DatasetRegistry()
     registry.add(small_h5ad)
     registry.add(plain_h5ad)
-    with ServerThread(registry) as server:
+    with ServerThread(registry, token=None) as server:
         answer = raw_request(server.port, "GET", "/_cellucid/datasets")
         document = json.loads(answer.body)
         assert [d["id"] for d in document["datasets"]] == ["small-test", "Lung-atlas-v2"]
@@ -109,3 +109,34 @@ def test_the_same_file_opened_from_several_threads_at_once_gets_one_id(small_h5a
     for t in threads:
         t.join(30)
     assert len(set(ids)) == 1 and len(registry.all()) == 1
+
+
+def test_a_symbolic_link_loop_is_refused_with_a_sentence(tmp_path: Path) -> None:
+    loop = tmp_path / "loop.h5ad"
+    loop.symlink_to(tmp_path / "back.h5ad")
+    (tmp_path / "back.h5ad").symlink_to(loop)
+    with pytest.raises(DatasetError) as err:
+        DatasetRegistry().add(loop)
+    assert str(loop) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_changed_file_is_read_again_and_an_unusable_one_says_why(small_h5ad: Path,
+                                                                   plain_h5ad: Path,
+                                                                   tmp_path: Path) -> None:
+    path = tmp_path / "changing.h5ad"
+    shutil.copy(small_h5ad, path)
+    registry = DatasetRegistry()
+    first = registry.add(path)
+    assert registry.refresh(first) is first  # unchanged: the same entry, no re-read
+    path.write_bytes(plain_h5ad.read_bytes())
+    second = registry.refresh(first)
+    assert (second.id, second.name, second.meta.n_cells) == (first.id, first.name, 300)
+    assert registry.get(first.id) is second
+    path.write_bytes(b"garbage")
+    with pytest.raises(DatasetError) as err:
+        registry.refresh(second)
+    assert registry.public_message(str(err.value)).startswith(f"The file of dataset '{first.id}'")
+    assert str(tmp_path) not in registry.public_message(str(err.value))
+    path.unlink()
+    with pytest.raises(DatasetError, match="no longer readable"):
+        registry.refresh(second)

@@ -36,7 +36,9 @@ def _port_is_free(port: int) -> bool:
 def test_port_zero_picks_a_free_port_and_info_reports_it(registry: DatasetRegistry) -> None:
     with ServerThread(registry, port=0) as server:
         assert server.port > 0 and server.url == f"http://127.0.0.1:{server.port}"
-        assert f'"port": {server.port}'.encode() in raw_request(server.port, "GET", "/_cellucid/info").body
+        info = raw_request(server.port, "GET", "/_cellucid/info",
+                           [("Authorization", f"Bearer {server.token}")])
+        assert f'"port": {server.port}'.encode() in info.body
 
 
 def test_requested_port_is_used(registry: DatasetRegistry) -> None:

@@ -24,7 +24,7 @@ def served_copy(small_h5ad: Path, tmp_path: Path):
     shutil.copy(small_h5ad, path)
     registry = DatasetRegistry()
     registry.add(path, dataset_id="copy")
-    with ServerThread(registry) as server:
+    with ServerThread(registry, token=None) as server:  # store rules; tokens: test_access
         yield server, path
 
 
@@ -104,7 +104,7 @@ def test_foreign_host_is_refused_on_routes_other_layers_add(small_h5ad: Path) ->
 
     registry = DatasetRegistry()
     registry.add(small_h5ad)
-    with ServerThread(registry, blueprints=[extra_routes]) as server:
+    with ServerThread(registry, blueprints=[extra_routes], token=None) as server:
         assert raw_request(server.port, "GET", "/extra-route").body == b"secret"
         for host in ("evil.example:{port}", "attacker.localhost:{port}", "127.0.0.1:1"):
             refused = raw_request(server.port, "GET", "/extra-route", host=host)
@@ -114,10 +114,11 @@ def test_foreign_host_is_refused_on_routes_other_layers_add(small_h5ad: Path) ->
 def test_explicit_non_loopback_bind_skips_the_host_check_like_cellucid(small_h5ad: Path) -> None:
     registry = DatasetRegistry()
     registry.add(small_h5ad)
-    with ServerThread(registry, host="0.0.0.0") as server:
+    with ServerThread(registry, host="0.0.0.0", token=None) as server:
         answer = raw_request(server.port, "GET", "/_cellucid/info", host="node42.cluster:{port}")
         assert answer.status == 200 and json.loads(answer.body)["host"] == "0.0.0.0"
-    with ServerThread(registry, host="0.0.0.0", allowed_hosts=["node42.cluster"]) as server:
+    with ServerThread(registry, host="0.0.0.0", allowed_hosts=["node42.cluster"],
+                      token=None) as server:
         assert raw_request(server.port, "GET", "/_cellucid/info", host="node42.cluster").status == 200
         assert raw_request(server.port, "GET", "/_cellucid/info", host="other.cluster:{port}").status == 421
 

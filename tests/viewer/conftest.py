@@ -36,7 +36,7 @@ def viewer_server(viewer_datasets: dict[str, Path]) -> Iterator[ServerThread]:
     registry = DatasetRegistry()
     for dataset_id, path in viewer_datasets.items():
         registry.add(path, dataset_id=dataset_id)
-    server = ServerThread(registry).start()
+    server = ServerThread(registry, token=None).start()  # the token flow: test_access.py
     yield server
     server.stop()
 

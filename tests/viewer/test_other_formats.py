@@ -29,7 +29,7 @@ def formats_server(format_cases: dict[str, Case]) -> Iterator[ServerThread]:
     registry = DatasetRegistry()
     for dataset_id, (case_name, modality, *_rest) in DRAWN.items():
         registry.add(format_cases[case_name].path, dataset_id=dataset_id, modality=modality)
-    server = ServerThread(registry).start()
+    server = ServerThread(registry, token=None).start()  # the token flow: test_token_in_browser
     yield server
     server.stop()
 

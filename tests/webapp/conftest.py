@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cellucid_desktop.server.registry import DatasetRegistry
+from cellucid_desktop.server.runner import ServerThread
 from cellucid_desktop.server.webapp_cache import WebAppCache
 from tests.webapp.source import BuildSource, make_build
 
@@ -33,13 +34,14 @@ def registry(small_h5ad: Path) -> DatasetRegistry:
     return registry
 
 
-def http_get(base_url: str, path: str, headers: dict[str, str] | None = None,
+def http_get(server: ServerThread, path: str, headers: dict[str, str] | None = None,
              method: str = "GET") -> tuple[int, dict[str, str], bytes]:
-    """One request with the Host our server expects; (status, headers, body)."""
-    host, port = base_url.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    """One request to a server of ours with the Host it expects and its access token;
+    (status, headers, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    auth = {"Authorization": f"Bearer {server.token}"} if server.token else {}
     try:
-        conn.request(method, path, headers=headers or {})
+        conn.request(method, path, headers={**auth, **(headers or {})})
         response = conn.getresponse()
         return response.status, dict(response.getheaders()), response.read()
     finally:

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from cellucid_desktop.server.webapp_cache import WebAppCache, verify_generation
-from cellucid_desktop.server.webapp_inventory import (SourceURLError, WebAppError,
-                                                      default_source_url,
-                                                      validate_source_url)
+from cellucid_desktop.webapp_source import (SourceURLError, WebAppError, default_source_url,
+                                           validate_source_url)
 from tests.webapp.source import BuildSource, make_build
 
 BIG = os.urandom(3 * 1024 * 1024)  # several read chunks, so progress moves within a file

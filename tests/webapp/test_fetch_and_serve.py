@@ -12,7 +12,7 @@ import pytest
 from cellucid_desktop.server.registry import DatasetRegistry
 from cellucid_desktop.server.webapp_assets import start_webapp_server, webapp_viewer_url
 from cellucid_desktop.server.webapp_cache import WebAppCache
-from cellucid_desktop.server.webapp_inventory import WebAppError
+from cellucid_desktop.webapp_source import WebAppError
 from tests.helpers import free_port
 from tests.webapp.conftest import http_get
 from tests.webapp.source import (BuildSource, Reply, inventory_of, make_build, publish,
@@ -32,22 +32,22 @@ def test_good_build_is_cached_and_served_with_inventory_content_types(
     assert build.directory.parent == cache.root
     server = start_webapp_server(registry, cache)
     try:
-        assert webapp_viewer_url(server) == f"{server.url}/?anndata=true"
+        assert webapp_viewer_url(server) == f"{server.url}/?anndata=true&token={server.token}"
         for path, published in [("/", "index.html"), ("/index.html", "index.html"),
                                 ("/assets/app.js", "assets/app.js"),
                                 ("/assets/app.css", "assets/app.css")]:
-            status, headers, body = http_get(server.url, path)
+            status, headers, body = http_get(server, path)
             assert status == 200, path
             assert body == source.routes[published].body
             assert headers["Content-Type"] == source.routes[published].content_type
-        status, headers, body = http_get(server.url, "/?anndata=true")
+        status, headers, body = http_get(server, "/?anndata=true")
         assert (status, body) == (200, source.routes["index.html"].body)
-        status, _, body = http_get(server.url, "/assets/app.js", method="HEAD")
+        status, _, body = http_get(server, "/assets/app.js", method="HEAD")
         assert (status, body) == (200, b"")
         for hidden in ("/cellucid-web-assets.json", "/assets/other.js", "/state.json",
                        "/../state.json", "/" + build.directory.name + "/index.html"):
-            assert http_get(server.url, hidden)[0] == 404, hidden
-        status, _, body = http_get(server.url, "/_cellucid/health")
+            assert http_get(server, hidden)[0] == 404, hidden
+        status, _, body = http_get(server, "/_cellucid/health")
         assert status == 200 and b'"status": "ok"' in body
     finally:
         server.stop()
@@ -123,7 +123,7 @@ def test_bad_build_is_refused_and_the_cached_build_stays_served(
     before = snapshot(good.directory)
     server = start_webapp_server(registry, cache)
     try:
-        first = {p: http_get(server.url, p)[2] for p in ("/", "/assets/app.js")}
+        first = {p: http_get(server, p)[2] for p in ("/", "/assets/app.js")}
         new = make_build("build-2", marker="two")
         break_build, reason = FAULTS[fault]
         break_build(new)
@@ -137,7 +137,7 @@ def test_bad_build_is_refused_and_the_cached_build_stays_served(
         assert snapshot(good.directory) == before
         assert sorted(p.name for p in cache.root.iterdir()) == \
             [".lock", good.directory.name, "state.json"]
-        assert {p: http_get(server.url, p)[2] for p in ("/", "/assets/app.js")} == first
+        assert {p: http_get(server, p)[2] for p in ("/", "/assets/app.js")} == first
         assert not (cache.root.parent / "x").exists()
     finally:
         server.stop()
@@ -153,7 +153,7 @@ def test_offline_source_is_refused_and_the_cached_build_stays_served(
     assert cache.current() == good and snapshot(good.directory) == before
     server = start_webapp_server(registry, cache)
     try:
-        assert http_get(server.url, "/")[2] == source.routes["index.html"].body
+        assert http_get(server, "/")[2] == source.routes["index.html"].body
     finally:
         server.stop()
     source.start()  # the fixture stops it again
@@ -175,15 +175,15 @@ def test_new_build_replaces_the_old_generation_and_reuses_unchanged_files(
     old = cache.fetch()
     server = start_webapp_server(registry, cache)
     try:
-        assert b"one" in http_get(server.url, "/")[2]
+        assert b"one" in http_get(server, "/")[2]
         source.routes = make_build("build-2", marker="two")
         source.requests.clear()
         new = cache.fetch()
         assert new.build_id == "build-2" and new.directory != old.directory
         assert not old.directory.exists()
         assert "assets/app.css" not in source.requests  # same SHA-256: copied locally
-        assert b"two" in http_get(server.url, "/")[2]
-        assert http_get(server.url, "/assets/app.js")[2] == source.routes["assets/app.js"].body
+        assert b"two" in http_get(server, "/")[2]
+        assert http_get(server, "/assets/app.js")[2] == source.routes["assets/app.js"].body
     finally:
         server.stop()
 
@@ -202,10 +202,10 @@ def test_tampered_cache_file_is_not_served(source: BuildSource, cache: WebAppCac
     build = cache.fetch()
     server = start_webapp_server(registry, cache)
     try:
-        assert http_get(server.url, "/assets/app.js")[0] == 200
+        assert http_get(server, "/assets/app.js")[0] == 200
         target = build.directory / "assets" / "app.js"
         target.write_bytes(target.read_bytes().replace(b"fetch", b"FETCH"))
-        status, _, body = http_get(server.url, "/assets/app.js")
+        status, _, body = http_get(server, "/assets/app.js")
         assert status == 503 and b"damaged" in body
         assert cache.cached_build() is None  # and ensure() would fetch it again
     finally:
@@ -221,9 +221,9 @@ def test_webapp_origin_can_publish_a_single_dataset(
     cache.fetch()
     server = start_webapp_server(registry, cache, dataset_id=second.id)
     try:
-        status, _, body = http_get(server.url, "/_cellucid/datasets")
+        status, _, body = http_get(server, "/_cellucid/datasets")
         assert status == 200 and body.count(b'"id"') == 1 and b'"second"' in body
-        status, headers, head = http_get(server.url, "/_cellucid/anndata/second.h5ad",
+        status, headers, head = http_get(server, "/_cellucid/anndata/second.h5ad",
                                          {"Range": "bytes=0-7"})
         assert status == 206 and head == b"\x89HDF\r\n\x1a\n"
     finally:
@@ -240,8 +240,8 @@ def test_inventory_declaring_an_empty_file_and_nested_folders_is_served(
     cache.fetch()
     server = start_webapp_server(registry, cache)
     try:
-        assert http_get(server.url, "/assets/fonts/empty.woff2")[:3:2] == (200, b"")
-        status, headers, body = http_get(server.url, "/favicon.ico")
+        assert http_get(server, "/assets/fonts/empty.woff2")[:3:2] == (200, b"")
+        status, headers, body = http_get(server, "/favicon.ico")
         assert (status, headers["Content-Type"], body) == (200, "image/x-icon",
                                                            b"\x00\x00\x01\x00")
     finally:
@@ -278,10 +278,10 @@ def test_builtin_viewer_stays_on_the_main_origin_only(
     webapp = start_webapp_server(registry, cache)
     main = ServerThread(registry).start()
     try:
-        builtin_page = http_get(main.url, "/")[2]
-        assert http_get(main.url, "/viewer/viewer.css")[0] == 200
-        assert http_get(webapp.url, "/viewer/viewer.css")[0] == 404
-        assert http_get(webapp.url, "/")[2] == source.routes["index.html"].body != builtin_page
+        builtin_page = http_get(main, "/")[2]
+        assert http_get(main, "/viewer/viewer.css")[0] == 200
+        assert http_get(webapp, "/viewer/viewer.css")[0] == 404
+        assert http_get(webapp, "/")[2] == source.routes["index.html"].body != builtin_page
     finally:
         webapp.stop()
         main.stop()

@@ -17,7 +17,8 @@ from cellucid_desktop.remote.connections import (Connection, ConnectionStore, Sp
                                                  form_from_spec, spec_from_form)
 from cellucid_desktop.remote.ports import choose_local_port
 from cellucid_desktop.remote.probe import find_servers
-from cellucid_desktop.remote.session import RemoteError, RemoteSession
+from cellucid_desktop.remote.session import RemoteError, RemoteSession, TokenNeeded
+from cellucid_desktop.server.access import read_token_file, token_from_text
 from cellucid_desktop.remote.ssh_command import display_command, server_command
 from cellucid_desktop.remote.tunnel import TunnelState, TunnelStatus
 
@@ -40,15 +41,32 @@ class Live:
     message: str = ""
     url: str | None = None
     announce: bool = False  # started outside the dialog (tray): a failure goes to home
+    needs_token: bool = False  # failed because the remote wants its (right) access token
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "state": self.state,
-                "message": self.message, "url": self.url}
+                "message": self.message, "url": self.url, "needs_token": self.needs_token}
 
 
 def _entry(connection: Connection) -> dict[str, Any]:
     return {"name": connection.name, "describe": connection.describe,
             "form": connection.extra.get("form", {})}
+
+
+def _without_secrets(form: dict[str, Any]) -> dict[str, Any]:
+    """The form as saved: a pasted token is never written to disk (a token file's path
+    is, like a key file's)."""
+    return {k: v for k, v in form.items() if k != "token"}
+
+
+def _token(form: dict[str, Any]) -> str | None:
+    """The remote's access token: pasted (token or Viewer URL), else from the token
+    file; ValueError with a sentence."""
+    pasted = token_from_text(str(form.get("token") or ""))
+    if pasted is not None:
+        return pasted
+    file = str(form.get("token_file") or "").strip()
+    return read_token_file(file) if file else None
 
 
 def _forwarded_port(form: dict[str, Any]) -> int:
@@ -80,29 +98,31 @@ class RemoteConnections:
             return {"ok": False, "error": str(exc)}
         local = choose_local_port(spec.remote_port, spec.local_port)
         program = "cellucid-desktop" if form.get("program") == "cellucid-desktop" \
-            else "cellucid"
+            or spec.remote_socket else "cellucid"
         data = str(form.get("data_path") or "").strip() or "data.h5ad"
         return {"ok": True, "command": display_command(spec, local), "local_port": local,
                 "server_command": server_command(data, spec.remote_port, program=program,
-                                                 offline=bool(form.get("offline")))}
+                                                 offline=bool(form.get("offline")),
+                                                 socket=spec.remote_socket)}
 
     def start(self, form: dict[str, Any], announce: bool = False) -> dict[str, Any]:
         """Begin connecting in the background; the dialog polls ``status``. With
         ``announce`` (no dialog watching) a failure is shown on the home page."""
         viewer = self.app.user.settings.default_viewer
         try:
+            token = _token(form)
             if form.get("mode") == "forwarded":
                 port = _forwarded_port(form)
                 remote = str(form.get("remote_port") or "").strip()
                 session = RemoteSession(port=port,
                                         remote_port=int(remote) if remote.isdigit() else None,
-                                        viewer=viewer)
+                                        viewer=viewer, token=token)
                 name = f"127.0.0.1:{port}"
             else:
                 spec = spec_from_form(form)
-                session = RemoteSession(spec, viewer=viewer)
+                session = RemoteSession(spec, viewer=viewer, token=token)
                 name = spec.target
-        except SpecError as exc:
+        except ValueError as exc:  # SpecError, or an unusable token
             return {"ok": False, "error": str(exc)}
         live = Live(str(next(self._ids)), str(form.get("name") or "").strip() or name, session,
                     announce=announce)
@@ -134,10 +154,11 @@ class RemoteConnections:
 
     def save(self, name: str, form: dict[str, Any]) -> dict[str, Any]:
         try:
+            kept = {"form": _without_secrets(form)}
             if form.get("mode") == "forwarded":
-                connection = Connection(name, port=_forwarded_port(form), extra={"form": form})
+                connection = Connection(name, port=_forwarded_port(form), extra=kept)
             else:
-                connection = Connection(name, spec_from_form(form), extra={"form": form})
+                connection = Connection(name, spec_from_form(form), extra=kept)
             self.store.save(connection)
         except SpecError as exc:
             return {"ok": False, "error": str(exc)}
@@ -217,6 +238,7 @@ class RemoteConnections:
         try:
             view = live.session.open()
         except RemoteError as exc:
+            live.needs_token = isinstance(exc, TokenNeeded)
             self._failed(live, str(exc))
             return
         except Exception as exc:  # noqa: BLE001 - shown to the user, logged in full
@@ -227,7 +249,7 @@ class RemoteConnections:
         live.message = view.probe.message + ("" if view.direct else " (through a local proxy)")
         spec = live.session.spec
         self.store.note_used(Connection(live.name, spec, None if spec else live.session.local_port,
-                                        extra={"form": form}))
+                                        extra={"form": _without_secrets(form)}))
         self._show(live)
 
     def _failed(self, live: Live, message: str) -> None:

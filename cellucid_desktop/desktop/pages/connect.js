@@ -7,7 +7,8 @@
   page.applyTheme((await api.state()).settings.theme);
   const $ = (id) => document.getElementById(id);
   const FIELDS = ["target", "node", "remote_port", "local_port", "jump", "ssh_port",
-                  "identity_file", "options", "program", "data_path", "forwarded_port"];
+                  "identity_file", "options", "program", "data_path", "forwarded_port",
+                  "remote_socket", "token", "token_file"];
   let current = null;
   let timer = null;
 
@@ -48,6 +49,7 @@
     $("disconnect").hidden = !(s.state === "connected" || s.state === "connecting" || s.state === "reconnecting");
     $("start").disabled = !$("disconnect").hidden;
     if (s.state === "failed" || s.state === "stopped") { clearInterval(timer); timer = null; }
+    if (s.needs_token) { $("token").value = ""; $("token").focus(); }
   }
 
   async function poll() {
