@@ -130,7 +130,7 @@ def main() -> int:
             page = browser.new_page(viewport=VIEWPORT)
             page.add_init_script(SETUP)
             start = time.perf_counter()
-            page.goto(f"{server.url}/?dataset={dataset.id}&color=cell_type")
+            page.goto(server.url_with_token(f"/?dataset={dataset.id}&color=cell_type"))
             page.wait_for_function("['ready', 'error'].includes(document.documentElement.dataset.viewerState)",
                                    timeout=300_000)
             load = time.perf_counter() - start

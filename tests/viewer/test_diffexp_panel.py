@@ -129,7 +129,7 @@ def big_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThrea
 
 
 def test_a_long_comparison_shows_progress_and_can_be_cancelled(page: Page, big_server: ServerThread) -> None:
-    open_viewer(page, big_server.url, "?dataset=big&color=cell_type")
+    open_viewer(page, big_server.url, "?dataset=big&color=cell_type", token=big_server.token)
     page.keyboard.press("d")
     page.locator(f"{GROUP} .group-kind").select_option("category")
     page.locator(f"{GROUP} .group-value").select_option("NK cell")

@@ -48,7 +48,7 @@ def save_column(page: Page, key: str) -> None:
 def test_kept_selections_saved_as_a_column_come_back_on_the_next_open(
         page: Page, server: ServerThread, own_copy: Path) -> None:
     before = own_copy.read_bytes()
-    open_viewer(page, server.url, "?dataset=pbmc&color=cell_type")
+    open_viewer(page, server.url, "?dataset=pbmc&color=cell_type", token=server.token)
     select_category(page, 2)
     b_cells = selected_count(page)
     answer_name(page, "#keep-selection", "B-like")
@@ -75,7 +75,7 @@ def test_kept_selections_saved_as_a_column_come_back_on_the_next_open(
 def test_the_barcodes_of_a_selection_download_as_csv(page: Page, server: ServerThread, own_copy: Path,
                                                      tmp_path: Path) -> None:
     obs = ad.read_h5ad(own_copy, backed="r").obs
-    open_viewer(page, server.url, "?dataset=pbmc&color=cell_type")
+    open_viewer(page, server.url, "?dataset=pbmc&color=cell_type", token=server.token)
     select_category(page, 6)  # Megakaryocytes
     with page.expect_download() as info:
         page.locator("#export-csv").click()
@@ -93,7 +93,7 @@ def test_the_barcodes_go_through_the_app_save_bridge(page: Page, server: ServerT
         window.__saved = { name, data, mime };
         return Promise.resolve({ saved: true, path: '/srv/' + name, error: null }); } } };""")
     obs = ad.read_h5ad(own_copy, backed="r").obs
-    open_viewer(page, server.url, "?dataset=pbmc&color=sample")
+    open_viewer(page, server.url, "?dataset=pbmc&color=sample", token=server.token)
     page.locator("#range-select summary").click()
     assert select_where(page, "percent_mito >= 12") == "done"
     page.locator("#export-csv").click()
@@ -107,7 +107,7 @@ def test_the_barcodes_go_through_the_app_save_bridge(page: Page, server: ServerT
 
 def test_a_copy_of_the_dataset_has_the_saved_columns(page: Page, server: ServerThread, own_copy: Path,
                                                      tmp_path: Path) -> None:
-    open_viewer(page, server.url, "?dataset=pbmc&color=cell_type")
+    open_viewer(page, server.url, "?dataset=pbmc&color=cell_type", token=server.token)
     select_category(page, 2)
     answer_name(page, "#keep-selection", "picked")
     save_column(page, "picked_cells")

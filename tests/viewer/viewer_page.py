@@ -9,10 +9,14 @@ import numpy as np
 from PIL import Image
 from playwright.sync_api import Locator, Page
 
+from cellucid_desktop.server.access import url_with_token
 
-def open_viewer(page: Page, base_url: str, query: str = "", expect: str = "ready") -> str:
-    """Load the viewer and wait until it reports `expect`; returns the final state."""
-    page.goto(f"{base_url}/{query}")
+
+def open_viewer(page: Page, base_url: str, query: str = "", expect: str = "ready",
+                token: str | None = None) -> str:
+    """Load the viewer and wait until it reports `expect`; returns the final state.
+    With the server's `token` the first load sets the page's cookie, as the app's windows do."""
+    page.goto(url_with_token(f"{base_url}/{query}", token))
     return wait_state(page, expect)
 
 
