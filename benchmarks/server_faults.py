@@ -19,6 +19,8 @@ A case that does not finish within ``--timeout`` seconds is reported as such.
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import os
 import re
 import shutil
@@ -32,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import BENCH_TOKEN, synthetic_file, token_file  # noqa: E402
+from benchmarks._common import BENCH_AUTH, BENCH_TOKEN, synthetic_file, token_file  # noqa: E402
 from benchmarks.range_serving import BASELINE_BOOT, BIN  # noqa: E402
 
 LOCAL_URL = re.compile(r"Local URL:\s+http://127\.0\.0\.1:(\d+)")
@@ -159,11 +161,9 @@ def truncated(command: list[str], source: Path, folder: Path, timeout: float) ->
 
 
 def _id_of(server: Server) -> str:
-    import http.client
-    import json
-
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    conn.request("GET", "/_cellucid/datasets", headers={"Host": f"127.0.0.1:{server.port}"})
+    conn.request("GET", "/_cellucid/datasets", headers={"Host": f"127.0.0.1:{server.port}",
+                                                        **BENCH_AUTH})
     dataset_id = json.loads(conn.getresponse().read())["datasets"][0]["id"]
     conn.close()
     return dataset_id
