@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
 # While up: ask the forward every HEALTH_INTERVAL s; HEALTH_MISSES answers missed in a
 # row (each waited for HEALTH_TIMEOUT s) restart ssh. A frozen link is so noticed within
-# about 30 s, before ssh's keep-alives (ssh_command.SUPERVISOR_OPTIONS, 30-40 s) would.
+# about 30 s, well before ssh's keep-alives (ssh_command.SUPERVISOR_OPTIONS, 45-60 s)
+# would.
 HEALTH_INTERVAL = 10.0
 HEALTH_TIMEOUT = 10.0
 HEALTH_MISSES = 2
