@@ -42,7 +42,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import DATA, proc_status_kb, warm_page_cache  # noqa: E402
+from benchmarks._common import (BENCH_AUTH, DATA, proc_status_kb, token_file,  # noqa: E402
+                                warm_page_cache)
 from benchmarks.gene_vectors import SIZES, dataset_file  # noqa: E402
 from tests.helpers import free_port, wait_for  # noqa: E402
 
@@ -65,7 +66,8 @@ def post(port: int, pid: int, path: str, body: dict) -> tuple[float, float, dict
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3600)
     cpu = cpu_seconds(pid)
     start = time.perf_counter()
-    conn.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
+    conn.request("POST", path, body=json.dumps(body),
+                 headers={"Content-Type": "application/json", **BENCH_AUTH})
     response = conn.getresponse()
     answer = json.loads(response.read())
     elapsed = time.perf_counter() - start
@@ -82,7 +84,8 @@ def ours(path: Path, n_cells: int) -> dict[str, float]:
            "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "cellucid_desktop", "serve", str(path),
                              "--port", str(port), "--no-browser", "--quiet",
-                             "--dataset-id", "bench"], env=env, cwd=ROOT)
+                             "--dataset-id", "bench", "--token-file", str(token_file(cache))],
+                            env=env, cwd=ROOT)
     peak = {"RssAnon": 0}
     done = threading.Event()
 
@@ -119,7 +122,7 @@ def ours(path: Path, n_cells: int) -> dict[str, float]:
 def _up(port: int) -> bool:
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        conn.request("GET", "/api/v1/datasets")
+        conn.request("GET", "/api/v1/datasets", headers=BENCH_AUTH)
         return conn.getresponse().status == 200
     except OSError:
         return False

@@ -243,11 +243,13 @@ class AnnotationStore:
         reason = str(exc) if isinstance(exc, DatasetError) else f"it cannot be read ({exc})"
         try:
             os.replace(path, aside)
-            kept = f"it was kept as {aside.name} and new selections start empty"
+            kept = (f"the file was kept, its name now ending in {aside.name[len(path.name):]}, "
+                    "and new selections start empty")
         except OSError:
-            kept = "it was left in place and is ignored"
+            kept = "the file was left in place and is ignored"
         log.warning("Saved selections %s set aside: %s", path, reason)
-        self.message = f"The saved selections in {path.name} could not be used: {reason}; {kept}."
+        # no file name: answers never name a local file (the log does)
+        self.message = f"The saved selections of this dataset could not be used: {reason}; {kept}."
         self._columns, self._loaded = {}, None
 
     # -- writing -------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from cellucid_desktop.server.data_api import (EXPOSED, ApiError, DataService,
                                               add_error_handlers, data_service, find_dataset,
                                               finite_range, json_response, obs_column,
                                               saved_columns)
+from cellucid_desktop.server.context import server_context
 from cellucid_desktop.server.jobs import Job, JobRunner, Progress
 from cellucid_desktop.server.registry import Dataset
 from cellucid_desktop.server.same_origin import post_refusal
@@ -216,13 +217,17 @@ def job_cancel(job_id: str) -> Response:
 def _job_answer(job_id: str, job: Job | None) -> Response:
     if job is None:
         raise ApiError(404, f"No job {job_id!r}; it may have finished long ago")
-    return json_response(job.describe())
+    state = job.describe()
+    if state["error"]:  # a sentence for the user, which never names a local path
+        state["error"] = server_context().registry.public_message(state["error"])
+    return json_response(state)
 
 
 def _annotation_listing(dataset: Dataset, reader: DatasetReader) -> Response:
     store = data_service().annotations(dataset, reader)
-    return json_response({"columns": [c.describe() for c in store.columns()],
-                          "message": store.message})
+    columns = [c.describe() for c in store.columns()]  # reading them may set a message
+    message = store.message and server_context().registry.public_message(store.message)
+    return json_response({"columns": columns, "message": message})
 
 
 @bp.get("/datasets/<dataset_id>/annotations")

@@ -128,17 +128,21 @@ def test_a_second_analysis_waits_for_the_first(pbmc_files, serve, monkeypatch):
         assert done["result"]["genes"]
 
 
-def test_a_failing_job_reports_its_error(pbmc_files, serve, monkeypatch):
+def test_a_failing_job_reports_its_error_without_naming_the_local_file(pbmc_files, serve,
+                                                                       monkeypatch):
+    path = pbmc_files["csr"]
+
     def broken(*args, **kwargs):
-        raise DatasetError("X is damaged: a test said so")
+        raise DatasetError(f"X of {path} is damaged: a test said so")
 
     monkeypatch.setattr(diffexp, "compare", broken)
-    api, dataset_id = serve(pbmc_files["csr"])
+    api, dataset_id = serve(path)
     job = api.post(f"/datasets/{dataset_id}/diffexp",
                    {"group": GROUP, "background": True}).json()["job"]
     state = wait_for(lambda: (s := api.get(f"/jobs/{job}").json())["state"] != "running" and s,
                      30, what="the job to fail")
-    assert state["state"] == "failed" and state["error"] == "X is damaged: a test said so"
+    assert state["state"] == "failed"
+    assert state["error"] == f"X of the file of dataset '{dataset_id}' is damaged: a test said so"
     assert api.get("/jobs/no-such-job").status == 404
 
 
