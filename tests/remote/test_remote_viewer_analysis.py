@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Browser
 
-from cellucid_desktop.remote.session import RemoteSession
-from tests.remote.conftest import spec_for
+from tests.remote.remote_page import remote_viewer_page
 from tests.remote.servers import ServeProcess
 from tests.remote.sshd import SshLab
 from tests.viewer.viewer_page import answer_name, hover_a_cell, select_category, selected_count, wait_state
@@ -15,35 +14,21 @@ from tests.viewer.viewer_page import answer_name, hover_a_cell, select_category,
 
 def test_a_remote_dataset_is_compared_kept_and_described_like_a_local_one(
         ssh_lab: SshLab, g2_remote: ServeProcess, browser: Browser) -> None:
-    session = RemoteSession(spec_for(ssh_lab, g2_remote.port))
-    try:
-        view = session.open()
-        assert not view.direct
-        page = browser.new_page(viewport={"width": 1100, "height": 720})
-        errors: list[str] = []
-        page.on("pageerror", lambda err: errors.append(str(err)))
-        try:
-            page.goto(view.url)
-            wait_state(page, "ready")
-            select_category(page, 0)
-            picked = selected_count(page)
-            assert picked > 0
-            page.keyboard.press("d")
-            page.locator("#de-method").select_option("t-test")
-            page.locator("#de-run").click()
-            page.wait_for_function("document.documentElement.dataset.diffexpState === 'done'", timeout=120_000)
-            assert page.locator("#de-table tbody tr").count() == 100
-            assert f"current selection ({picked:,} cells)" in page.locator("#de-summary").text_content()
-            page.keyboard.press("Escape")
-            answer_name(page, "#keep-selection", "first type")
-            answer_name(page, "#save-column", "remote pick")
-            page.wait_for_function("new URLSearchParams(location.search).get('color') === 'remote pick'",
-                                   timeout=60_000)
-            wait_state(page, "ready")
-            assert page.locator(".legend-row:not(.missing) .legend-name").all_text_contents() == ["first type"]
-            assert hover_a_cell(page).startswith("cell")  # the remote file's barcode
-            assert not errors
-        finally:
-            page.close()
-    finally:
-        session.close()
+    with remote_viewer_page(ssh_lab, g2_remote.port, browser, {"width": 1100, "height": 720}) as page:
+        select_category(page, 0)
+        picked = selected_count(page)
+        assert picked > 0
+        page.keyboard.press("d")
+        page.locator("#de-method").select_option("t-test")
+        page.locator("#de-run").click()
+        page.wait_for_function("document.documentElement.dataset.diffexpState === 'done'", timeout=120_000)
+        assert page.locator("#de-table tbody tr").count() == 100
+        assert f"current selection ({picked:,} cells)" in page.locator("#de-summary").text_content()
+        page.keyboard.press("Escape")
+        answer_name(page, "#keep-selection", "first type")
+        answer_name(page, "#save-column", "remote pick")
+        page.wait_for_function("new URLSearchParams(location.search).get('color') === 'remote pick'",
+                               timeout=60_000)
+        wait_state(page, "ready")
+        assert page.locator(".legend-row:not(.missing) .legend-name").all_text_contents() == ["first type"]
+        assert hover_a_cell(page).startswith("cell")  # the remote file's barcode
