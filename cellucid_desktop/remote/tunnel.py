@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from cellucid_desktop.remote.child_process import spawn, stop as stop_process
 from cellucid_desktop.remote.errors import SshProblem, diagnose
-from cellucid_desktop.remote.ports import is_free, who_holds
+from cellucid_desktop.remote.ports import holder, is_free, who_holds
 from cellucid_desktop.remote.probe import fetch
 from cellucid_desktop.remote.ssh_command import (TunnelSpec, display_command, server_command,
                                                  tunnel_argv)
@@ -308,7 +308,8 @@ class Tunnel:
             try:
                 fetch(self.local_port, "/_cellucid/health", host_port=self.spec.remote_port,
                       timeout=5)
-                return None
+                if self._answered_by(proc):
+                    return None
             except ConnectionRefusedError:
                 pass  # ssh is still logging in; the local end is not bound yet
             except TimeoutError:
@@ -326,6 +327,18 @@ class Tunnel:
                                   f"{self.ready_timeout:g} s.", True)
             self._stop.wait(0.3)
         return None
+
+    def _answered_by(self, proc: subprocess.Popen) -> bool:
+        """Whether our ssh holds the local port that answered. Between the port check and
+        ssh's bind (its whole sign-in) another program may take the port; its answer is
+        not the remote's, and this ssh will fail to bind and say so. Where the holder
+        cannot be seen, an answer is trusted."""
+        found = holder(self.local_port)
+        if found is None or found[0] == proc.pid:
+            return True
+        log.info("tunnel %s: answered by %s (PID %d), not by ssh; waiting for ssh",
+                 self.local_port, found[1], found[0])
+        return False
 
     def _read_stderr(self, proc: subprocess.Popen, exited: threading.Event) -> None:
         """Keep ssh's last lines (errors.py reads them); set ``exited`` when it ends."""
