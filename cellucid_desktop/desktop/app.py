@@ -59,6 +59,29 @@ PAGE_TITLES = {"home": "Cellucid Desktop", "settings": "Settings — Cellucid De
                "about": "About Cellucid Desktop",
                "webapp": "Getting the Cellucid web app — Cellucid Desktop"}
 QUIT_DEADLINE = 20.0  # seconds Quit may take before the process ends regardless
+VIEWER_SIZE = (1280, 820)
+VIEWER_MIN_SIZE = (480, 360)
+SCREEN_SHARE = 0.92  # a new window takes at most this share of the screen's free area
+
+
+def fit_window(wanted: tuple[int, int], available: tuple[int, int] | None,
+               minimum: tuple[int, int]) -> tuple[int, int]:
+    """A window size no larger than the screen's free area (a 1280x820 viewer on an
+    800-pixel laptop screen had its bottom off screen), and no smaller than the minimum
+    unless the screen itself is smaller."""
+    if available is None:
+        return wanted
+    return tuple(max(min(low, free), min(want, int(free * SCREEN_SHARE)))  # type: ignore[return-value]
+                 for want, free, low in zip(wanted, available, minimum))
+
+
+def available_screen(qt_app: Any) -> tuple[int, int] | None:
+    """The primary screen's free area (without panels and task bars), or None."""
+    screen = qt_app.primaryScreen() if qt_app is not None else None
+    if screen is None:
+        return None
+    area = screen.availableGeometry()
+    return (area.width(), area.height()) if area.width() > 0 and area.height() > 0 else None
 
 
 class DesktopApp:
@@ -82,6 +105,7 @@ class DesktopApp:
         self._last_viewer: str | None = None
         self._viewer_urls: dict[str, str] = {}
         self._webapp_servers: dict[str, ServerThread] = {}  # viewer key -> its web-app origin
+        self._screen: tuple[int, int] | None = None  # free screen area, read on the GUI thread
         self._modality_names: dict[tuple[str, str], list[str]] = {}  # recent MuData files
         self._quitting = threading.Event()
         self.remote = RemoteConnections(self)  # connect dialog's sessions (desktop/connect)
@@ -117,6 +141,7 @@ class DesktopApp:
             raise instance.AlreadyRunning
         try:
             self._qt_app = install_file_open_handler(self.open_paths)  # Qt app, kept alive
+            self._screen = available_screen(self._qt_app)
             self._create_page("home", hidden=False)
             print(f"Cellucid Desktop is running at {server.url}", flush=True)
             webview.start(self._after_start, (files, demo), gui="qt", private_mode=True)
@@ -174,7 +199,7 @@ class DesktopApp:
         import webview
 
         assert self.server is not None
-        width, height = PAGE_SIZES[page]
+        width, height = fit_window(PAGE_SIZES[page], self._screen, (420, 320))
         window = webview.create_window(
             PAGE_TITLES[page], self.server.url_with_token(f"/_desktop/pages/{page}.html"),
             js_api=PageApi(self), width=width, height=height, hidden=hidden,
@@ -346,9 +371,10 @@ class DesktopApp:
         """A tracked viewer-sized window; ``bridge=False`` (remote content) gets no JS API."""
         import webview
 
+        width, height = fit_window(VIEWER_SIZE, self._screen, VIEWER_MIN_SIZE)
         window = webview.create_window(
             title, url, js_api=ViewerApi(self, key) if bridge else None,
-            width=1280, height=820, min_size=(480, 360), background_color="#101318")
+            width=width, height=height, min_size=VIEWER_MIN_SIZE, background_color="#101318")
         self.track_window(key, window)
         return window
 

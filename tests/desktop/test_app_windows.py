@@ -60,7 +60,7 @@ def test_file_chosen_in_the_real_dialog_opens_a_viewer_window(launch, app_env, s
              == "ready", 90, what="the viewer ready")
     # The cells reach the screen: inside the canvas, many pixels differ from its background.
     rect = app.eval("viewer:small-test", "(({x, y, width, height}) => [x, y, width, height])"
-                    "(document.querySelector('canvas').getBoundingClientRect())")
+                    "(document.getElementById('plot').getBoundingClientRect())")
     wait_for(lambda: drawn_fraction(window_pixels(app_env, window_id, tmp_path), rect) > 0.01,
              30, what="cells drawn in the viewer's canvas")
     recent = wait_for(lambda: app.eval(

@@ -48,7 +48,7 @@ def test_connect_dialog_opens_a_window_drawing_the_remote_cells(
              == "ready", 90, what="the remote viewer ready")
     window_id = wait_visible(app_env, "Cellucid \\(remote\\)$")
     rect = app.eval("remote:1", "(({x, y, width, height}) => [x, y, width, height])"
-                    "(document.querySelector('canvas').getBoundingClientRect())")
+                    "(document.getElementById('plot').getBoundingClientRect())")
     wait_for(lambda: drawn_fraction(window_pixels(app_env, window_id, tmp_path), rect) > 0.01,
              30, what="the remote's cells drawn in the canvas")
     # Disconnect closes the window and stops ssh

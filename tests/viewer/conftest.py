@@ -12,6 +12,7 @@ from playwright.sync_api import Browser, Page
 
 from cellucid_desktop.server.registry import DatasetRegistry
 from cellucid_desktop.server.runner import ServerThread
+from tests.viewer.analysis_files import write_pbmc_like
 from tests.viewer.odd_files import write_no_obs_3d_only, write_tsne_text_many_categories
 # The desktop tests' private Xvfb and D-Bus (started and stopped by PID), for the WebKit tests.
 
@@ -27,6 +28,7 @@ def viewer_datasets(small_h5ad: Path, tmp_path_factory: pytest.TempPathFactory) 
         "small-test": small_h5ad,
         "no-obs-3d": write_no_obs_3d_only(folder / "no-obs-3d.h5ad"),
         "tsne-text": write_tsne_text_many_categories(folder / "tsne-text.h5ad"),
+        "pbmc": write_pbmc_like(folder / "pbmc.h5ad"),
         "broken": broken,
     }
 

@@ -15,8 +15,8 @@ from playwright.sync_api import Page
 
 from cellucid_desktop.server.runner import ServerThread
 from tests.viewer.viewer_page import (background, cell_pixels, colour_count, hover_a_cell, open_viewer,
-                                      plot_pixels, set_range, settle, swatch_colour_of, swatch_colours,
-                                      wait_state)
+                                      plot_pixels, selected_count, set_range, settle, swatch_colour_of,
+                                      swatch_colours, wait_state)
 
 
 def query(page: Page) -> dict[str, list[str]]:
@@ -113,7 +113,7 @@ def test_3d_embedding_renders_orbits_and_resets(page: Page, viewer_server: Serve
     page.mouse.wheel(0, -400)
     settle(page)
     assert not np.array_equal(plot_pixels(page), orbited)
-    assert re.search(r"Cell [\d,]+ · cell_type: \w", hover_a_cell(page))
+    assert re.search(r"^cell\d+ · row [\d,]+\ncell_type: \w", hover_a_cell(page))
     page.mouse.move(5, 5)
     page.keyboard.press("r")
     settle(page)
@@ -134,7 +134,7 @@ def test_lasso_selects_cells_and_can_show_only_them(page: Page, viewer_server: S
     for corner in corners[1:] + corners[:1]:
         page.mouse.move(*corner, steps=6)
     page.mouse.up()
-    count = int(re.sub(r"\D", "", page.locator("#selection-count").text_content()))
+    count = selected_count(page)
     assert 0 < count < 3000
     page.locator("#only-selection").check()
     settle(page)
@@ -238,7 +238,7 @@ def test_anndata_file_with_tsne_text_column_many_categories_and_sources(
 
 def test_hovering_a_cell_shows_its_index_and_value(page: Page, viewer_server: ServerThread) -> None:
     open_viewer(page, viewer_server.url, "?dataset=small-test&color=batch")
-    assert re.search(r"Cell [\d,]+ · batch: batch_[123]", hover_a_cell(page))
+    assert re.search(r"^cell\d+ · row [\d,]+\nbatch: batch_[123]$", hover_a_cell(page))
 
 
 def test_help_overlay_lists_shortcuts(page: Page, viewer_server: ServerThread) -> None:
@@ -246,6 +246,9 @@ def test_help_overlay_lists_shortcuts(page: Page, viewer_server: ServerThread) -
     page.keyboard.press("?")
     assert page.locator("#help").is_visible()
     assert "Lasso" in page.locator("#help").text_content()
+    keys = page.locator("#help dt").all_text_contents()
+    for key in ["R", "L", "I", "C", "S", "K", "D", "P", "T", "E", "G", "Esc", "?"]:
+        assert key in keys, f"shortcut {key} not listed"
     page.keyboard.press("Escape")
     assert page.locator("#help").is_hidden()
 
@@ -267,11 +270,12 @@ def test_png_export_goes_through_the_desktop_bridge(page: Page, viewer_server: S
         return Promise.resolve({ saved: true, path: '/srv/exports/' + name, error: null }); } } };""")
     open_viewer(page, viewer_server.url, "?dataset=small-test")
     width, height = canvas_size(page)
-    page.locator("button.export[data-scale='2']").click()
+    page.keyboard.press("e")  # the current figure settings: 2x, title and legend
     page.wait_for_function("window.__saved !== undefined")
     saved = page.evaluate("window.__saved")
-    assert saved["mime"] == "image/png" and saved["name"].endswith("@2x.png")
-    assert png_size(base64.b64decode(saved["data"])) == (2 * width, 2 * height)
+    assert saved["mime"] == "image/png" and saved["name"] == "small-test-X_umap-cell_type.png"
+    image_width, image_height = png_size(base64.b64decode(saved["data"]))
+    assert image_height == 2 * (16 + 30 + height + 16) and image_width > 2 * (width + 32)
     page.locator("#toast").wait_for(state="visible")
     assert "/srv/exports/" in page.locator("#toast").text_content()
 
@@ -279,14 +283,17 @@ def test_png_export_goes_through_the_desktop_bridge(page: Page, viewer_server: S
 def test_png_export_downloads_in_a_plain_browser(page: Page, viewer_server: ServerThread,
                                                  tmp_path: Path) -> None:
     open_viewer(page, viewer_server.url, "?dataset=small-test")
-    width, height = canvas_size(page)
+    page.locator("#figure-section summary").click()
+    page.locator("#figure-legend").uncheck()
+    page.locator("#figure-scale").select_option("1")
     with page.expect_download() as info:
-        page.locator("button.export[data-scale='1']").click()
+        page.locator("#figure-png").click()
     target = tmp_path / info.value.suggested_filename
     info.value.save_as(target)
     assert target.suffix == ".png"
     image = np.asarray(Image.open(target).convert("RGB"))
-    assert image.shape[:2] == (height, width)
+    width, height = canvas_size(page)
+    assert image.shape[:2] == (16 + 30 + height + 16, 16 + width + 16)
     assert cell_pixels(image) > 2000
 
 

@@ -56,7 +56,7 @@ def test_webkit_draws_the_default_view_with_distinct_category_colours(
     assert export["width"] == 2 * export["canvasWidth"]
     assert export["drawn"] > 2 * cell_pixels(canvas(report)), "the 2x export should draw ~4x the pixels"
     assert report["pick"]["index"] >= 0 and report["pick"]["distance"] < 10
-    assert report["tooltip"][1] == "cell_type" and report["tooltip"][2] != "missing"
+    assert report["tooltip"][0] == "cell_type" and report["tooltip"][1] != "missing"
 
 
 def test_webkit_draws_a_3d_embedding_coloured_by_batch(
@@ -66,7 +66,7 @@ def test_webkit_draws_a_3d_embedding_coloured_by_batch(
     assert_every_category_drawn(report, 3)
     # 3D picking is a GPU id pass read back with readPixels, unlike the 2D grid lookup.
     assert report["pick"]["index"] >= 0 and report["pick"]["distance"] < 10
-    assert report["tooltip"][1] == "batch" and report["tooltip"][2].startswith("batch_")
+    assert report["tooltip"][0] == "batch" and report["tooltip"][1].startswith("batch_")
 
 
 def test_webkit_colours_cells_by_gene_expression(
@@ -77,7 +77,7 @@ def test_webkit_colours_cells_by_gene_expression(
     pixels = canvas(report)
     drawn = np.any(pixels != pixels[0, 0], axis=-1)
     assert len(np.unique(pixels[drawn], axis=0)) >= 5, "expected a colour ramp, not one colour"
-    assert report["tooltip"][1] == "GENE00003"
+    assert report["tooltip"][0] == "GENE00003"
 
 
 def test_webkit_without_webgl_shows_the_in_page_webgl2_error(

@@ -44,7 +44,7 @@ if (out.state === "ready") {
   out.swatches = [...document.querySelectorAll(".legend-row:not(.missing) .swatch")]
     .map((e) => getComputedStyle(e).backgroundColor.match(/\d+/g).slice(0, 3).map(Number));
   const viewer = window.cellucidViewer;
-  const image = viewer.renderer.renderImage(2);
+  const image = await viewer.renderer.renderImage(2);
   const rgba = new Uint32Array(image.pixels.buffer);
   const drawn = rgba.reduce((n, v) => n + (v !== rgba[0]), 0);
   out.export = { width: image.width, height: image.height, canvasWidth: viewer.renderer.canvas.width, drawn };

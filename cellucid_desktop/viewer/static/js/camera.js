@@ -47,6 +47,23 @@ export class Camera {
     this.distance = 1.25 / Math.sin(FOV / 2);
   }
 
+  /**
+   * Frame a box of normalised coordinates ({lo, hi}, 2 or 3 values each) in a viewport of
+   * width x height CSS pixels, with the same margin as the reset view.
+   */
+  fit(box, width, height) {
+    const half = box.lo.map((lo, d) => Math.max((box.hi[d] - lo) / 2, 1e-4));
+    const mid = box.lo.map((lo, d) => (lo + box.hi[d]) / 2);
+    if (!this.is3d) {
+      const m = Math.min(width, height);
+      this.center = [mid[0], mid[1]];
+      this.zoom = Math.max(0.05, Math.min(5000, 0.92 * Math.min(width / (half[0] * m), height / (half[1] * m))));
+      return;
+    }
+    this.target = [mid[0], mid[1], mid[2] || 0];
+    this.distance = Math.max(0.02, Math.min(50, (1.25 * Math.max(...half)) / Math.sin(FOV / 2)));
+  }
+
   // Orthonormal camera frame for 3D: eye position, right, up, forward.
   frame() {
     const cp = Math.cos(this.pitch);

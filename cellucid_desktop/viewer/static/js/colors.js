@@ -14,7 +14,11 @@ export const COLORMAPS = {
   viridis: ["#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c", "#22a884", "#44bf70", "#7ad151", "#bddf26", "#fde725"],
   magma: ["#000004", "#140e36", "#3b0f70", "#641a80", "#8c2981", "#b73779", "#de4968", "#f7705c", "#fe9f6d", "#fecf92", "#fcfdbf"],
   plasma: ["#0d0887", "#41049d", "#6a00a8", "#8f0da4", "#b12a90", "#cc4778", "#e16462", "#f2844b", "#fca636", "#fcce25", "#f0f921"],
+  inferno: ["#000004", "#1b0c41", "#4a0c6b", "#781c6d", "#a52c60", "#cf4446", "#ed6925", "#fb9b06", "#f7d13d", "#fcffa4"],
+  cividis: ["#00224e", "#123570", "#3b496c", "#575d6d", "#707173", "#8a8779", "#a69d75", "#c4b56c", "#e4cf5b", "#fee838"],
   reds: ["#d9d9d9", "#f4b9a3", "#f08a6c", "#e0533d", "#b8202b", "#67000d"],
+  blues: ["#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b"],
+  coolwarm: ["#3b4cc0", "#6788ee", "#9abbff", "#c9d7f0", "#edd1c2", "#f7a889", "#e26952", "#b40426"],
 };
 
 function hexToRgb(hex) {
@@ -55,5 +59,8 @@ export function colormapLut(name) {
   return lut;
 }
 
-/** CSS gradient of a colour map, for the colour bar. */
-export const colormapCss = (name) => `linear-gradient(to right, ${(COLORMAPS[name] || COLORMAPS.viridis).join(", ")})`;
+/** The colour at position t (0..1) of a colour map: the LUT entry the shader picks. */
+export function colormapAt(lut, t) {
+  const i = Math.round(Math.max(0, Math.min(1, t)) * 255) * 4;
+  return [lut[i], lut[i + 1], lut[i + 2]];
+}

@@ -1,5 +1,8 @@
 // The gene box: ranked suggestions from the server as the user types (prefix or
 // substring, any case), arrow keys to move, Enter to colour by the highlighted gene.
+// Suggestions remember the text they answer: Enter on text typed since (still inside
+// the debounce, or while its search runs) asks again and takes the best match of what is
+// in the box, never a suggestion left from a shorter prefix.
 
 const DEBOUNCE_MS = 120;
 
@@ -11,6 +14,7 @@ export class GeneSearch {
     this.search = search;
     this.onChoose = onChoose;
     this.items = [];
+    this.itemsFor = null;
     this.active = -1;
     this.seq = 0;
     this.timer = null;
@@ -40,11 +44,12 @@ export class GeneSearch {
       if (seq === this.seq) this.render([], 0, err.message);
       return;
     }
-    if (seq === this.seq) this.render(result.genes || [], result.total || 0, "");
+    if (seq === this.seq) this.render(result.genes || [], result.total || 0, "", q);
   }
 
-  render(genes, total, error) {
+  render(genes, total, error, q = null) {
     this.items = genes.map((g) => g.name);
+    this.itemsFor = q;
     this.active = genes.length ? 0 : -1;
     this.list.replaceChildren();
     genes.forEach((g, i) => {
@@ -87,8 +92,15 @@ export class GeneSearch {
     } else if (e.key === "Enter") {
       e.preventDefault();
       clearTimeout(this.timer);
-      if (this.active >= 0 && this.items[this.active] && !this.list.hidden) this.choose(this.items[this.active]);
-      else if (this.input.value.trim()) this.refresh().then(() => { if (this.items.length) this.choose(this.items[0]); });
+      const q = this.input.value.trim();
+      if (!q) return;
+      const current = this.itemsFor === q && !this.list.hidden;
+      if (current && this.active >= 0 && this.items[this.active]) this.choose(this.items[this.active]);
+      else {
+        this.refresh().then(() => {
+          if (this.itemsFor === q && this.input.value.trim() === q && this.items.length) this.choose(this.items[0]);
+        });
+      }
     } else if (e.key === "Escape") {
       this.close();
       this.input.blur();
@@ -103,6 +115,7 @@ export class GeneSearch {
 
   close() {
     this.seq++;
+    this.itemsFor = null;
     this.list.hidden = true;
     this.input.setAttribute("aria-expanded", "false");
     this.input.removeAttribute("aria-activedescendant");

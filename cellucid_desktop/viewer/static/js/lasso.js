@@ -1,10 +1,12 @@
 // Free-hand lasso over the plot. The polygon is rasterised once with a 2D canvas;
 // each projected point then costs one mask lookup, so 1M points select in ~tens of ms.
+// The modifier keys held when the drag starts say how it combines with the selection.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
 export class Lasso {
-  /** onFinish(points) receives the polygon as [[x, y], ...] in CSS pixels. */
+  /** onFinish(points, event) receives the polygon as [[x, y], ...] in CSS pixels and the
+   * pointerdown event's modifiers ({shiftKey, altKey}). */
   constructor(overlay, onFinish) {
     this.overlay = overlay;
     this.onFinish = onFinish;
@@ -35,6 +37,7 @@ export class Lasso {
     if (e.button !== 0) return;
     this.overlay.setPointerCapture(e.pointerId);
     this.points = [this.local(e)];
+    this.mods = { shiftKey: e.shiftKey, altKey: e.altKey };
     this.draw();
   }
 
@@ -56,7 +59,7 @@ export class Lasso {
   finish() {
     const points = this.points;
     this.cancel();
-    if (points && points.length >= 3) this.onFinish(points);
+    if (points && points.length >= 3) this.onFinish(points, this.mods);
   }
 
   cancel() {

@@ -1,7 +1,11 @@
-// The legend under "Colour by": category rows (swatch, name, count; click hides or
-// shows, double-click isolates) or, for numbers, a colour bar with its range.
+// The legend under "Colour by". Categories: rows with swatch, full name (wrapped, never
+// cut), count (and how many of them are selected); click hides or shows, double-click
+// isolates, the row's Select button selects its cells. Numbers: the colour bar, drawn
+// from the very lookup table the plot's shader uses, and the scale controls (colour map,
+// percentile clip, min/max, log, zeros in grey).
 
-import { COLORMAPS, colormapCss, rgbToCss, MISSING_RGB } from "./colors.js";
+import { COLORMAPS, colormapLut, rgbToCss, MISSING_RGB } from "./colors.js";
+import { CLIPS, logAllowed } from "./color-scale.js";
 
 const FILTER_FROM = 30;
 const fmtCount = new Intl.NumberFormat();
@@ -13,15 +17,34 @@ export function formatNumber(v) {
   return Number(v.toPrecision(4)).toString();
 }
 
-function el(tag, className, text) {
+export function el(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
   if (text !== undefined) node.textContent = text;
   return node;
 }
 
+function labelled(text, control) {
+  const label = el("label", "inline", text);
+  label.append(control);
+  return label;
+}
+
+function optionsOf(select, entries, value) {
+  select.replaceChildren(...entries.map(([v, text]) => {
+    const o = el("option", "", text);
+    o.value = v;
+    return o;
+  }));
+  select.value = value;
+  return select;
+}
+
 export class Legend {
-  /** handlers: onToggle(i), onIsolate(i), onSetAll(shown), onToggleMissing(), onColormap(name) */
+  /**
+   * handlers: onToggle(i), onIsolate(i), onSetAll(shown), onToggleMissing(), onSelect(i, event),
+   * onColormap(name), onScale(changes), onZeros(on)
+   */
   constructor(container, handlers) {
     this.container = container;
     this.handlers = handlers;
@@ -59,6 +82,12 @@ export class Legend {
       row.dataset.index = String(i);
       row.onclick = () => this.handlers.onToggle(i);
       row.ondblclick = (e) => { e.preventDefault(); this.handlers.onIsolate(i); };
+      const pick = el("button", "legend-select", "Select");
+      pick.type = "button";
+      pick.title = `Select the cells of ${name} (Shift adds to the selection, Alt removes)`;
+      pick.onclick = (e) => { e.stopPropagation(); this.handlers.onSelect(i, e); };
+      pick.ondblclick = (e) => e.stopPropagation();
+      row.append(pick);
       list.append(row);
       this.rows.push(row);
     });
@@ -76,12 +105,16 @@ export class Legend {
   row(color, name, count) {
     const row = el("li", "legend-row");
     row.tabIndex = 0;
-    row.title = "Click to hide or show, double-click to show only this";
-    row.onkeydown = (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); row.click(); } };
+    row.title = `${name}\nClick to hide or show, double-click to show only this`;
+    row.onkeydown = (e) => { if (e.target === row && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); row.click(); } };
     const swatch = el("span", "swatch");
     swatch.style.background = color;
     row.append(swatch, el("span", "legend-name", name));
-    if (count !== null && count !== undefined) row.append(el("span", "legend-count", fmtCount.format(count)));
+    if (count !== null && count !== undefined) {
+      const counter = el("span", "legend-count", fmtCount.format(count));
+      counter.dataset.total = String(count);
+      row.append(counter);
+    }
     return row;
   }
 
@@ -98,27 +131,82 @@ export class Legend {
     if (this.missingRow) this.missingRow.classList.toggle("off", !missingShown);
   }
 
-  showContinuous(min, max, colormap, nMissing) {
+  /** Selected cells per category (index = code, last = missing), or null: "selected / all". */
+  updateSelected(selected) {
+    const rows = this.missingRow ? [...this.rows, this.missingRow] : this.rows;
+    rows.forEach((row, i) => {
+      const count = row.querySelector(".legend-count");
+      if (!count) return;
+      const total = Number(count.dataset.total);
+      const k = selected ? (row === this.missingRow ? selected[selected.length - 1] : selected[i]) : 0;
+      count.textContent = selected ? `${fmtCount.format(k)} / ${fmtCount.format(total)}` : fmtCount.format(total);
+      count.classList.toggle("has-selected", k > 0);
+    });
+  }
+
+  /**
+   * The colour bar and scale controls. view: { colormap, scale: {lo, hi, log, clipped},
+   * settings: {clip, vmin, vmax, log}, min, max, nMissing, expression, zerosGrey, zeroCss }
+   */
+  showContinuous(view) {
     this.clear();
-    const bar = el("div", "colorbar");
-    bar.style.background = colormapCss(colormap);
+    const { scale, settings } = view;
+    const bar = el("canvas", "colorbar");
+    bar.width = 256;
+    bar.height = 1;
+    bar.getContext("2d").putImageData(new ImageData(new Uint8ClampedArray(colormapLut(view.colormap)), 256, 1), 0, 0);
+    bar.setAttribute("role", "img");
+    bar.setAttribute("aria-label", `Colour bar, ${view.colormap}`);
     const labels = el("div", "colorbar-labels");
-    labels.append(el("span", "cb-min", formatNumber(min)), el("span", "cb-max", formatNumber(max)));
-    const select = el("select", "colormap-select");
-    select.setAttribute("aria-label", "Colour map");
-    for (const name of Object.keys(COLORMAPS)) {
-      const option = el("option", "", name);
-      option.value = name;
-      option.selected = name === colormap;
-      select.append(option);
+    labels.append(
+      el("span", "cb-min", `${scale.clipped[0] ? "≤ " : ""}${formatNumber(scale.lo)}`),
+      el("span", "cb-scale muted", scale.log ? "log scale" : ""),
+      el("span", "cb-max", `${scale.clipped[1] ? "≥ " : ""}${formatNumber(scale.hi)}`));
+    this.container.append(bar, labels);
+
+    const cmap = optionsOf(el("select", "colormap-select"), Object.keys(COLORMAPS).map((n) => [n, n]), view.colormap);
+    cmap.setAttribute("aria-label", "Colour map");
+    cmap.onchange = () => this.handlers.onColormap(cmap.value);
+    const clip = optionsOf(el("select", "clip-select"),
+      [["", "min – max"], ...Object.entries(CLIPS).map(([k, [a, b]]) => [k, `${a}–${b}th percentile`])], settings.clip || "");
+    clip.setAttribute("aria-label", "Colour range");
+    clip.onchange = () => this.handlers.onScale({ clip: clip.value || null, vmin: null, vmax: null });
+    const bound = (cls, key, value, hint) => {
+      const input = el("input", cls);
+      input.type = "number";
+      input.step = "any";
+      input.placeholder = formatNumber(hint);
+      input.value = Number.isFinite(value) ? String(value) : "";
+      input.setAttribute("aria-label", key === "vmin" ? "Colour range minimum" : "Colour range maximum");
+      input.onchange = () => this.handlers.onScale({ [key]: input.value === "" ? null : Number(input.value) });
+      return input;
+    };
+    const range = el("div", "scale-range");
+    range.append(bound("vmin-input", "vmin", settings.vmin, scale.lo), el("span", "muted", "to"), bound("vmax-input", "vmax", settings.vmax, scale.hi));
+    const log = el("input", "log-input");
+    log.type = "checkbox";
+    log.checked = scale.log;
+    log.disabled = !logAllowed(scale.lo);
+    log.onchange = () => this.handlers.onScale({ log: log.checked });
+    const logLabel = labelled("", log);
+    logLabel.append(" Log scale");
+    if (log.disabled) logLabel.title = "A log scale needs values of 0 or more";
+    const tools = el("div", "scale-tools");
+    tools.append(labelled("Map ", cmap), labelled("Range ", clip), range, logLabel);
+    if (view.expression) {
+      const zeros = el("input", "zeros-input");
+      zeros.type = "checkbox";
+      zeros.checked = view.zerosGrey;
+      zeros.onchange = () => this.handlers.onZeros(zeros.checked);
+      const zerosLabel = labelled("", zeros);
+      zerosLabel.append(" Zeros in grey");
+      zerosLabel.title = "Cells where nothing was detected in a neutral colour that stands out on light and dark backgrounds";
+      tools.append(zerosLabel);
     }
-    select.onchange = () => this.handlers.onColormap(select.value);
-    const line = el("label", "inline", "Colour map ");
-    line.append(select);
-    this.container.append(bar, labels, line);
-    if (nMissing > 0) {
+    this.container.append(tools);
+    if (view.nMissing > 0) {
       const list = el("ul", "legend-list");
-      list.append(this.addMissingRow(nMissing));
+      list.append(this.addMissingRow(view.nMissing));
       this.container.append(list);
     }
   }

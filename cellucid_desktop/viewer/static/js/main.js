@@ -1,21 +1,29 @@
-// Boot: check WebGL2, build the renderer and the viewer model, wire the sidebar,
-// the plot interactions and the keyboard, then open what the URL asks for.
+// Boot: check WebGL2, build the renderer and the viewer model, wire the sidebar, the
+// analysis panel, the plot interactions and the keyboard, then open what the URL asks for.
 
 import * as api from "./api.js";
-import { exportPng } from "./export-png.js";
+import { DiffexpPanel } from "./diffexp-panel.js";
+import { FigureControls } from "./figure-controls.js";
 import { GeneIndexStatus } from "./gene-index.js";
 import { GeneSearch } from "./gene-search.js";
+import { GeneSets } from "./gene-sets.js";
 import { attachInteraction } from "./interaction.js";
+import { LabelOverlay } from "./labels.js";
 import { Lasso } from "./lasso.js";
 import { Legend } from "./legend.js";
+import { PlotsPanel } from "./plots-panel.js";
 import { PointRenderer, WebGLMissingError } from "./renderer.js";
+import { countsByCategory } from "./selection.js";
+import { SelectionPanel } from "./selection-panel.js";
 import { Progress, hideError, setViewerState, showError } from "./status.js";
+import { Tooltip } from "./tooltip.js";
 import { readUrlState } from "./url-state.js";
-import { Viewer } from "./viewer.js";
+import { Viewer, isContinuous } from "./viewer.js";
 import { attachWebAppButton } from "./webapp-button.js";
 
 const $ = (id) => document.getElementById(id);
 const fmt = new Intl.NumberFormat();
+const SHOWN = "__shown__";  // the colour list's entry for a gene or gene set being shown
 
 function cssColor(name) {
   const probe = document.createElement("div");
@@ -46,7 +54,8 @@ function option(value, label) {
   return o;
 }
 
-function fillDatasetControls(viewer, geneIndex) {
+/** Lists that depend on the dataset document (also after a selection column is saved). */
+function fillDatasetControls(viewer) {
   const ds = viewer.ds;
   $("dataset-info").textContent = `${ds.name} · ${fmt.format(ds.n_cells)} cells · ${fmt.format(ds.n_genes)} genes`;
   document.title = `${ds.name} · Cellucid`;
@@ -59,9 +68,16 @@ function fillDatasetControls(viewer, geneIndex) {
   $("embedding-select").replaceChildren(...ds.embeddings.map((e) => option(e.key, `${e.key} (${e.dims}D)`)));
   const colorSelect = $("color-select");
   colorSelect.replaceChildren(option("", "None (single colour)"));
-  const groups = { categorical: "Categories", boolean: "Yes / no", string: "Text", continuous: "Numbers" };
-  for (const [kind, label] of Object.entries(groups)) {
-    const cols = (ds.obs || []).filter((c) => c.kind === kind);
+  const obs = ds.obs || [];
+  const groups = [
+    ["Saved selections", (c) => c.annotation],
+    ["Categories", (c) => !c.annotation && c.kind === "categorical"],
+    ["Yes / no", (c) => c.kind === "boolean"],
+    ["Text", (c) => c.kind === "string"],
+    ["Numbers", (c) => c.kind === "continuous"],
+  ];
+  for (const [label, test] of groups) {
+    const cols = obs.filter(test);
     if (!cols.length) continue;
     const group = document.createElement("optgroup");
     group.label = label;
@@ -74,11 +90,6 @@ function fillDatasetControls(viewer, geneIndex) {
   $("gene-input").disabled = sources.length === 0;
   if (!sources.length) $("gene-input").placeholder = "No expression matrix";
   $("source-select").value = viewer.source || "";
-  const n = ds.n_cells;
-  $("size-input").value = String(defaultPointSize(n));
-  $("opacity-input").value = n > 300000 ? "0.7" : "0.85";
-  applyStyle(viewer);
-  geneIndex.show(ds.gene_index);
 }
 
 function applyStyle(viewer) {
@@ -90,49 +101,52 @@ function applyStyle(viewer) {
 }
 
 function applyTheme(renderer) {
-  renderer.setStyle({ background: cssColor("--plot-bg"), plain: cssColor("--plot-plain") });
+  renderer.setStyle({ background: cssColor("--plot-bg"), plain: cssColor("--plot-plain"), zero: cssColor("--plot-zero") });
+}
+
+/** "Colour by" names what is shown: a column, or the gene / gene set (never "None" then). */
+function showColorChoice(viewer) {
+  const c = viewer.coloring;
+  const select = $("color-select");
+  select.querySelector(`option[value="${SHOWN}"]`)?.parentElement.remove();
+  if (c.type === "gene" || c.type === "geneset") {
+    const group = document.createElement("optgroup");
+    group.label = c.type === "gene" ? "Gene" : "Gene set";
+    group.append(option(SHOWN, c.type === "gene" ? c.key : `${c.key} (${c.method === "score" ? "score" : "mean"})`));
+    select.append(group);
+    select.value = SHOWN;
+  } else {
+    select.value = c.type === "categorical" || c.type === "continuous" ? c.key : "";
+  }
 }
 
 function showColoring(viewer, legend) {
   const c = viewer.coloring;
   $("embedding-select").value = viewer.embedding ? viewer.embedding.key : "";
-  $("color-select").value = c.type === "categorical" || c.type === "continuous" ? c.key : "";
+  showColorChoice(viewer);
   $("source-select").value = viewer.source || "";
   if (c.type !== "gene" && document.activeElement !== $("gene-input")) $("gene-input").value = "";
   if (c.type === "gene") $("gene-input").value = c.key;
-  const title = $("legend-title");
+  $("legend-title").textContent = viewer.colorTitle();
   if (c.type === "categorical") {
-    title.textContent = c.key;
     legend.showCategorical(c.categories, c.counts, c.colors, c.shown, c.nMissing, viewer.missingShown);
-  } else if (c.type === "continuous" || c.type === "gene") {
-    title.textContent = c.type === "gene" ? `${c.key} expression${c.source ? ` (${c.source})` : ""}` : c.key;
-    legend.showContinuous(c.min, c.max, viewer.colormap, c.nMissing);
+    showSelectedCounts(viewer, legend);
+  } else if (isContinuous(c) && viewer.scale) {
+    legend.showContinuous({
+      colormap: viewer.colormap, scale: viewer.scale, settings: viewer.scaleSettings, nMissing: c.nMissing,
+      expression: c.type === "gene" || (c.type === "geneset" && c.method === "mean"), zerosGrey: viewer.zerosGrey,
+    });
   } else {
-    title.textContent = "";
     legend.clear();
   }
+  $("labels-toggle").checked = viewer.labelsOn;
+  $("labels-toggle").disabled = c.type !== "categorical";
 }
 
-function showSelection(viewer) {
-  const sel = viewer.selection;
-  $("selection").hidden = !sel;
-  if (sel) $("selection-count").textContent = `${fmt.format(sel.count)} cells selected`;
-  $("only-selection").checked = viewer.onlySelection;
-}
-
-function showTooltip(viewer, hover) {
-  const tip = $("tooltip");
-  const index = hover && viewer.ds ? viewer.pick(hover.x, hover.y) : -1;
-  if (index < 0) { tip.hidden = true; return; }
-  const [head, key, value] = viewer.describe(index);
-  tip.replaceChildren();
-  const b = document.createElement("b");
-  b.textContent = head;
-  tip.append(b);
-  if (key !== null) tip.append(document.createTextNode(` · ${key}: ${value}`));
-  tip.style.left = `${hover.x + 14}px`;
-  tip.style.top = `${hover.y + 14}px`;
-  tip.hidden = false;
+function showSelectedCounts(viewer, legend) {
+  const c = viewer.coloring;
+  if (c.type !== "categorical") return;
+  legend.updateSelected(viewer.selection ? countsByCategory(viewer.selection.flags, c.values, c.categories.length) : null);
 }
 
 function setLasso(lasso, on) {
@@ -141,23 +155,47 @@ function setLasso(lasso, on) {
   $("mode-hint").hidden = !on;
 }
 
-function bindKeys(viewer, lasso) {
+/** The analysis panel (differential expression / plots): open on a tab, or close. */
+function showPanel(tab) {
+  const panel = $("panel");
+  panel.hidden = tab === null;
+  for (const name of ["diffexp", "plots"]) {
+    $(`tab-${name}`).setAttribute("aria-selected", String(name === tab));
+    $(name).hidden = name !== tab;
+  }
+  $("diffexp-button").setAttribute("aria-pressed", String(tab === "diffexp"));
+  $("plots-button").setAttribute("aria-pressed", String(tab === "plots"));
+}
+
+const panelTab = () => ($("panel").hidden ? null : $("plots").hidden ? "diffexp" : "plots");
+
+function bindKeys(viewer, lasso, parts) {
   const help = $("help");
   document.addEventListener("keydown", (e) => {
-    const typing = e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement;
+    const t = e.target;
+    const typing = t instanceof HTMLInputElement || t instanceof HTMLSelectElement || t instanceof HTMLTextAreaElement;
     if (e.key === "Escape") {
       if (!help.hidden) help.hidden = true;
+      else if (typing) t.blur();  // leave the field: the shortcuts work again
       else if (lasso.active) setLasso(lasso, false);
+      else if (panelTab()) showPanel(null);
       $("tooltip").hidden = true;
       return;
     }
     if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
     const size = $("size-input");
+    const toggleTab = (tab) => { showPanel(panelTab() === tab ? null : tab); parts.refreshPanels(); };
     const actions = {
       r: () => { viewer.renderer.camera.reset(); viewer.renderer.requestRender(); },
       l: () => setLasso(lasso, !lasso.active),
       c: () => viewer.clearSelection(),
+      i: () => viewer.ds && viewer.invertSelection(),
       s: () => viewer.selection && viewer.setOnlySelection(!viewer.onlySelection),
+      k: () => parts.selection.keep(),
+      d: () => toggleTab("diffexp"),
+      p: () => toggleTab("plots"),
+      t: () => viewer.coloring.type === "categorical" && viewer.setLabels(!viewer.labelsOn),
+      e: () => parts.figure.export("png"),
       g: () => $("gene-input").focus(),
       "?": () => { help.hidden = !help.hidden; },
       "[": () => { size.stepDown(); applyStyle(viewer); },
@@ -195,59 +233,98 @@ function boot() {
   });
   applyTheme(renderer);
   window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => applyTheme(renderer));
+  const ui = { toast, showError: (title, message) => showError(errorPanel, title, message) };
   let viewer;
+  const parts = {};
   const legend = new Legend($("legend"), {
     onToggle: (i) => viewer.toggleCategory(i),
     onIsolate: (i) => viewer.isolateCategory(i),
     onSetAll: (show) => viewer.setAllCategories(show),
     onToggleMissing: () => viewer.toggleMissing(),
+    onSelect: (i, event) => viewer.selectCategories([i], parts.selection.modeFor(event)),
     onColormap: (name) => viewer.setColormap(name),
+    onScale: (changes) => viewer.setScale(changes),
+    onZeros: (on) => viewer.setZerosGrey(on),
   });
   const geneIndex = new GeneIndexStatus($("gene-index"), () => api.getGeneIndex(viewer.ds));
+  const labels = new LabelOverlay($("plot-labels"), renderer);
+  let firstDataset = true;
+  parts.refreshPanels = () => {
+    if (!viewer.ds) return;
+    if (panelTab() === "diffexp") parts.diffexp.refresh();
+    if (panelTab() === "plots") parts.plots.refresh();
+  };
   viewer = new Viewer(renderer, {
     progress,
     legend,
     toast,
-    onDataset: (v) => fillDatasetControls(v, geneIndex),
+    onDataset: (v) => {
+      fillDatasetControls(v);
+      if (firstDataset) {
+        firstDataset = false;
+        $("size-input").value = String(defaultPointSize(v.ds.n_cells));
+        $("opacity-input").value = v.ds.n_cells > 300000 ? "0.7" : "0.85";
+        applyStyle(v);
+        geneIndex.show(v.ds.gene_index);
+      }
+      parts.selection.datasetChanged();
+      parts.tooltip.datasetChanged();
+      parts.refreshPanels();
+    },
     onChange: (v) => {
       showColoring(v, legend);
-      if (v.coloring.type === "gene") geneIndex.refresh();  // a gene read may start a build
+      labels.set(v.labels());
+      parts.geneSets.showColoring(v.coloring);
+      parts.figure.refresh();
+      if (v.coloring.type === "gene" || v.coloring.type === "geneset") geneIndex.refresh();  // a gene read may start a build
     },
-    onSelection: showSelection,
+    onCategories: (v) => labels.set(v.labels()),
+    onSelection: (v) => {
+      parts.selection.update();
+      showSelectedCounts(v, legend);
+      parts.refreshPanels();
+    },
     onError: (title, message) => showError(errorPanel, title, message),
   });
   window.cellucidViewer = viewer;
+  parts.selection = new SelectionPanel(viewer, ui);
+  parts.diffexp = new DiffexpPanel(viewer, { ...ui, onPlot: (genes, groupby) => {
+    showPanel("plots");
+    parts.plots.refresh();
+    parts.plots.show(genes, groupby);
+  } });
+  parts.plots = new PlotsPanel(viewer, ui);
+  parts.geneSets = new GeneSets(viewer, ui);
+  parts.figure = new FigureControls(viewer, ui);
+  parts.tooltip = new Tooltip($("tooltip"), $("tooltip-columns"), viewer);
+  window.cellucidPanels = parts;
 
   new ResizeObserver(() => renderer.resize()).observe($("stage"));
   renderer.resize();
-  attachInteraction($("plot"), renderer, (hover) => showTooltip(viewer, hover));
-  const lasso = new Lasso($("lasso-overlay"), (polygon) => viewer.lassoSelect(polygon));
-  bindKeys(viewer, lasso);
+  attachInteraction($("plot"), renderer, (hover) => {
+    if (!hover || !viewer.ds) { parts.tooltip.hide(); return; }
+    parts.tooltip.show(viewer.pick(hover.x, hover.y), hover.x, hover.y);
+  });
+  const lasso = new Lasso($("lasso-overlay"), (polygon, mods) => viewer.lassoSelect(polygon, parts.selection.modeFor(mods)));
+  bindKeys(viewer, lasso, parts);
 
   $("dataset-select").onchange = (e) => { window.location.search = `?dataset=${encodeURIComponent(e.target.value)}`; };
   $("embedding-select").onchange = (e) => viewer.setEmbedding(e.target.value);
-  $("color-select").onchange = (e) => viewer.colorByObs(e.target.value === "" ? null : e.target.value);
+  $("color-select").onchange = (e) => { if (e.target.value !== SHOWN) viewer.colorByObs(e.target.value === "" ? null : e.target.value); };
   $("source-select").onchange = (e) => viewer.setSource(e.target.value);
   $("size-input").oninput = () => applyStyle(viewer);
   $("opacity-input").oninput = () => applyStyle(viewer);
+  $("labels-toggle").onchange = (e) => viewer.setLabels(e.target.checked);
   $("reset-button").onclick = () => { renderer.camera.reset(); renderer.requestRender(); };
   $("lasso-button").onclick = () => setLasso(lasso, !lasso.active);
-  $("clear-selection").onclick = () => viewer.clearSelection();
-  $("only-selection").onchange = (e) => viewer.setOnlySelection(e.target.checked);
+  $("diffexp-button").onclick = () => { showPanel(panelTab() === "diffexp" ? null : "diffexp"); parts.refreshPanels(); };
+  $("plots-button").onclick = () => { showPanel(panelTab() === "plots" ? null : "plots"); parts.refreshPanels(); };
+  $("tab-diffexp").onclick = () => { showPanel("diffexp"); parts.refreshPanels(); };
+  $("tab-plots").onclick = () => { showPanel("plots"); parts.refreshPanels(); };
+  $("panel-close").onclick = () => showPanel(null);
   $("error-retry").onclick = () => window.location.reload();
   $("error-close").onclick = () => hideError(errorPanel);
   attachWebAppButton($("webapp-section"), $("webapp-button"), toast);
-  for (const button of document.querySelectorAll("button.export")) {
-    button.onclick = async () => {
-      const scale = Number(button.dataset.scale);
-      const name = `${viewer.ds ? viewer.ds.id : "cellucid"}-${viewer.embedding ? viewer.embedding.key : "plot"}@${scale}x.png`;
-      try {
-        toast(await exportPng(renderer, scale, name));
-      } catch (err) {
-        showError(errorPanel, "Export failed", err.message || String(err));
-      }
-    };
-  }
   new GeneSearch($("gene-input"), $("gene-list"),
     (q) => api.searchGenes(viewer.ds, q, viewer.source).finally(() => geneIndex.refresh()),
     (name) => viewer.colorByGene(name));

@@ -6,6 +6,7 @@
 import { Camera } from "./camera.js";
 import { VERTEX, FRAGMENT } from "./shaders.js";
 import { colormapLut } from "./colors.js";
+import { scaleUniforms } from "./color-scale.js";
 
 const LUT_WIDTH = 4096;
 const MODE = { plain: 0, categorical: 1, continuous: 2 };
@@ -102,9 +103,13 @@ export class PointRenderer {
     this.norm = { center: [0, 0, 0], scale: 1 };
     this.mode = MODE.plain;
     this.range = [0, 1];
+    this.log = false;
+    this.zeroShown = false;
     this.selMode = 0;
-    this.style = { pointSize: 3, opacity: 0.85, background: [1, 1, 1], plain: [0.35, 0.45, 0.6], missing: [0.6, 0.6, 0.6], missingVisible: true };
+    this.style = { pointSize: 3, opacity: 0.85, background: [1, 1, 1], plain: [0.35, 0.45, 0.6], missing: [0.6, 0.6, 0.6],
+      zero: [0.8, 0.8, 0.8], missingVisible: true };
     this.pending = null;
+    this.drawListeners = [];
     this.pickTarget = null;
     this.setColormap("viridis");
     this.setCategoryColors([], []);
@@ -183,13 +188,27 @@ export class PointRenderer {
     this.requestRender();
   }
 
+  /** Values drawn in value order (2D); min/max is their data range. */
   setContinuous(values, min, max) {
     const gl = this.gl;
     this.attribute(2, this.buffers.value, values, 1, gl.FLOAT, false);
     this.elements(this.buffers.order, valueOrder(values, min, max));
     this.mode = MODE.continuous;
-    this.range = [min, max];
     this.requestRender();
+  }
+
+  /** Where the colour map starts and ends ({lo, hi, log}, see color-scale.js); zero: exact zeros in the zero colour. */
+  setScale(scale, zero) {
+    const { range, log } = scaleUniforms(scale);
+    this.range = range;
+    this.log = log;
+    this.zeroShown = zero;
+    this.requestRender();
+  }
+
+  /** fn() runs after each frame drawn on screen (labels that follow the camera). */
+  onDraw(fn) {
+    this.drawListeners.push(fn);
   }
 
   setColormap(name) {
@@ -238,6 +257,7 @@ export class PointRenderer {
         requestAnimationFrame(() => {
           this.pending = null;
           this.draw(null, this.canvas.width, this.canvas.height, 1);
+          for (const fn of this.drawListeners) fn();
           resolve();
         });
       });
@@ -246,13 +266,33 @@ export class PointRenderer {
   }
 
   /**
-   * Draw a frame and wait until the GPU has finished it: reading one pixel back cannot
-   * complete before the frame is rasterised (draw calls themselves return at once).
+   * Draw a frame and wait until the GPU has finished it (draw calls themselves return at
+   * once). A fence is polled, so the page stays responsive while a software GPU spends
+   * most of a second on a million points.
    */
   async drawn() {
     await this.requestRender();
+    await this.gpuFinished();
+  }
+
+  /** Resolves once the GPU has run every command issued so far. */
+  gpuFinished() {
     const gl = this.gl;
-    gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(4));
+    const sync = gl.fenceSync(gl.SYNC_GPU_COMMANDS_COMPLETE, 0);
+    if (!sync) {  // a context that cannot make fences: a one-pixel read waits instead
+      gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(4));
+      return Promise.resolve();
+    }
+    gl.flush();
+    return new Promise((resolve) => {
+      const poll = () => {
+        const state = gl.clientWaitSync(sync, 0, 0);
+        if (state === gl.TIMEOUT_EXPIRED && !gl.isContextLost()) { setTimeout(poll, 4); return; }
+        gl.deleteSync(sync);
+        resolve();
+      };
+      poll();
+    });
   }
 
   draw(pass, width, height, sizeScale) {
@@ -282,6 +322,8 @@ export class PointRenderer {
     gl.uniform1i(u.u_catLut, 0);
     gl.uniform1i(u.u_cmap, 1);
     gl.uniform2f(u.u_range, this.range[0], this.range[1]);
+    gl.uniform1i(u.u_log, this.log ? 1 : 0);
+    gl.uniform4f(u.u_zero, ...this.style.zero, this.zeroShown ? 1 : 0);
     gl.uniform3fv(u.u_plain, this.style.plain);
     gl.uniform4f(u.u_missing, ...this.style.missing, this.style.missingVisible ? 1 : 0);
     gl.uniform1i(u.u_selMode, this.selMode);
@@ -360,19 +402,36 @@ export class PointRenderer {
     return best;
   }
 
-  /** The current view at `scale` times the canvas resolution, as top-down RGBA rows. */
-  renderImage(scale) {
+  /**
+   * The current view at `scale` times the canvas resolution, as top-down RGBA rows. The
+   * pixels come back through a pixel-pack buffer once a fence says the GPU is done, so a
+   * large export does not freeze the page while it is drawn.
+   */
+  async renderImage(scale) {
     const gl = this.gl;
     const limit = Math.min(gl.getParameter(gl.MAX_RENDERBUFFER_SIZE), gl.getParameter(gl.MAX_VIEWPORT_DIMS)[0]);
     const factor = Math.min(scale, limit / this.canvas.width, limit / this.canvas.height);
     const width = Math.floor(this.canvas.width * factor);
     const height = Math.floor(this.canvas.height * factor);
     const target = this.target(width, height);
-    this.draw(null, width, height, factor);
+    const pack = gl.createBuffer();
     const pixels = new Uint8ClampedArray(width * height * 4);
-    gl.readPixels(0, 0, width, height, gl.RGBA, gl.UNSIGNED_BYTE, pixels);
-    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
-    target.free();
+    try {
+      this.draw(null, width, height, factor);
+      gl.bindBuffer(gl.PIXEL_PACK_BUFFER, pack);
+      gl.bufferData(gl.PIXEL_PACK_BUFFER, pixels.byteLength, gl.STREAM_READ);
+      gl.readPixels(0, 0, width, height, gl.RGBA, gl.UNSIGNED_BYTE, 0);
+      gl.bindBuffer(gl.PIXEL_PACK_BUFFER, null);
+      gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+      await this.gpuFinished();
+      gl.bindBuffer(gl.PIXEL_PACK_BUFFER, pack);
+      gl.getBufferSubData(gl.PIXEL_PACK_BUFFER, 0, pixels);
+      gl.bindBuffer(gl.PIXEL_PACK_BUFFER, null);
+    } finally {
+      gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+      gl.deleteBuffer(pack);
+      target.free();
+    }
     const row = width * 4;
     const swap = new Uint8ClampedArray(row);
     for (let top = 0, bottom = height - 1; top < bottom; top++, bottom--) {
@@ -389,21 +448,34 @@ export class PointRenderer {
     const m = this.matrix();
     const w = this.canvas.clientWidth;
     const h = this.canvas.clientHeight;
-    const { center, scale } = this.norm;
-    const p = this.positions;
-    const dims = this.dims;
     const out = new Float32Array(this.count * 2);
+    const xy = [0, 0];
     for (let i = 0; i < this.count; i++) {
-      const x = (p[i * dims] - center[0]) * scale;
-      const y = (p[i * dims + 1] - center[1]) * scale;
-      const z = dims === 3 ? (p[i * dims + 2] - center[2]) * scale : 0;
-      const cw = m[3] * x + m[7] * y + m[11] * z + m[15];
-      const cx = (m[0] * x + m[4] * y + m[8] * z + m[12]) / cw;
-      const cy = (m[1] * x + m[5] * y + m[9] * z + m[13]) / cw;
-      const ok = cw > 0;
-      out[i * 2] = ok ? (cx + 1) * 0.5 * w : NaN;
-      out[i * 2 + 1] = ok ? (1 - cy) * 0.5 * h : NaN;
+      const ok = project(m, this.norm, this.positions, this.dims, i, w, h, xy);
+      out[i * 2] = ok ? xy[0] : NaN;
+      out[i * 2 + 1] = ok ? xy[1] : NaN;
     }
     return out;
   }
+
+  /** CSS-pixel position of one raw point ([x, y] or [x, y, z]), or null when off screen. */
+  projectPoint(point) {
+    const w = this.canvas.clientWidth;
+    const h = this.canvas.clientHeight;
+    const xy = [0, 0];
+    const ok = project(this.matrix(), this.norm, point, point.length, 0, w, h, xy);
+    return ok && xy[0] >= 0 && xy[0] <= w && xy[1] >= 0 && xy[1] <= h ? xy : null;
+  }
+}
+
+/** Screen position (CSS pixels, into `out`) of point i of `p`; false when behind the camera. */
+function project(m, norm, p, dims, i, w, h, out) {
+  const { center, scale } = norm;
+  const x = (p[i * dims] - center[0]) * scale;
+  const y = (p[i * dims + 1] - center[1]) * scale;
+  const z = dims === 3 ? (p[i * dims + 2] - center[2]) * scale : 0;
+  const cw = m[3] * x + m[7] * y + m[11] * z + m[15];
+  out[0] = ((m[0] * x + m[4] * y + m[8] * z + m[12]) / cw + 1) * 0.5 * w;
+  out[1] = (1 - (m[1] * x + m[5] * y + m[9] * z + m[13]) / cw) * 0.5 * h;
+  return cw > 0;
 }

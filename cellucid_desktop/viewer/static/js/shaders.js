@@ -15,7 +15,9 @@ uniform float u_pointSize;
 uniform int u_mode;          // 0 plain, 1 categorical codes, 2 continuous values
 uniform sampler2D u_catLut;  // 4096 wide: rgb, a = 255 shown / 0 hidden
 uniform sampler2D u_cmap;    // 256 x 1 colour map
-uniform vec2 u_range;
+uniform vec2 u_range;         // colour-map span, in log1p units when u_log
+uniform bool u_log;
+uniform vec4 u_zero;          // rgb for exact zeros (genes), a > 0.5 when used
 uniform vec3 u_plain;
 uniform vec4 u_missing;      // rgb, a > 0.5 when missing values are shown
 uniform int u_selMode;       // 0 no selection, 1 dim the rest, 2 only the selection
@@ -47,9 +49,12 @@ void main() {
     if (isMissing(a_value)) {
       color = u_missing.rgb;
       visible = u_missing.a > 0.5;
+    } else if (a_value == 0.0 && u_zero.a > 0.5) {
+      color = u_zero.rgb;
     } else {
+      float v = u_log ? log(1.0 + max(a_value, 0.0)) : a_value;
       float span = u_range.y - u_range.x;
-      float t = span > 0.0 ? clamp((a_value - u_range.x) / span, 0.0, 1.0) : 0.5;
+      float t = span > 0.0 ? clamp((v - u_range.x) / span, 0.0, 1.0) : 0.5;
       color = texelFetch(u_cmap, ivec2(int(t * 255.0 + 0.5), 0), 0).rgb;
     }
   }

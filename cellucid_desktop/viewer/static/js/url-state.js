@@ -1,7 +1,10 @@
 // The view state lives in the query string so a view can be bookmarked and shared:
-// ?dataset=&embedding=&color=&gene=&source=. An empty `color=` means "no colouring".
+// ?dataset=&embedding=&color=&gene=&source= (what is shown), geneset=A,B,C&setmethod=
+// &setname= (a gene set), cmap=&log=1&clip=1-99&vmin=&vmax= (the colour scale) and
+// labels=1. An empty `color=` means "no colouring".
 
-const KEYS = ["dataset", "embedding", "color", "gene", "source"];
+const KEYS = ["dataset", "embedding", "color", "gene", "source", "geneset", "setmethod", "setname",
+  "cmap", "log", "clip", "vmin", "vmax", "labels"];
 
 export function readUrlState(search = window.location.search) {
   const params = new URLSearchParams(search);
