@@ -159,7 +159,14 @@ def diagnose_login(stderr: str, returncode: int | None, *, host: str,
         return SshProblem("host-key-unknown", f"{who(unknown.group(1))} is not in your known "
                           "hosts, and your SSH settings refuse unknown hosts "
                           "(StrictHostKeyChecking); add its key to known_hosts first.", False)
-    return diagnose(stderr, returncode, host=host)
+    problem = diagnose(stderr, returncode, host=host)
+    if any(r.outcome is Outcome.ANSWERED and r.prompt.kind in (PromptKind.SECRET,
+                                                               PromptKind.TEXT)
+           for r in records):
+        # The user answered, and it still failed (the server closed on us mid-way):
+        # trying again would reach the server as another attempt. The user decides.
+        return SshProblem(problem.kind, problem.message, False)
+    return problem
 
 
 def _rejected(role: Role, speaker: str, key_file: str | None) -> SshProblem:
