@@ -103,10 +103,13 @@ def test_dropped_ssh_connection_is_restored(ssh_lab: SshLab,
 
 
 def test_wrong_key_fails_once_with_an_authentication_message(ssh_lab: SshLab) -> None:
-    status = _failed(spec_for(ssh_lab, 8765, target="login-wrong-key"))
-    assert status.problem is not None and status.problem.kind == "auth-failed"
-    assert "Authentication to login-wrong-key failed" in status.message
-    assert "ssh -N -L" in status.message  # the command to run in a terminal
+    seen: list[TunnelStatus] = []
+    status = _failed(spec_for(ssh_lab, 8765, target="login-wrong-key"), on_status=seen.append)
+    assert status.problem is not None and status.problem.kind == "auth-refused"
+    assert status.message == ("login-wrong-key accepted none of the ways ssh could sign in "
+                              "(publickey); check the user name, or add your key to "
+                              "ssh-agent.")
+    assert TunnelState.RECONNECTING not in [s.state for s in seen]  # never retried
 
 
 def test_unknown_host_key_is_reported(ssh_lab: SshLab, tmp_path: Path) -> None:
