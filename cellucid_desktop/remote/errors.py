@@ -63,8 +63,9 @@ _RULES: tuple[tuple[str, str, str, bool], ...] = (
     ("forwarding-refused", r"open failed: administratively prohibited",
      "The SSH server does not allow port forwarding (AllowTcpForwarding); ask the "
      "administrators or use the cluster's own tunnel tool.", False),
+    # (sshd says "open failed" again for a Unix socket nobody listens on)
     ("nothing-listening", r"open failed: connect failed: (?:Connection refused|"
-     r"No such file or directory)",
+     r"No such file or directory|open failed)",
      "Nothing is listening on {listener} of {where}; start the server there "
      "first: {server_command}", False),
     ("bad-option", r"Bad configuration option|command-line line \d+|"

@@ -231,8 +231,9 @@ class RemoteOpen:
         queue = (reply.get("queue") or "").split("|")[0]
         if reply.get("alive") != "1" and queue != "RUNNING":
             tail = reply.all.get("log", [])
+            said = server_launch.last_words(tail)
             raise LaunchError(f"The server kept running on {self.host} has stopped"
-                              f"{': ' + tail[-1].strip() if tail else ''}.",
+                              f"{': ' + said if said else ''}.",
                               problem="server-stopped", log_tail=tail)
         if self.started.token_file:
             token = reply.get("token")
@@ -279,7 +280,7 @@ class RemoteOpen:
             tail = server_launch.check(master, self.started, self.plan.env).all.get("log", [])
         except (RemoteError, SshError) as exc:
             log.info("could not read the log of the server on %s: %s", self.host, exc)
-        last = next((line.strip() for line in reversed(tail) if line.strip()), "")
+        last = server_launch.last_words(tail)
         where = self.started.log if self.started else "its log"
         self._set(Phase.SERVER_STOPPED, f"The server on {self.host} stopped"
                   f"{': ' + last if last else ''} (log: {where}).", log_tail=tail)

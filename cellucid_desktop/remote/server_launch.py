@@ -172,15 +172,21 @@ def _raise_for(reply: Reply, host: str, path: str, program: str) -> None:
         raise LaunchError(f"Slurm refused the job on {host}: {said}", problem="sbatch-failed",
                           log_tail=log_tail)
     if reply.has("died") or reply.has("ended"):
-        said = next((line for line in reversed(log_tail) if line.strip()), "")
+        said = last_words(log_tail)
         raise LaunchError(f"The server on {host} stopped before it was ready"
-                          f"{': ' + said.strip() if said else ''}. Its log is "
+                          f"{': ' + said if said else ''}. Its log is "
                           f"{reply.get('run', '~/' + remote_shell.RUN_BASE)}/server.log.",
                           problem="server-died", log_tail=log_tail)
     if not reply.has("ready"):
         raise LaunchError(f"The server on {host} did not start (no banner); its log: "
                           f"{reply.get('run', '?')}/server.log.", problem="no-banner",
                           log_tail=log_tail)
+
+
+def last_words(log_tail: Sequence[str]) -> str:
+    """The log's last line that says something (not a banner's border or a blank)."""
+    return next((line.strip() for line in reversed(log_tail)
+                 if any(ch.isalnum() for ch in line)), "")
 
 
 def check(master: Master, started: Started, env: str = "") -> Reply:

@@ -337,8 +337,8 @@ class Tunnel:
             if answer is None:
                 misses, next_check = 0, time.monotonic() + HEALTH_INTERVAL
                 continue
-            if answer.kind == "nothing-listening":
-                return answer
+            if answer.kind != "no-answer":
+                return answer  # the far end refused: the link itself is fine
             misses += 1
             if not link.alive or self._stop.is_set():
                 return None
