@@ -129,7 +129,7 @@ pid=$(cat "$run/pid")
 say pid "$pid"
 n=0
 while ! grep -q '^  Viewer URL:' "$log" 2>/dev/null; do
-  if ! kill -0 "$pid" 2>/dev/null; then say died ""; tell_log "$log"; exit 0; fi
+  if ! kill -0 "$pid" 2>/dev/null; then rm -f "$run/token"; say died ""; tell_log "$log"; exit 0; fi
   n=$((n + 1))
   say waiting "$n"
   sleep 0.2 2>/dev/null || sleep 1
@@ -191,22 +191,23 @@ CELLUCID_OFFLINE=0
 if [ "$name" != cellucid-desktop ] && ! online; then CELLUCID_OFFLINE=1; say offline ""; fi
 export CELLUCID_OFFLINE
 job=$(sbatch --parsable --job-name=cellucid-desktop --output="$log" --chdir="$run" "$@" \
-      2>"$run/sbatch.err" <"$run/job.sh") || { say sbatch-failed ""; tell_log "$run/sbatch.err"; exit 0; }
+      2>"$run/sbatch.err" <"$run/job.sh") || { rm -f "$run/token"; say sbatch-failed ""; tell_log "$run/sbatch.err"; exit 0; }
 job=${job%%;*}
 echo "$job" >"$run/job"
 say job "$job"
 '''
 
 _FOLLOW_JOB = r'''
+end_job() { if [ -n "$run" ]; then rm -f "$run/token"; fi; say ended "$1"; tell_log "$log"; exit 0; }
 n=0
 while :; do
   line=$(squeue --noheader --jobs "$job" --format='%T|%r|%N|%S' 2>/dev/null | head -n 1)
-  if [ -z "$line" ]; then say ended ""; tell_log "$log"; exit 0; fi
+  if [ -z "$line" ]; then end_job ""; fi
   say queue "$line"
   case $line in
     RUNNING*) if grep -q '^  Viewer URL:' "$log" 2>/dev/null; then break; fi ;;
     PENDING*|CONFIGURING*|REQUEUED*|RESIZING*|SUSPENDED*) ;;
-    *) say ended "$line"; tell_log "$log"; exit 0 ;;
+    *) end_job "$line" ;;
   esac
   n=$((n + 1))
   if [ "$n" -lt 30 ]; then sleep 0.5 2>/dev/null || sleep 1; else sleep 5; fi
@@ -241,7 +242,7 @@ def slurm_script(marker: str, *, path: str, programs: Sequence[str], token: str,
 def follow_job_script(marker: str, *, job: str, log: str) -> bytes:
     """Follow a job already submitted (a kept server reattached): as ``slurm_script``'s
     second half."""
-    return (_assign(marker=marker, job=job, log=log)
+    return (_assign(marker=marker, job=job, log=log, run="")
             + "say() { printf '%s %s %s\\n' \"$marker\" \"$1\" \"$2\"; }\n"
             + "tell_log() { tail -n 40 \"$1\" 2>/dev/null | while IFS= read -r l; do "
               "say log \"$l\"; done; }\n" + _FOLLOW_JOB).encode()

@@ -176,7 +176,8 @@ def _raise_for(reply: Reply, host: str, path: str, program: str) -> None:
         raise LaunchError(f"The server on {host} stopped before it was ready"
                           f"{': ' + said if said else ''}. Its log is "
                           f"{reply.get('run', '~/' + remote_shell.RUN_BASE)}/server.log.",
-                          problem="server-died", log_tail=log_tail)
+                          problem="server-died", log_tail=log_tail,
+                          run_dir=reply.get("run"))
     if not reply.has("ready"):
         raise LaunchError(f"The server on {host} did not start (no banner); its log: "
                           f"{reply.get('run', '?')}/server.log.", problem="no-banner",

@@ -182,7 +182,13 @@ def test_a_server_that_dies_at_start_shows_the_end_of_its_log(
         opening.open()
     assert failed.value.detail["problem"] == "server-died"
     assert failed.value.detail["log_tail"]
-    assert str(failed.value).startswith("The server on login stopped before it was ready: ")
+    assert str(failed.value).startswith("The server on login stopped before it was ready: "
+                                        f"Error: {broken} is not an HDF5 file")
+    run = Path(failed.value.detail["run_dir"])
+    try:
+        assert not (run / "token").exists()  # no token left behind for a dead server
+    finally:
+        shutil.rmtree(run)
 
 
 def test_user_values_reach_the_remote_as_plain_words(
