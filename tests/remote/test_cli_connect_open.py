@@ -1,0 +1,114 @@
+"""`cellucid-desktop connect TARGET --open PATH --no-window` on a real pseudo-terminal
+(pexpect), as a user runs it: the key's passphrase asked once for the whole session,
+the server started on the login host through the environment line, the Viewer URL
+printed, Ctrl+C stopping the server too (or not, with --keep-running); the choices
+remembered per host."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pexpect
+
+from tests.helpers import wait_for
+from tests.remote.mfa_sshd import client_config
+from tests.remote.sshd import SshLab
+from tests.remote.test_remote_open import ENV, _alive, _cells
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVER = re.compile(r"Server:\s+\S+ \(PID (\d+)\)")
+LOG = re.compile(r"Log:\s+(\S+)/server\.log")
+
+
+def _locked_key(lab: SshLab, tmp_path: Path) -> tuple[Path, Path]:
+    key = tmp_path / "id_locked"
+    key.write_bytes(lab.user_key.read_bytes())
+    key.chmod(0o600)
+    subprocess.run(["ssh-keygen", "-q", "-p", "-P", "", "-N", "right horse", "-f", str(key)],
+                   check=True, capture_output=True)
+    config = client_config(tmp_path / "ssh_config", lab.known_hosts,
+                           {"login": (lab.login.port, "root")})
+    return key, config
+
+
+def _spawn(tmp_path: Path, *args: str) -> pexpect.spawn:
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"),
+           "XDG_STATE_HOME": str(tmp_path / "state"), "PYTHONUNBUFFERED": "1"}
+    return pexpect.spawn(sys.executable, ["-m", "cellucid_desktop", "connect", *args],
+                         cwd=str(ROOT), env=env, encoding="utf-8", timeout=90,
+                         dimensions=(40, 250))
+
+
+def _banner(term: pexpect.spawn) -> tuple[str, int, Path]:
+    term.expect(r"Viewer URL:\s+(\S+)\r?\n")
+    url = term.match.group(1)
+    text = term.before
+    return url, int(SERVER.search(text).group(1)), Path(LOG.search(text).group(1))
+
+
+def test_connect_open_asks_once_starts_opens_and_ctrl_c_stops_the_server(
+        ssh_lab: SshLab, small_h5ad: Path, tmp_path: Path) -> None:
+    key, config = _locked_key(ssh_lab, tmp_path)
+    term = _spawn(tmp_path, "login", "-F", str(config), "-i", str(key), "--open",
+                  str(small_h5ad), "--env", ENV, "--no-window")
+    term.expect_exact(f"Enter passphrase for key '{key}': ")
+    term.sendline("right horse")
+    url, pid, run = _banner(term)
+    try:
+        assert _cells(url) == 3000 and _alive(pid)
+        assert "Enter passphrase" not in term.before  # one prompt for all of it
+        term.sendintr()
+        term.expect(pexpect.EOF)
+        term.close()
+        assert term.exitstatus == 130
+        wait_for(lambda: not _alive(pid), what="the remote server to stop with Ctrl+C")
+        # The environment line is remembered for the host.
+        store = json.loads(next((tmp_path / "config").rglob("connections.json")).read_text())
+        assert [h["env"] for h in store["hosts"].values()] == [ENV]
+    finally:
+        shutil.rmtree(run, ignore_errors=True)
+
+
+def test_connect_open_keep_running_leaves_the_server_and_records_it(
+        ssh_lab: SshLab, small_h5ad: Path, tmp_path: Path) -> None:
+    term = _spawn(tmp_path, "login", "-F", str(ssh_lab.config), "--open", str(small_h5ad),
+                  "--env", ENV, "--keep-running", "--no-window")
+    url, pid, run = _banner(term)
+    try:
+        term.sendintr()
+        term.expect(pexpect.EOF)
+        term.close()
+        assert _alive(pid)
+        store = json.loads(next((tmp_path / "config").rglob("connections.json")).read_text())
+        assert store["files"][0]["record"]["pid"] == pid
+    finally:
+        if _alive(pid):
+            os.kill(pid, signal.SIGTERM)
+        shutil.rmtree(run, ignore_errors=True)
+
+
+def test_connect_open_with_a_missing_program_prints_the_install_line(
+        ssh_lab: SshLab, small_h5ad: Path, tmp_path: Path) -> None:
+    term = _spawn(tmp_path, "login", "-F", str(ssh_lab.config), "--open", str(small_h5ad),
+                  "--env", "PATH=/usr/bin:/bin", "--no-window")
+    term.expect_exact("Error: cellucid-desktop or cellucid was not found on login")
+    term.expect_exact("pip install --user cellucid-desktop")
+    term.expect(pexpect.EOF)
+    term.close()
+    assert term.exitstatus == 1
+
+
+def test_a_disallowed_sbatch_option_is_refused_before_signing_in(tmp_path: Path) -> None:
+    term = _spawn(tmp_path, "login", "--open", "x.h5ad", "--slurm",
+                  "--sbatch-arg=--output=/tmp/x", "--no-window")
+    term.expect_exact("Error: The sbatch option --output is not allowed here")
+    term.expect(pexpect.EOF)
+    term.close()
+    assert term.exitstatus == 1
