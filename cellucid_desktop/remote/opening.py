@@ -179,8 +179,11 @@ class RemoteOpen:
         except BaseException:
             self.close()
             raise
-        self._set(Phase.CONNECTED, f"Connected to {self.started.path} on {self.host}.",
-                  server=self.started.name, url=view.url)
+        where = f"Slurm job {self.started.job} on {self.started.node} via {self.host}" \
+            if self.started.job else self.host
+        self._set(Phase.CONNECTED, f"Connected to {self.started.path} on {where}.",
+                  server=self.started.name, url=view.url, node=self.started.node,
+                  job=self.started.job)
         return view
 
     def _master(self) -> Master:
@@ -213,7 +216,8 @@ class RemoteOpen:
             elif key == "queue":
                 message, detail = _queue_status(value, self._status.detail.get("job"),
                                                 time.monotonic() - began)
-                self._set(Phase.QUEUED, message, **detail)
+                if message != self._status.message:
+                    self._set(Phase.QUEUED, message, **detail)
         try:
             return server_launch.start(master, path=self.plan.path, env=self.plan.env,
                                        program=self.plan.program, sbatch_args=sbatch,
@@ -379,13 +383,15 @@ class RemoteOpen:
 def _queue_status(line: str, job: object, waited: float) -> tuple[str, dict[str, Any]]:
     """``squeue``'s ``STATE|REASON|NODES|START`` as a sentence and details."""
     state, reason, node, start = (line.split("|") + ["", "", "", ""])[:4]
+    reason = "" if reason in ("None", "(null)") else reason
     detail: dict[str, Any] = {"job": job, "queue_state": state, "reason": reason,
                               "waiting_s": round(waited), "node": node or None,
                               "expected_start": start if start not in ("", "N/A") else None}
     if state == "PENDING":
         when = f", expected to start {start}" if detail["expected_start"] else ""
-        return (f"Job {job} is waiting in the queue ({reason or 'no reason given'}"
-                f"{when}); {round(waited)} s so far."), detail
+        why = f" ({reason})" if reason else ""
+        return (f"Job {job} is waiting in the queue{why}{when}; {round(waited)} s so "
+                "far."), detail
     if state == "RUNNING":
         return f"Job {job} runs on {node}; waiting for the server to start.", detail
     return f"Job {job} is {state.lower()}.", detail

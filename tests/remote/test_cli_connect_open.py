@@ -112,3 +112,31 @@ def test_a_disallowed_sbatch_option_is_refused_before_signing_in(tmp_path: Path)
     term.expect(pexpect.EOF)
     term.close()
     assert term.exitstatus == 1
+
+
+def test_connect_open_slurm_runs_our_server_in_a_job_and_ctrl_c_cancels_it(
+        ssh_lab: SshLab, small_h5ad: Path, slurm, tmp_path: Path) -> None:
+    term = _spawn(tmp_path, "login", "-F", str(ssh_lab.config), "--open", str(small_h5ad),
+                  "--env", f"export SLURM_CONF={slurm.conf}; {ENV}", "--slurm",
+                  "--time", "10", "--mem", "500M", "--sbatch-arg=--comment=cellucid-test",
+                  "--no-window")
+    term.expect(r"\[queued\] Submitted Slurm job (\d+) on login\.")
+    job = term.match.group(1)
+    term.expect(r"Viewer URL:\s+(\S+)\r?\n")
+    url = term.match.group(1)
+    run = Path(LOG.search(term.before).group(1))
+    try:
+        assert f"(Slurm job {job} on {slurm.node})" in term.before
+        assert _cells(url) == 3000
+        assert slurm.run("squeue", "--noheader", "--jobs", job, "--format=%k").strip() \
+            == "cellucid-test"  # the extra option reached sbatch
+        term.sendintr()
+        term.expect(pexpect.EOF)
+        term.close()
+        wait_for(lambda: slurm.job(job) == ("", ""), what="the job to be cancelled")
+        store = json.loads(next((tmp_path / "config").rglob("connections.json")).read_text())
+        host = next(iter(store["hosts"].values()))
+        assert host["where"] == "slurm" and host["slurm"]["time"] == "10"
+        assert host["slurm"]["extra"] == ["--comment=cellucid-test"]
+    finally:
+        shutil.rmtree(run, ignore_errors=True)

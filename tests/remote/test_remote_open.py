@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from cellucid_desktop.remote.master import MasterPool
-from cellucid_desktop.remote.opening import LaunchPlan, OpenStatus, RemoteOpen
+from cellucid_desktop.remote.opening import LaunchPlan, OpenStatus, RemoteOpen, SlurmOptions
 from cellucid_desktop.remote.prompt_broker import PromptBroker
 from cellucid_desktop.remote.remote_files import ListError, list_dir
 from cellucid_desktop.remote.server_launch import LaunchError
@@ -249,3 +249,23 @@ def test_list_dir_shows_folders_stores_and_openable_files_with_sizes(
         list_dir(master, str(tmp_path / "missing"))
     with pytest.raises(ListError, match="is a file, not a folder"):
         list_dir(master, str(tmp_path / "cells.h5ad"))
+
+
+def test_cellucid_serve_in_a_slurm_job_is_queued_tunnelled_opened_and_cancelled(
+        ssh_lab: SshLab, small_h5ad: Path, slurm, pool: MasterPool, openings: list) -> None:
+    seen: list[OpenStatus] = []
+    plan = _plan(ssh_lab, small_h5ad, program="cellucid", where="slurm",
+                 env=f"export SLURM_CONF={slurm.conf}; {ENV}",
+                 slurm=SlurmOptions(time="10", mem="500M"))
+    opening = _open(plan, pool, openings, seen)
+    view = opening.open()
+    job = opening.started.job
+    assert job and opening.started.node == slurm.node and opening.started.port
+    assert slurm.job(job) == ("RUNNING", slurm.node)
+    queued = [s for s in seen if s.phase == "queued"]
+    assert queued[0].message == f"Submitted Slurm job {job} on login."
+    assert any(s.detail.get("queue_state") for s in queued)
+    assert _cells(view.url) == 3000
+    assert opening.record["job"] == job and opening.record["node"] == slurm.node
+    opening.close()
+    wait_for(lambda: slurm.job(job) == ("", ""), what="the job to be cancelled")
