@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from cellucid_desktop.remote.master import MasterPool
-from cellucid_desktop.remote.opening import LaunchPlan, OpenStatus, RemoteOpen, SlurmOptions
+from cellucid_desktop.remote.opening import (LaunchPlan, OpenStatus, RemoteError, RemoteOpen,
+                                             SlurmOptions)
 from cellucid_desktop.remote.prompt_broker import PromptBroker
 from cellucid_desktop.remote.remote_files import ListError, list_dir
 from cellucid_desktop.remote.server_launch import LaunchError
@@ -269,3 +270,19 @@ def test_cellucid_serve_in_a_slurm_job_is_queued_tunnelled_opened_and_cancelled(
     assert opening.record["job"] == job and opening.record["node"] == slurm.node
     opening.close()
     wait_for(lambda: slurm.job(job) == ("", ""), what="the job to be cancelled")
+
+
+def test_a_wrong_password_fails_once_and_is_not_retried(
+        mfa_sshd, broker: PromptBroker, user: ScriptedUser, pool: MasterPool,
+        tmp_path: Path, openings: list) -> None:
+    from tests.remote.test_master import _mfa_host
+
+    host = _mfa_host(tmp_path, mfa_sshd)
+    user.script("not the password")
+    failures = mfa_sshd.failed_attempts()
+    plan = LaunchPlan(TunnelSpec(host.target, config_file=host.config_file), "~/x.h5ad")
+    opening = _open(plan, pool, openings)
+    with pytest.raises(RemoteError, match="mfa did not accept the password"):
+        opening.open()
+    assert mfa_sshd.failed_attempts() == failures + 1
+    assert user.texts == mfa_sshd.prompts()[:1] and opening.status.phase == "failed"

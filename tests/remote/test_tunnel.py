@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 from cellucid_desktop.remote.ports import any_free_port
@@ -146,6 +147,14 @@ def test_nothing_listening_on_the_remote_port_names_the_port(ssh_lab: SshLab) ->
     status = _failed(spec_for(ssh_lab, remote), ready_timeout=3)
     assert status.problem.kind == "nothing-listening", status.message
     assert f"Nothing is listening on port {remote}" in status.message
+
+
+def test_nothing_listening_is_reported_as_soon_as_ssh_says_so(ssh_lab: SshLab) -> None:
+    """Not after the 60 s ready timeout (what a compute node not serving used to cost)."""
+    began = time.monotonic()
+    status = _failed(spec_for(ssh_lab, free_port()), ready_timeout=60)
+    assert status.problem.kind == "nothing-listening", status.message
+    assert time.monotonic() - began < 5
 
 
 def test_unknown_compute_node_is_named(ssh_lab: SshLab) -> None:
