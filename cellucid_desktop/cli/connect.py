@@ -7,7 +7,7 @@ import getpass
 import subprocess
 import sys
 import time
-
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cellucid_desktop.cli.interrupt import SLICE, honour_ctrl_c, wait_for_ctrl_c
@@ -15,6 +15,7 @@ from cellucid_desktop.cli.output import banner, error
 
 if TYPE_CHECKING:
     from cellucid_desktop.desktop.instance import Instance
+    from cellucid_desktop.remote.master import MasterPool
     from cellucid_desktop.remote.session import RemoteSession
     from cellucid_desktop.remote.tunnel import TunnelStatus
 
@@ -108,12 +109,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cellucid_desktop.remote.ports import choose_local_port
-    from cellucid_desktop.remote.session import RemoteError, RemoteSession, TokenNeeded
+    from cellucid_desktop.cli.terminal_prompts import terminal_pool
+    from cellucid_desktop.remote.session import RemoteSession
     from cellucid_desktop.remote.ssh_command import (DEFAULT_REMOTE_PORT, SpecError,
                                                      TunnelSpec, display_command,
                                                      server_command)
     from cellucid_desktop.server.access import read_token_file
 
+    pools: list[MasterPool] = []
     try:
         token = read_token_file(args.token_file) if args.token_file else None
     except ValueError as exc:
@@ -154,11 +157,26 @@ def run(args: argparse.Namespace) -> int:
         form = form_from_spec(spec)
 
         def new_session(token: str | None) -> RemoteSession:
-            return RemoteSession(spec, on_status=_print_status, token=token)
+            if not pools:  # sign-in prompts (password, code, host key) on this terminal
+                pools.append(terminal_pool())
+            return RemoteSession(spec, masters=pools[0], on_status=_print_status,
+                                 token=token)
         what = spec.target
     if not args.no_window:
         return _open_in_app({"form": form}, token)
+    try:
+        return _run_here(new_session, token, what)
+    finally:
+        for pool in pools:
+            pool.close_all()
+            pool.broker.close()
+
+
+def _run_here(new_session: Callable[[str | None], RemoteSession], token: str | None,
+              what: str) -> int:
+    """Connect here, print the banner, keep the tunnel up until Ctrl+C or its end."""
     from cellucid_desktop.logs import setup_logging
+    from cellucid_desktop.remote.session import RemoteError, TokenNeeded
 
     honour_ctrl_c()
     setup_logging()  # the proxy's and tunnel's own notes go to the log, not this terminal

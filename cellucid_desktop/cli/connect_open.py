@@ -74,17 +74,14 @@ def plan_from_args(args: argparse.Namespace, spec: TunnelSpec,
 def _run_here(plan: LaunchPlan, store: ConnectionStore) -> int:
     """Open with prompts on this terminal; wait for Ctrl+C or the end; stop what we
     started (unless kept running)."""
-    from cellucid_desktop.cli.terminal_prompts import TerminalPrompts
+    from cellucid_desktop.cli.terminal_prompts import terminal_pool
     from cellucid_desktop.logs import setup_logging
     from cellucid_desktop.remote.connections import RemoteFile
-    from cellucid_desktop.remote.master import MasterPool
     from cellucid_desktop.remote.opening import RemoteError, RemoteOpen
-    from cellucid_desktop.remote.prompt_broker import PromptBroker
 
     honour_ctrl_c()
     setup_logging()
-    broker = PromptBroker(TerminalPrompts()).start()
-    pool = MasterPool(broker)
+    pool = terminal_pool()
     opening = RemoteOpen(plan, masters=pool, on_status=_print_status)
     try:
         try:
@@ -109,7 +106,7 @@ def _run_here(plan: LaunchPlan, store: ConnectionStore) -> int:
     finally:
         opening.close()
         pool.close_all()
-        broker.close()
+        pool.broker.close()
 
 
 def _wait(opening: RemoteOpen) -> int:

@@ -140,3 +140,28 @@ def test_connect_open_slurm_runs_our_server_in_a_job_and_ctrl_c_cancels_it(
         assert host["slurm"]["extra"] == ["--comment=cellucid-test"]
     finally:
         shutil.rmtree(run, ignore_errors=True)
+
+
+def test_plain_connect_asks_password_and_code_on_the_terminal_once(
+        mfa_sshd, desktop_remote, tmp_path: Path) -> None:
+    """No BatchMode any more: a host wanting a password and a one-time code is signed
+    in to from the terminal, once; the tunnel then rides that sign-in."""
+    from tests.remote.servers import token_file
+    from tests.remote.test_terminal_prompts import _config
+
+    config = _config(tmp_path, mfa_sshd, known=True)
+    failures = mfa_sshd.failed_attempts()
+    term = _spawn(tmp_path, "mfa", "-F", str(config), "--remote-port",
+                  str(desktop_remote.port), "--token-file",
+                  str(token_file(tmp_path, desktop_remote.token)), "--no-window")
+    term.expect_exact(mfa_sshd.prompts()[0])
+    term.sendline(mfa_sshd.password)
+    term.expect_exact(mfa_sshd.prompts()[1])
+    term.sendline(mfa_sshd.code())
+    term.expect(r"Viewer URL:\s+(\S+)\r?\n")
+    assert _cells(term.match.group(1)) == 3000
+    assert "Password:" not in term.before and "One-time" not in term.before
+    term.sendintr()
+    term.expect(pexpect.EOF)
+    term.close()
+    assert term.exitstatus == 130 and mfa_sshd.failed_attempts() == failures
