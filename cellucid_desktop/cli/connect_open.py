@@ -101,6 +101,8 @@ def _run_here(plan: LaunchPlan, store: ConnectionStore) -> int:
                  ("Viewer URL", view.url)]
         notes = ["The server keeps running after Ctrl+C (--keep-running)."
                  if plan.keep_running else "Ctrl+C stops the server too."]
+        if "warning" in opening.status.detail:
+            notes.append(opening.status.detail["warning"])
         print(banner("CELLUCID REMOTE CONNECTED", lines, notes), flush=True)
         return _wait(opening)
     finally:

@@ -181,9 +181,14 @@ class RemoteOpen:
             raise
         where = f"Slurm job {self.started.job} on {self.started.node} via {self.host}" \
             if self.started.job else self.host
+        extra = {}
+        if self.started.job and self.started.token is None:
+            extra["warning"] = (f"cellucid serve has no access token: while the job runs, "
+                                f"anyone who can reach {self.started.node} can read this "
+                                "dataset. Install cellucid-desktop there to protect it.")
         self._set(Phase.CONNECTED, f"Connected to {self.started.path} on {where}.",
                   server=self.started.name, url=view.url, node=self.started.node,
-                  job=self.started.job)
+                  job=self.started.job, **extra)
         return view
 
     def _master(self) -> Master:

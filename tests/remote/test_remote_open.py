@@ -268,6 +268,7 @@ def test_cellucid_serve_in_a_slurm_job_is_queued_tunnelled_opened_and_cancelled(
     assert any(s.detail.get("queue_state") for s in queued)
     assert _cells(view.url) == 3000
     assert opening.record["job"] == job and opening.record["node"] == slurm.node
+    assert "cellucid serve has no access token" in seen[-1].detail["warning"]
     opening.close()
     wait_for(lambda: slurm.job(job) == ("", ""), what="the job to be cancelled")
 
