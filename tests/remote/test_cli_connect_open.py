@@ -11,31 +11,19 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import pexpect
 
 from tests.helpers import wait_for
-from tests.remote.mfa_sshd import client_config
+from tests.remote.signin import locked_key
 from tests.remote.sshd import SshLab
 from tests.remote.test_remote_open import ENV, _alive, _cells
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER = re.compile(r"Server:\s+\S+ \(PID (\d+)\)")
 LOG = re.compile(r"Log:\s+(\S+)/server\.log")
-
-
-def _locked_key(lab: SshLab, tmp_path: Path) -> tuple[Path, Path]:
-    key = tmp_path / "id_locked"
-    key.write_bytes(lab.user_key.read_bytes())
-    key.chmod(0o600)
-    subprocess.run(["ssh-keygen", "-q", "-p", "-P", "", "-N", "right horse", "-f", str(key)],
-                   check=True, capture_output=True)
-    config = client_config(tmp_path / "ssh_config", lab.known_hosts,
-                           {"login": (lab.login.port, "root")})
-    return key, config
 
 
 def _spawn(tmp_path: Path, *args: str) -> pexpect.spawn:
@@ -55,7 +43,7 @@ def _banner(term: pexpect.spawn) -> tuple[str, int, Path]:
 
 def test_connect_open_asks_once_starts_opens_and_ctrl_c_stops_the_server(
         ssh_lab: SshLab, small_h5ad: Path, tmp_path: Path) -> None:
-    key, config = _locked_key(ssh_lab, tmp_path)
+    key, config = locked_key(ssh_lab, tmp_path, "right horse")
     term = _spawn(tmp_path, "login", "-F", str(config), "-i", str(key), "--open",
                   str(small_h5ad), "--env", ENV, "--no-window")
     term.expect_exact(f"Enter passphrase for key '{key}': ")

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 import urllib.parse
@@ -28,8 +27,7 @@ from cellucid_desktop.remote.remote_files import ListError, list_dir
 from cellucid_desktop.remote.server_launch import LaunchError
 from cellucid_desktop.remote.ssh_command import HostSpec, TunnelSpec
 from tests.helpers import wait_for
-from tests.remote.mfa_sshd import client_config
-from tests.remote.signin import ScriptedUser
+from tests.remote.signin import ScriptedUser, locked_key
 from tests.remote.sshd import SshLab
 
 # The remote's environment line: our venv's programs on PATH, as `source venv/bin/activate`.
@@ -205,13 +203,7 @@ def test_user_values_reach_the_remote_as_plain_words(
 def test_one_passphrase_prompt_for_start_tunnel_and_stop(
         ssh_lab: SshLab, small_h5ad: Path, broker: PromptBroker, user: ScriptedUser,
         tmp_path: Path, openings: list) -> None:
-    key = tmp_path / "id_locked"
-    key.write_bytes(ssh_lab.user_key.read_bytes())
-    key.chmod(0o600)
-    subprocess.run(["ssh-keygen", "-q", "-p", "-P", "", "-N", "right horse", "-f", str(key)],
-                   check=True, capture_output=True)
-    config = client_config(tmp_path / "ssh_config", ssh_lab.known_hosts,
-                           {"login": (ssh_lab.login.port, "root")})
+    key, config = locked_key(ssh_lab, tmp_path, "right horse")
     pool = MasterPool(broker)
     try:
         user.script("right horse")
