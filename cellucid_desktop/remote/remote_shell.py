@@ -142,7 +142,7 @@ say ready ""
 # stdin, the server is stopped unless it is to keep running. One compound command, so
 # the shell has read all of it before ``cat`` reads what remains of stdin.
 _HOLD = r'''
-{ cat >/dev/null; if [ "$keep" != 1 ]; then kill "$pid" 2>/dev/null; fi; }
+{ cat >/dev/null; if [ "$keep" != 1 ]; then kill "$pid" 2>/dev/null; rm -f "$run/token"; fi; }
 '''
 
 

@@ -279,3 +279,24 @@ def test_a_wrong_password_fails_once_and_is_not_retried(
         opening.open()
     assert mfa_sshd.failed_attempts() == failures + 1
     assert user.texts == mfa_sshd.prompts()[:1] and opening.status.phase == "failed"
+
+
+def test_without_multiplexing_one_session_holds_the_server_and_closing_it_stops_it(
+        ssh_lab: SshLab, small_h5ad: Path, broker: PromptBroker, user: ScriptedUser,
+        tmp_path: Path, openings: list) -> None:
+    """The fallback (Windows' OpenSSH has no ControlMaster): the server's session and
+    the tunnel's session each sign in once; ending the first stops the server."""
+    key, config = locked_key(ssh_lab, tmp_path, "right horse")
+    pool = MasterPool(broker, multiplexing=False)
+    user.script("right horse", "right horse")
+    plan = LaunchPlan(TunnelSpec("login", config_file=str(config), identity_file=str(key)),
+                      str(small_h5ad), env=ENV)
+    opening = _open(plan, pool, openings)
+    view = opening.open()
+    pid = opening.started.pid
+    assert _cells(view.url) == 3000 and _alive(pid)
+    assert len(user.asked) == 2  # once per connection: the server's, the tunnel's
+    opening.close()
+    wait_for(lambda: not _alive(pid), what="the held server to stop with its session")
+    wait_for(lambda: not Path(opening.started.token_file).exists(),
+             what="its token file to be removed")
