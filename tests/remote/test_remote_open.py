@@ -24,6 +24,7 @@ from cellucid_desktop.remote.opening import (LaunchPlan, OpenStatus, RemoteError
                                              SlurmOptions)
 from cellucid_desktop.remote.prompt_broker import PromptBroker
 from cellucid_desktop.remote.remote_files import ListError, list_dir
+from cellucid_desktop.remote.remote_shell import PRUNE_DAYS, RUN_BASE
 from cellucid_desktop.remote.server_launch import LaunchError
 from cellucid_desktop.remote.ssh_command import HostSpec, TunnelSpec
 from tests.helpers import wait_for
@@ -105,6 +106,27 @@ def test_our_server_is_started_on_a_private_socket_opened_and_stopped_on_close(
     wait_for(lambda: not _alive(started.pid), what="the remote server to stop")
     assert not Path(started.token_file).exists() and (run / "server.log").exists()
     assert seen[-1].phase == "stopped"
+
+
+def test_old_run_folders_of_stopped_servers_are_pruned_kept_ones_stay(
+        ssh_lab: SshLab, small_h5ad: Path, pool: MasterPool, openings: list) -> None:
+    runs = Path.home() / RUN_BASE / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    stopped, kept, recent = (runs / f"test-{name}-{os.getpid()}" for name in
+                             ("stopped", "kept", "recent"))
+    for folder in (stopped, kept, recent):
+        folder.mkdir()
+        (folder / "server.log").write_text("old\n")
+    (kept / "token").write_text("x\n")
+    old = time.time() - (PRUNE_DAYS + 1) * 86400
+    for folder in (stopped, kept):
+        os.utime(folder, (old, old))
+    try:
+        _open(_plan(ssh_lab, small_h5ad), pool, openings).open()
+        assert not stopped.exists() and kept.exists() and recent.exists()
+    finally:
+        for folder in (stopped, kept, recent):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_cellucid_serve_is_started_on_a_port_it_picks(
