@@ -322,3 +322,32 @@ def test_without_multiplexing_one_session_holds_the_server_and_closing_it_stops_
     wait_for(lambda: not _alive(pid), what="the held server to stop with its session")
     wait_for(lambda: not Path(opening.started.token_file).exists(),
              what="its token file to be removed")
+
+
+def test_a_lost_connection_asks_once_again_with_the_reason_and_the_tunnel_comes_back(
+        mfa_sshd, desktop_remote, broker: PromptBroker, user: ScriptedUser,
+        pool: MasterPool, tmp_path: Path) -> None:
+    """The master is the only thing that signs in: the tunnel's reconnect after a lost
+    connection asks once more (saying why), never by itself in a loop."""
+    from cellucid_desktop.remote.session import RemoteSession
+    from cellucid_desktop.remote.tunnel import TunnelState
+    from tests.remote.test_master import _mfa_host, _sign_in
+
+    host = _mfa_host(tmp_path, mfa_sshd)
+    user.script(*_sign_in(mfa_sshd))
+    spec = TunnelSpec(host.target, config_file=host.config_file,
+                      remote_port=desktop_remote.port)
+    session = RemoteSession(spec, masters=pool, token=desktop_remote.token)
+    try:
+        view = session.open()
+        assert _cells(view.url) == 3000 and len(user.asked) == 2
+        user.script(*_sign_in(mfa_sshd))
+        mfa_sshd.kill_sessions()
+        wait_for(lambda: len(user.asked) == 4, timeout=60, what="the second sign-in")
+        session.tunnel.wait_until({TunnelState.CONNECTED}, 60)
+        assert _cells(view.url) == 3000
+        assert user.asked[2].reason.startswith("The SSH connection to mfa was lost.")
+        assert [r.reason for r in user.asked[:2]] == ["", ""]
+        assert len(user.asked) == 4  # asked once more, not again and again
+    finally:
+        session.close()
