@@ -10,6 +10,7 @@ not given come from what the host remembers.
 from __future__ import annotations
 
 import argparse
+import posixpath
 import sys
 from typing import TYPE_CHECKING
 
@@ -136,6 +137,7 @@ def _open_and_wait(opening: RemoteOpen, plan: LaunchPlan, store: ConnectionStore
     started = opening.started
     store.note_file(RemoteFile(plan.tunnel.host, started.path, plan.where,
                                record=opening.record if plan.keep_running else None))
+    store.note_folder(plan.tunnel.host, posixpath.dirname(started.path.rstrip("/")) or "/")
     lines = [("Remote", f"{plan.tunnel.target}: {started.path}"),
              ("Server", f"{started.program} ("
               + (f"Slurm job {started.job} on {started.node}" if started.job

@@ -60,6 +60,7 @@ def test_connect_open_asks_once_starts_opens_and_ctrl_c_stops_the_server(
         # The environment line is remembered for the host.
         store = json.loads(next((tmp_path / "config").rglob("connections.json")).read_text())
         assert [h["env"] for h in store["hosts"].values()] == [ENV]
+        assert [h["folders"] for h in store["hosts"].values()] == [[str(small_h5ad.parent)]]
     finally:
         shutil.rmtree(run, ignore_errors=True)
 
