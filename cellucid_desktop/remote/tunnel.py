@@ -365,7 +365,9 @@ class Tunnel:
     def _refusal(self, link: Link, mark: int) -> SshProblem | None:
         """What ssh said about the request made after ``mark``, if it says the far end
         refused (nothing listening, unknown node, forwarding not allowed)."""
-        deadline = time.monotonic() + 0.5  # ssh writes the line as it closes ours
+        # ssh writes the line as it closes ours; a loaded machine may take a moment to
+        # hand it over (only failed requests wait here)
+        deadline = time.monotonic() + 2.0
         while True:
             said = [line for line in link.lines_since(mark) if "open failed" in line]
             if said:
