@@ -75,6 +75,13 @@ def holder(port: int) -> tuple[int, str] | None:
     return _lsof_holder(port)
 
 
+# Listening addresses (as /proc/net/tcp{,6} write them) that hold 127.0.0.1:PORT for us:
+# loopback itself and the wildcards. A server on another address with the same port
+# (127.0.0.2, a LAN address) does not: our forward binds 127.0.0.1 next to it.
+_CLASHING = {"0100007F", "00000000", "00000000000000000000000000000000",
+             "00000000000000000000000001000000", "0000000000000000FFFF00000100007F"}
+
+
 def _listening_inodes(port: int) -> set[str]:
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
@@ -85,7 +92,8 @@ def _listening_inodes(port: int) -> set[str]:
         for line in lines:
             fields = line.split()
             local, state, inode = fields[1], fields[3], fields[9]
-            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+            address, _, hex_port = local.rpartition(":")
+            if state == "0A" and int(hex_port, 16) == port and address.upper() in _CLASHING:
                 inodes.add(inode)
     return inodes
 
