@@ -27,6 +27,7 @@ from cellucid_desktop.remote.ssh_process import SshError
 START_TIMEOUT = 120.0   # from the start to the banner (a big file is read lazily)
 QUIET_TIMEOUT = 60.0    # a script that says nothing this long is stuck (a frozen link)
 CHECK_TIMEOUT = 30.0    # status and stop scripts
+SSH_FAILED = 255        # ssh's exit status for its own failures (our scripts exit 0)
 INSTALL = ("python3 -m pip install --user cellucid-desktop  (preferred; or the "
            "reference server: python3 -m pip install --user cellucid)")
 
@@ -107,6 +108,11 @@ def run_script(master: Master, env: str, script: bytes, *,
                 on_reply(*parsed)
     finally:
         command.stop()
+    if command.returncode == SSH_FAILED:
+        # ssh itself failed (the master went away mid-way): what came is partial, e.g.
+        # a status without its log lines. Never taken as the whole answer.
+        raise LaunchError(f"The connection to {master.host.target} ended while a remote "
+                          "command ran; try again.", problem="connection-lost")
     if not reply.values and command.returncode not in (0, None):
         said = command.stderr.strip().splitlines()
         raise LaunchError(f"The remote shell on {master.host.target} failed"

@@ -351,3 +351,19 @@ def test_a_lost_connection_asks_once_again_with_the_reason_and_the_tunnel_comes_
         assert len(user.asked) == 4  # asked once more, not again and again
     finally:
         session.close()
+
+
+def test_a_connection_lost_mid_command_is_an_error_not_a_partial_answer(
+        ssh_lab: SshLab, pool: MasterPool) -> None:
+    """A status whose ssh died after its first line must not read as "no log lines"."""
+    from cellucid_desktop.remote.remote_shell import new_marker
+    from cellucid_desktop.remote.server_launch import run_script
+
+    master = pool.get(HostSpec("login", config_file=str(ssh_lab.config)))
+    marker = new_marker()
+    script = (f"printf '%s alive 0\\n' {marker}; sleep 5; printf '%s log x\\n' {marker}\n"
+              ).encode()
+    with pytest.raises(LaunchError) as failed:
+        run_script(master, "", script, marker=marker,
+                   on_reply=lambda key, value: ssh_lab.login.kill_sessions())
+    assert failed.value.detail["problem"] == "connection-lost"
