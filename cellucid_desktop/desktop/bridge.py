@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from cellucid_desktop.desktop.connect.bridge import ConnectApi
 from cellucid_desktop.atomic_files import atomic_write_bytes
+from cellucid_desktop.data.annotated_copy import copy_with_selections
+from cellucid_desktop.data.errors import DatasetError
 
 if TYPE_CHECKING:
     from cellucid_desktop.desktop.app import DesktopApp
@@ -79,8 +81,9 @@ class PageApi(ConnectApi):
 
 
 class ViewerApi:
-    """Bridge of a viewer window: ``save_file`` for exports (PNG, SVG, CSV) and
-    ``open_in_webapp`` (the sidebar button), both acting only on this window's dataset."""
+    """Bridge of a viewer window: ``save_file`` for exports (PNG, SVG, CSV),
+    ``save_dataset_copy`` (the dataset with its saved selections) and ``open_in_webapp``
+    (the sidebar button), all acting only on this window's dataset."""
 
     def __init__(self, app: DesktopApp, key: str) -> None:
         self._app = app
@@ -101,6 +104,28 @@ class ViewerApi:
             return {"saved": False, "path": None, "error": None}
         try:
             atomic_write_bytes(target, data)
+        except OSError as exc:
+            return {"saved": False, "path": str(target),
+                    "error": f"Could not save {target.name}: {exc.strerror or exc}."}
+        return {"saved": True, "path": str(target), "error": None}
+
+    def save_dataset_copy(self) -> dict[str, Any]:
+        """Ask where (native dialog), then write a copy of this window's dataset with its
+        saved selections added as obs columns (never touching the dataset itself).
+
+        Returns ``{"saved": bool, "path": str|None, "error": str|None}``; a cancelled
+        dialog is ``saved: False`` with no error.
+        """
+        dataset = self._app.registry.get(self._key.removeprefix("viewer:"))
+        if dataset is None:
+            return {"saved": False, "path": None, "error": "This dataset is no longer open."}
+        target = self._app.ask_save_path(self._key, f"{dataset.id}-annotated.h5ad")
+        if target is None:
+            return {"saved": False, "path": None, "error": None}
+        try:
+            copy_with_selections(dataset.source, target)
+        except DatasetError as exc:
+            return {"saved": False, "path": str(target), "error": str(exc)}
         except OSError as exc:
             return {"saved": False, "path": str(target),
                     "error": f"Could not save {target.name}: {exc.strerror or exc}."}
