@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -108,10 +109,13 @@ def test_dropped_ssh_connection_is_restored(ssh_lab: SshLab,
 
 
 def test_wrong_key_fails_once_with_an_authentication_message(ssh_lab: SshLab) -> None:
-    status = _failed(spec_for(ssh_lab, 8765, target="login-wrong-key"))
-    assert status.problem is not None and status.problem.kind == "auth-failed"
-    assert "Authentication to login-wrong-key failed" in status.message
-    assert "ssh -N -L" in status.message  # the command to run in a terminal
+    seen: list[TunnelStatus] = []
+    status = _failed(spec_for(ssh_lab, 8765, target="login-wrong-key"), on_status=seen.append)
+    assert status.problem is not None and status.problem.kind == "auth-refused"
+    assert status.message == ("login-wrong-key accepted none of the ways ssh could sign in "
+                              "(publickey); check the user name, or add your key to "
+                              "ssh-agent.")
+    assert TunnelState.RECONNECTING not in [s.state for s in seen]  # never retried
 
 
 def test_unknown_host_key_is_reported(ssh_lab: SshLab, tmp_path: Path) -> None:
@@ -150,6 +154,14 @@ def test_nothing_listening_on_the_remote_port_names_the_port(ssh_lab: SshLab) ->
     assert f"Nothing is listening on port {remote}" in status.message
 
 
+def test_nothing_listening_is_reported_as_soon_as_ssh_says_so(ssh_lab: SshLab) -> None:
+    """Not after the 60 s ready timeout (what a compute node not serving used to cost)."""
+    began = time.monotonic()
+    status = _failed(spec_for(ssh_lab, free_port()), ready_timeout=60)
+    assert status.problem.kind == "nothing-listening", status.message
+    assert time.monotonic() - began < 5
+
+
 def test_unknown_compute_node_is_named(ssh_lab: SshLab) -> None:
     spec = spec_for(ssh_lab, 8765, node="no-such-node.invalid")
     status = _failed(spec, ready_timeout=3)
@@ -168,7 +180,7 @@ def test_busy_local_port_names_the_process_holding_it(ssh_lab: SshLab) -> None:
     assert f"(PID {os.getpid()})" in status.message
 
 
-@pytest.mark.parametrize("target, kind", [("login-wrong-key", "auth-failed"),
+@pytest.mark.parametrize("target, kind", [("login-wrong-key", "auth-refused"),
                                           ("login", "local-port-busy")])
 def test_a_port_taken_while_ssh_signs_in_is_not_mistaken_for_the_remote(
         ssh_lab: SshLab, monkeypatch: pytest.MonkeyPatch, target: str, kind: str) -> None:
