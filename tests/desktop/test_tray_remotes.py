@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cellucid_desktop.desktop.connect.controller import TRAY_REMOTES, RemoteConnections
+from cellucid_desktop.desktop.connect.controller import TRAY_REMOTES, tray_remotes
 from cellucid_desktop.remote.connections import Connection, ConnectionStore
 from tests.desktop.gui import choose_from_tray_menu, tray_icons, xdotool
 from tests.helpers import wait_for
@@ -19,7 +19,7 @@ def test_the_menu_lists_saved_and_recent_remotes_once_each_most_recently_used_fi
     store.save(Connection("Lab", port=9003))  # saved and used: listed once, by its name
     store.save(Connection("Never used", port=8000))
     store.note_used(Connection("127.0.0.1:9001", port=9001))  # used again: newest
-    menu = RemoteConnections(app=None).tray_remotes()  # type: ignore[arg-type] # no app needed
+    menu = tray_remotes(store)
     labels = [label for _key, label in menu]
     assert labels[:2] == ["127.0.0.1:9001", "127.0.0.1:9009"]
     assert "Lab — 127.0.0.1:9003 (already forwarded)" in labels

@@ -2,7 +2,9 @@
 
 The dialog polls ``status(id)``; a session's window closing disconnects it, and Quit
 closes every session (so every ssh stops). Remote viewer windows get no JS bridge: they
-show content from another machine.
+show content from another machine. *Sign in* opens the app's master connection to the
+form's host (``sign_in.SignIn``), its questions in the prompt window, before anything is
+run there.
 """
 
 from __future__ import annotations
@@ -10,20 +12,27 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from cellucid_desktop.desktop.ipc import REMOTE, remote_key
 
 from cellucid_desktop.remote.connections import (Connection, ConnectionStore, SpecError,
                                                  form_from_spec, spec_from_form)
 from cellucid_desktop.remote.ports import choose_local_port
 from cellucid_desktop.remote.probe import find_servers
 from cellucid_desktop.remote.session import RemoteError, RemoteSession, TokenNeeded
-from cellucid_desktop.server.access import read_token_file, token_from_text
 from cellucid_desktop.remote.ssh_command import display_command, server_command
+from cellucid_desktop.remote.ssh_process import SshError
 from cellucid_desktop.remote.tunnel import TunnelState, TunnelStatus
+from cellucid_desktop.server.access import read_token_file, token_from_text
 
 if TYPE_CHECKING:
-    from cellucid_desktop.desktop.app import DesktopApp
+    from cellucid_desktop.desktop.notices import Notices
+    from cellucid_desktop.desktop.servers import Servers
+    from cellucid_desktop.desktop.windows import Windows
+    from cellucid_desktop.remote.master import MasterPool
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +85,43 @@ def _forwarded_port(form: dict[str, Any]) -> int:
     return int(text)
 
 
+def remembered(store: ConnectionStore) -> list[Connection]:
+    """Saved and recent connections, one per remote, most recently used first (a saved
+    one never used sorts after those that were), at most TRAY_REMOTES."""
+    recent = store.recent()
+    used = {c.describe: c.last_used for c in recent}
+    saved = store.saved()
+    names = {c.describe for c in saved}
+    entries = saved + [c for c in recent if c.describe not in names]
+    entries.sort(key=lambda c: used.get(c.describe, 0.0), reverse=True)
+    return entries[:TRAY_REMOTES]
+
+
+def tray_remotes(store: ConnectionStore) -> list[list[str]]:
+    """[key, label] of :func:`remembered`, for the tray's Recent remotes menu."""
+    return [[c.describe, c.name if c.name in c.describe else f"{c.name} — {c.describe}"]
+            for c in remembered(store)]
+
+
 class RemoteConnections:
-    def __init__(self, app: DesktopApp) -> None:
-        self.app = app
+    """The dialog's sessions. ``masters()`` is the app's MasterPool; ``viewer()`` the
+    Settings' viewer for remotes without a UI; ``changed()`` runs when the tray menu's
+    remotes or windows changed."""
+
+    def __init__(self, windows: Windows, servers: Servers, notices: Notices, *,
+                 masters: Callable[[], MasterPool], viewer: Callable[[], str],
+                 changed: Callable[[], None]) -> None:
+        self._windows = windows
+        self._servers = servers
+        self._notices = notices
+        self._masters = masters
+        self._viewer = viewer
+        self._changed = changed
         self.store = ConnectionStore()
         self._live: dict[str, Live] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        windows.on_close(self._window_closed)
 
     # -- the dialog's calls ------------------------------------------------------------
 
@@ -105,10 +144,25 @@ class RemoteConnections:
                                                  offline=bool(form.get("offline")),
                                                  socket=spec.remote_socket)}
 
+    def sign_in(self, form: dict[str, Any]) -> dict[str, Any]:
+        """Sign in to the form's SSH host (blocking: the bridge runs it in a thread of its
+        own while the prompt window asks); ``{"ok", "message" | "error"}``. A host already
+        signed in to answers at once, asking nothing."""
+        if form.get("mode") == "forwarded":
+            return {"ok": False, "error": "An already forwarded port needs no sign-in."}
+        try:
+            spec = spec_from_form(form)
+            self._masters().get(spec.host)
+        except (SpecError, SshError) as exc:
+            return {"ok": False, "error": str(exc)}
+        except RuntimeError as exc:  # the app is quitting
+            return {"ok": False, "error": f"{exc}."}
+        return {"ok": True, "message": f"Signed in to {spec.target}."}
+
     def start(self, form: dict[str, Any], announce: bool = False) -> dict[str, Any]:
         """Begin connecting in the background; the dialog polls ``status``. With
         ``announce`` (no dialog watching) a failure is shown on the home page."""
-        viewer = self.app.user.settings.default_viewer
+        viewer = self._viewer()
         try:
             token = _token(form)
             if form.get("mode") == "forwarded":
@@ -129,6 +183,7 @@ class RemoteConnections:
         session.on_status = lambda status: self._on_status(live, status)
         with self._lock:
             self._live[live.id] = live
+        self._servers.adopt(remote_key(live.id), session.close)  # Quit stops it
         threading.Thread(target=self._open, args=(live, form), daemon=True,
                          name=f"remote-{live.id}").start()
         return {"ok": True, "id": live.id}
@@ -146,11 +201,13 @@ class RemoteConnections:
             live = self._live.pop(str(live_id), None)
         if live is None:
             return
-        live.session.close()
-        window = self.app.window(f"remote:{live.id}")
-        if window is not None:
-            window.destroy()
-        self.app.update_tray_menu()
+        self._servers.stop(remote_key(live.id))
+        self._windows.close(remote_key(live.id))
+        self._changed()
+
+    def _window_closed(self, key: str) -> None:
+        if key.startswith(REMOTE):
+            self.disconnect(key.removeprefix(REMOTE))
 
     def save(self, name: str, form: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -162,7 +219,7 @@ class RemoteConnections:
             self.store.save(connection)
         except SpecError as exc:
             return {"ok": False, "error": str(exc)}
-        self.app.update_tray_menu()
+        self._changed()
         return {"ok": True, "saved": self.saved()}
 
     def saved(self) -> list[dict[str, Any]]:
@@ -175,32 +232,20 @@ class RemoteConnections:
     def tray_windows(self) -> list[list[str]]:
         """[window key, label] of each connected remote, for the tray's Windows menu."""
         with self._lock:
-            return [[f"remote:{live.id}", f"{live.name} (remote)"]
+            return [[remote_key(live.id), f"{live.name} (remote)"]
                     for live in self._live.values() if live.url]
 
-    def remembered(self) -> list[Connection]:
-        """Saved and recent connections, one per remote, most recently used first
-        (a saved one never used sorts after those that were)."""
-        recent = self.store.recent()
-        used = {c.describe: c.last_used for c in recent}
-        saved = self.store.saved()
-        names = {c.describe for c in saved}
-        entries = saved + [c for c in recent if c.describe not in names]
-        entries.sort(key=lambda c: used.get(c.describe, 0.0), reverse=True)
-        return entries[:TRAY_REMOTES]
-
     def tray_remotes(self) -> list[list[str]]:
-        """[key, label] of :meth:`remembered`, for the tray's Recent remotes menu."""
-        return [[c.describe, c.name if c.name in c.describe else f"{c.name} — {c.describe}"]
-                for c in self.remembered()]
+        return tray_remotes(self.store)
 
     def start_remembered(self, describe: str) -> None:
         """The tray's choice: start it as the dialog starts a saved connection (its
         form through :meth:`start`); the window opens when it connects."""
-        connection = next((c for c in self.remembered() if c.describe == describe), None)
+        connection = next((c for c in remembered(self.store) if c.describe == describe),
+                          None)
         if connection is None:
-            self.app.notify("That remote is no longer saved; connect to it again.", "warning")
-            self.app.show_home()
+            self._notices.announce("That remote is no longer saved; connect to it again.",
+                                   "warning")
             return
         form = dict(connection.extra.get("form") or (
             form_from_spec(connection.spec) if connection.spec else
@@ -208,27 +253,21 @@ class RemoteConnections:
         form["name"] = connection.name
         started = self.start(form, announce=True)
         if not started["ok"]:
-            self.app.notify(started["error"], "error")
-            self.app.show_home()
+            self._notices.announce(started["error"], "error")
 
     def delete(self, name: str) -> list[dict[str, Any]]:
         self.store.delete(name)
-        self.app.update_tray_menu()
+        self._changed()
         return self.saved()
 
     def find_forwarded(self) -> list[dict[str, Any]]:
         return [{"port": r.port, "message": r.message} for r in find_servers()]
 
-    def close_all(self) -> None:
-        """Quit: every session's proxy and ssh stop."""
-        with self._lock:
-            ids = list(self._live)
-        for live_id in ids:
-            self.disconnect(live_id)
-
     # -- background ----------------------------------------------------------------------
 
     def _on_status(self, live: Live, status: TunnelStatus) -> None:
+        if live.state == "failed":  # final: the session's own "stopped" must not hide why
+            return
         if status.state == TunnelState.CONNECTED and live.url is None:
             live.state, live.message = "connecting", "Tunnel up; checking the server..."
         else:
@@ -254,13 +293,11 @@ class RemoteConnections:
 
     def _failed(self, live: Live, message: str) -> None:
         live.state, live.message = "failed", message
+        self._servers.stop(remote_key(live.id))  # closed already; nothing left to own
         if live.announce:
-            self.app.notify(f"{live.name}: {message}", "error")
-            self.app.show_home()
+            self._notices.announce(f"{live.name}: {message}", "error")
 
     def _show(self, live: Live) -> None:
-        window = self.app.create_viewer_window(f"remote:{live.id}",
-                                               f"{live.name} — Cellucid (remote)", live.url,
-                                               bridge=False)
-        window.events.closed += lambda: self.disconnect(live.id)
-        self.app.update_tray_menu()
+        self._windows.open_viewer(remote_key(live.id), f"{live.name} — Cellucid (remote)",
+                                  live.url)
+        self._changed()
