@@ -104,6 +104,10 @@ class App:
     def eval(self, key: str, js: str) -> Any:
         return self.request("/__test__/eval", {"key": key, "js": js})["result"]
 
+    def prompts(self) -> list[dict[str, Any]]:
+        """The sign-in questions the app showed so far, each with its outcome."""
+        return self.request("/__test__/prompts")["prompts"]
+
     def wait_window(self, key: str, what: str = "", timeout: float = 60.0) -> dict[str, Any]:
         return wait_for(lambda: (self.windows().get(key) or {}).get("loaded_at")
                         and self.windows()[key], timeout, what=what or f"window {key} loaded")

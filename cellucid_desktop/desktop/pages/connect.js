@@ -37,6 +37,7 @@
     $("ssh-fields").hidden = f.mode !== "ssh";
     $("forwarded-fields").hidden = f.mode !== "forwarded";
     $("start").textContent = f.mode === "ssh" ? "Start tunnel and open" : "Open";
+    $("sign-in").hidden = f.mode !== "ssh";
     const preview = await api.connect_preview(f);
     showError(preview.ok ? "" : preview.error);
     $("cmd").textContent = preview.ok ? preview.command : "";
@@ -78,6 +79,18 @@
   document.body.addEventListener("change", () => refresh());
   $("copy-cmd").addEventListener("click", () => navigator.clipboard.writeText($("cmd").textContent));
   $("copy-server").addEventListener("click", () => navigator.clipboard.writeText($("server-cmd").textContent));
+  // Sign in only: the status line says how it went, a running session is left as it is.
+  const signInStatus = (state, text) => { $("status").textContent = `${state}: ${text}`; $("status").className = state; };
+  $("sign-in").addEventListener("click", async () => {
+    const f = form();
+    showError("");
+    $("sign-in").disabled = true;
+    signInStatus("signing-in", `${f.target}; answer in the sign-in window if it asks.`);
+    const done = await api.connect_sign_in(f);
+    $("sign-in").disabled = false;
+    if (done.ok) signInStatus("signed-in", done.message);
+    else { signInStatus("failed", done.error); showError(done.error); }
+  });
   $("start").addEventListener("click", async () => {
     const started = await api.connect_start(form());
     if (!started.ok) { showError(started.error); return; }
