@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import DATA, synthetic_file, warm_page_cache  # noqa: E402
+from benchmarks._common import DATA, synthetic_file, token_file, warm_page_cache  # noqa: E402
 from benchmarks.gene_vectors import N_GENES, PER_CELL, Client, server_ms  # noqa: E402
 from tests.helpers import free_port, wait_for  # noqa: E402
 from tests.server.reference import raw_request  # noqa: E402
@@ -105,7 +105,7 @@ def run(name: str, path: Path) -> dict[str, str]:
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
     proc, port, our_start = health_after_start(
         [sys.executable, "-m", "cellucid_desktop", "serve", str(path), "--quiet",
-         "--dataset-id", "bench"], env)
+         "--dataset-id", "bench", "--token-file", str(token_file(cache))], env)
     try:
         client = Client(port)
         base = "/api/v1/datasets/bench"

@@ -19,6 +19,8 @@ A case that does not finish within ``--timeout`` seconds is reported as such.
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import os
 import re
 import shutil
@@ -32,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import synthetic_file  # noqa: E402
+from benchmarks._common import BENCH_AUTH, BENCH_TOKEN, synthetic_file, token_file  # noqa: E402
 from benchmarks.range_serving import BASELINE_BOOT, BIN  # noqa: E402
 
 LOCAL_URL = re.compile(r"Local URL:\s+http://127\.0\.0\.1:(\d+)")
@@ -43,6 +45,9 @@ class Server:
 
     def __init__(self, command: list[str], files: list[Path]) -> None:
         argv = [*command, "serve", *map(str, files), "--port", "0", "--no-browser"]
+        if "--token-file" in subprocess.run([*command, "serve", "--help"], text=True,
+                                            capture_output=True).stdout:
+            argv += ["--token-file", str(token_file(files[0].parent))]  # the default: guarded
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         for line in self.proc.stdout:
@@ -57,6 +62,7 @@ class Server:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as sock:
                 sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n{extra}"
+                             f"Authorization: Bearer {BENCH_TOKEN}\r\n"
                              "Connection: close\r\n\r\n".encode())
                 if not sock.recv(64):
                     return float("inf")
@@ -108,7 +114,8 @@ def blocked_open(command: list[str], source: Path, folder: Path, timeout: float)
         for _ in range(3):
             sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
             sock.sendall(f"GET /_cellucid/anndata/stuck.h5ad HTTP/1.1\r\nHost: 127.0.0.1:"
-                         f"{server.port}\r\nRange: bytes=0-99\r\n\r\n".encode())
+                         f"{server.port}\r\nAuthorization: Bearer {BENCH_TOKEN}\r\n"
+                         "Range: bytes=0-99\r\n\r\n".encode())
             pending.append(sock)
             time.sleep(0.2)
         health = server.request("/_cellucid/health", timeout=timeout)
@@ -132,7 +139,8 @@ def truncated(command: list[str], source: Path, folder: Path, timeout: float) ->
     try:
         with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
             sock.sendall(f"GET /_cellucid/anndata/{_id_of(server)}.h5ad HTTP/1.1\r\nHost: "
-                         f"127.0.0.1:{server.port}\r\nRange: bytes=0-\r\n\r\n".encode())
+                         f"127.0.0.1:{server.port}\r\nAuthorization: Bearer {BENCH_TOKEN}\r\n"
+                         "Range: bytes=0-\r\n\r\n".encode())
             sock.recv(1 << 16)
             os.truncate(big, 1 << 20)
             started = time.perf_counter()
@@ -153,11 +161,9 @@ def truncated(command: list[str], source: Path, folder: Path, timeout: float) ->
 
 
 def _id_of(server: Server) -> str:
-    import http.client
-    import json
-
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    conn.request("GET", "/_cellucid/datasets", headers={"Host": f"127.0.0.1:{server.port}"})
+    conn.request("GET", "/_cellucid/datasets", headers={"Host": f"127.0.0.1:{server.port}",
+                                                        **BENCH_AUTH})
     dataset_id = json.loads(conn.getresponse().read())["datasets"][0]["id"]
     conn.close()
     return dataset_id

@@ -7,7 +7,7 @@ import getpass
 import subprocess
 import sys
 import time
-
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cellucid_desktop.cli.interrupt import SLICE, honour_ctrl_c, wait_for_ctrl_c
@@ -15,6 +15,7 @@ from cellucid_desktop.cli.output import banner, error
 
 if TYPE_CHECKING:
     from cellucid_desktop.desktop.instance import Instance
+    from cellucid_desktop.remote.master import MasterPool
     from cellucid_desktop.remote.session import RemoteSession
     from cellucid_desktop.remote.tunnel import TunnelStatus
 
@@ -31,8 +32,20 @@ Connect to a `cellucid serve` (or `cellucid-desktop serve`) running on another m
                                             a `cellucid-desktop serve --socket` (its banner
                                             prints the path)
 
-ssh runs with BatchMode (no password prompts): use a key or ssh-agent, or log in once in
-a terminal with the command --print-command shows. The forward binds 127.0.0.1 only.
+Or let it start the server there and open a file (no terminal on the cluster needed):
+
+  cellucid-desktop connect login --open /data/pbmc.h5ad --env "module load python"
+  cellucid-desktop connect login --open ~/atlas.zarr --slurm --partition debug --time 1:00:00
+
+  --open signs in (asking here for passwords, one-time codes and unknown host keys, once
+  for the whole session), runs --env in your login shell, starts `cellucid-desktop serve`
+  (preferred: a private socket and a token) or `cellucid serve` detached, tunnels to it
+  and opens it. With --slurm the server runs in a batch job; the queue state is shown
+  while it waits. Ctrl+C (or closing the window) stops the server too, unless
+  --keep-running; a kept server is listed in the app's recent remote files to reattach.
+  The environment line, program and Slurm options are remembered per host.
+
+Sign-in prompts are asked on this terminal. The forward binds 127.0.0.1 only.
 
 A `cellucid-desktop serve` wants its access token (its Viewer URL ends in ?token=...):
 give it with --token-file FILE (or '-' for standard input), or paste it (or the whole
@@ -70,16 +83,40 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="print the ssh command and the remote server command, then exit")
     p.add_argument("--no-window", action="store_true",
                    help="keep the tunnel up here and print the viewer URL; no window")
+    launch = p.add_argument_group("start the server on TARGET and open a file")
+    launch.add_argument("--open", metavar="REMOTE_PATH",
+                        help="the dataset on TARGET to open (.h5ad, .zarr, .zarr.zip, .h5mu, "
+                             ".loom); starts its server there")
+    launch.add_argument("--env", metavar="LINE",
+                        help="shell line run in your login shell before the server, e.g. "
+                             "'module load python; source ~/venv/bin/activate' (remembered "
+                             "per host; '' clears it)")
+    launch.add_argument("--program", choices=("auto", "cellucid-desktop", "cellucid"),
+                        help="server program (default: remembered, else auto = "
+                             "cellucid-desktop if installed, else cellucid)")
+    launch.add_argument("--keep-running", action="store_true",
+                        help="leave the server running when this ends (reattach later)")
+    launch.add_argument("--slurm", action="store_true",
+                        help="run the server in a Slurm job (sbatch) instead of on TARGET")
+    launch.add_argument("--partition", help="Slurm partition (remembered per host)")
+    launch.add_argument("--time", help="Slurm time limit, e.g. 1:00:00 (remembered)")
+    launch.add_argument("--mem", help="Slurm memory, e.g. 16G (remembered)")
+    launch.add_argument("--account", help="Slurm account (remembered)")
+    launch.add_argument("--sbatch-arg", action="append", metavar="OPTION",
+                        help="extra sbatch option from a safe list, written with '=': "
+                             "--sbatch-arg=--gres=gpu:1 (repeatable; remembered)")
 
 
 def run(args: argparse.Namespace) -> int:
     from cellucid_desktop.remote.ports import choose_local_port
-    from cellucid_desktop.remote.session import RemoteError, RemoteSession, TokenNeeded
+    from cellucid_desktop.cli.terminal_prompts import terminal_pool
+    from cellucid_desktop.remote.session import RemoteSession
     from cellucid_desktop.remote.ssh_command import (DEFAULT_REMOTE_PORT, SpecError,
                                                      TunnelSpec, display_command,
                                                      server_command)
     from cellucid_desktop.server.access import read_token_file
 
+    pools: list[MasterPool] = []
     try:
         token = read_token_file(args.token_file) if args.token_file else None
     except ValueError as exc:
@@ -112,15 +149,34 @@ def run(args: argparse.Namespace) -> int:
                                     socket=spec.remote_socket)
             print(f"  On remote:    {remote}")
             return 0
+        if args.open is not None:
+            from cellucid_desktop.cli.connect_open import run_open
+
+            return run_open(args, spec)
         from cellucid_desktop.remote.connections import form_from_spec
         form = form_from_spec(spec)
 
         def new_session(token: str | None) -> RemoteSession:
-            return RemoteSession(spec, on_status=_print_status, token=token)
+            if not pools:  # sign-in prompts (password, code, host key) on this terminal
+                pools.append(terminal_pool())
+            return RemoteSession(spec, masters=pools[0], on_status=_print_status,
+                                 token=token)
         what = spec.target
     if not args.no_window:
-        return _open_in_app(form, token)
+        return _open_in_app({"form": form}, token)
+    try:
+        return _run_here(new_session, token, what)
+    finally:
+        for pool in pools:
+            pool.close_all()
+            pool.broker.close()
+
+
+def _run_here(new_session: Callable[[str | None], RemoteSession], token: str | None,
+              what: str) -> int:
+    """Connect here, print the banner, keep the tunnel up until Ctrl+C or its end."""
     from cellucid_desktop.logs import setup_logging
+    from cellucid_desktop.remote.session import RemoteError, TokenNeeded
 
     honour_ctrl_c()
     setup_logging()  # the proxy's and tunnel's own notes go to the log, not this terminal
@@ -176,9 +232,10 @@ def _wait(session: RemoteSession) -> int:
     return error(status.message)
 
 
-def _open_in_app(form: dict[str, str], token: str | None) -> int:
-    """Hand the connection to the running app (starting it first), then follow it until
-    its window opens or it fails (asking for the remote's token if it wants one)."""
+def _open_in_app(request: dict, token: str | None) -> int:
+    """Hand the connection (``{"form": ...}``, or ``{"plan": ...}`` to start the server
+    too) to the running app (starting it first), then follow it until its window opens
+    or it fails (asking for the remote's token if it wants one)."""
     from cellucid_desktop.desktop.instance import InstanceError, find_running
     from cellucid_desktop.integration import launch_command
 
@@ -196,7 +253,9 @@ def _open_in_app(form: dict[str, str], token: str | None) -> int:
                          "--no-window")
     try:
         while True:
-            status = _follow(app, {**form, "token": token or ""})
+            if "form" in request:
+                request = {"form": {**request["form"], "token": token or ""}}
+            status = _follow(app, request)
             if status["state"] == "connected":
                 print(f"  Opened in Cellucid Desktop: {status['url']}", flush=True)
                 return 0
@@ -211,10 +270,10 @@ def _open_in_app(form: dict[str, str], token: str | None) -> int:
         return error(str(exc))
 
 
-def _follow(app: Instance, form: dict[str, str]) -> dict:
+def _follow(app: Instance, request: dict) -> dict:
     """Start the connection in the app and print its progress until it connects or
     fails; the last status (``state``, ``message``, ``needs_token``)."""
-    started = app.call("connect", {"form": form})
+    started = app.call("connect", request)
     if not started.get("ok"):
         return {"state": "failed", "message": started.get("error", "the app refused the "
                                                                     "connection")}
@@ -224,7 +283,7 @@ def _follow(app: Instance, form: dict[str, str]) -> dict:
         if status["message"] != shown and status["state"] != "connected":
             shown = status["message"]
             print(f"  [{status['state']}] {shown}", file=sys.stderr, flush=True)
-        if status["state"] in ("connected", "failed", "stopped"):
+        if status["state"] in ("connected", "failed", "server-stopped", "stopped"):
             return status
         time.sleep(0.5)
 

@@ -16,7 +16,8 @@ import sys
 import threading
 from typing import TextIO
 
-from cellucid_desktop.remote.prompt_broker import PromptRequest
+from cellucid_desktop.remote.master import MasterPool
+from cellucid_desktop.remote.prompt_broker import PromptBroker, PromptRequest
 from cellucid_desktop.remote.prompts import PromptKind
 
 
@@ -50,6 +51,12 @@ class TerminalPrompts:
                 return None
             finally:
                 tty.flush()
+
+
+def terminal_pool() -> MasterPool:
+    """A master pool whose sign-in prompts are asked on this terminal (close it with
+    ``pool.close_all()`` and ``pool.broker.close()``)."""
+    return MasterPool(PromptBroker(TerminalPrompts()).start())
 
 
 def _yes_no(tty: TextIO, text: str, fingerprint: str | None) -> str | None:

@@ -1,25 +1,33 @@
-"""Saved connections and recent remotes: ``connections.json`` in the config dir.
+"""Saved connections, recent remotes and what each host remembers: ``connections.json``
+in the config dir.
 
 A saved connection is a named TunnelSpec (or an already forwarded port); recent
-remotes are the last ones that connected, newest first, for the tray menu. Written
-atomically through the settings module's helpers; nothing secret is stored (keys stay
-where the user keeps them, only their path is remembered).
+remotes are the last ones that connected, newest first, for the tray menu. Per host
+(``host_key``: target, jump hosts, port, as the user typed them) the store keeps a
+``HostMemory`` (the environment line, the server program, where the server runs, the
+Slurm options, the last folders browsed) and the recent remote files (``RemoteFile``,
+with the reattach record of a server kept running). Written atomically through the
+settings module's helpers; nothing secret is stored (keys stay where the user keeps
+them, only their path is remembered; a kept server's token stays in its remote file).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from cellucid_desktop import paths
-from cellucid_desktop.remote.ssh_command import SpecError, TunnelSpec
+from cellucid_desktop.remote.slurm_job import SlurmOptions
+from cellucid_desktop.remote.ssh_command import HostSpec, SpecError, TunnelSpec
 from cellucid_desktop.atomic_files import atomic_write_json, read_json
 
 FILE_NAME = "connections.json"
 MAX_RECENT = 10
+MAX_FOLDERS = 8         # last folders browsed, per host
+MAX_RECENT_FILES = 20   # recent remote files, all hosts together
 
 
 @dataclass
@@ -59,6 +67,112 @@ class Connection:
         return f"{self.spec.target}{via} -> {node}{self.spec.remote_port}"
 
 
+def host_key(host: HostSpec) -> str:
+    """How the store names a host: target, jump hosts and port as the user gave them
+    (the key file and options may change without it becoming another host)."""
+    spec = host.validated()
+    via = f" via {','.join(spec.jump)}" if spec.jump else ""
+    port = f":{spec.ssh_port}" if spec.ssh_port else ""
+    return f"{spec.target}{port}{via}"
+
+
+def host_to_json(host: HostSpec) -> dict[str, Any]:
+    spec = host.validated()
+    return {"target": spec.target, "jump": list(spec.jump), "ssh_port": spec.ssh_port,
+            "identity_file": spec.identity_file, "options": list(spec.options),
+            "config_file": spec.config_file}
+
+
+def host_from_json(raw: dict[str, Any]) -> HostSpec:
+    """SpecError/KeyError/TypeError for an entry that no longer validates."""
+    return HostSpec(str(raw["target"]), tuple(raw.get("jump") or ()), raw.get("ssh_port"),
+                    raw.get("identity_file"), tuple(raw.get("options") or ()),
+                    raw.get("config_file")).validated()
+
+
+@dataclass(frozen=True)
+class HostMemory:
+    """What one host remembers: the environment line run before the server, the
+    server program ("auto", "cellucid-desktop", "cellucid"), where it runs ("host" or
+    "slurm"), the Slurm options, and the last folders browsed (newest first)."""
+
+    env: str = ""
+    program: str = "auto"
+    where: str = "host"
+    slurm: SlurmOptions = SlurmOptions()
+    folders: tuple[str, ...] = ()
+
+    def validated(self) -> HostMemory:
+        if self.program not in ("auto", "cellucid-desktop", "cellucid"):
+            raise SpecError(f"Unknown server program {self.program!r}")
+        if self.where not in ("host", "slurm"):
+            raise SpecError(f"Unknown place to run the server {self.where!r}")
+        if "\n" in self.env or "\0" in self.env:
+            raise SpecError("The environment line must be a single line")
+        return replace(self, slurm=self.slurm.validated())
+
+    def to_json(self) -> dict[str, Any]:
+        return {"env": self.env, "program": self.program, "where": self.where,
+                "slurm": self.slurm.to_json(), "folders": list(self.folders)}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any] | None) -> HostMemory:
+        """Defaults for what is missing or no longer valid (edited by hand)."""
+        raw = raw or {}
+        folders = tuple(f for f in raw.get("folders") or () if isinstance(f, str))
+        try:
+            slurm = SlurmOptions.from_json(raw.get("slurm"))
+        except (SpecError, TypeError, AttributeError):
+            slurm = SlurmOptions()
+        memory = cls(str(raw.get("env") or ""), str(raw.get("program") or "auto"),
+                     str(raw.get("where") or "host"), slurm, folders[:MAX_FOLDERS])
+        try:
+            return memory.validated()
+        except SpecError:
+            return cls(folders=memory.folders)
+
+
+@dataclass
+class RemoteFile:
+    """A remote dataset opened lately: on which host, where its server ran, and (when
+    the user kept that server running) ``record``, what ``RemoteOpen.reattach`` needs."""
+
+    host: HostSpec
+    path: str
+    where: str = "host"
+    last_used: float = 0.0
+    record: dict[str, Any] | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return host_key(self.host), self.path
+
+    @property
+    def label(self) -> str:
+        """``name — host`` (with "running" when a kept server can be reattached)."""
+        name = self.path.rstrip("/").rsplit("/", 1)[-1] or self.path
+        kept = " (running)" if self.record else ""
+        return f"{name} \u2014 {host_key(self.host)}{kept}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"host": host_to_json(self.host), "path": self.path, "where": self.where,
+                "last_used": self.last_used, "record": self.record}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> RemoteFile:
+        record = raw.get("record")
+        return cls(host_from_json(raw["host"]), str(raw["path"]),
+                   str(raw.get("where") or "host"), float(raw.get("last_used") or 0.0),
+                   record if isinstance(record, dict) else None)
+
+
+def _file_key(raw: dict[str, Any]) -> tuple[str, str] | None:
+    try:
+        return host_key(host_from_json(raw["host"])), str(raw["path"])
+    except (SpecError, KeyError, TypeError, ValueError):
+        return None
+
+
 class ConnectionStore:
     """Thread-safe access to saved and recent connections."""
 
@@ -67,14 +181,18 @@ class ConnectionStore:
         self._lock = threading.Lock()
         self.message: str | None = None  # set when the file had to be reset
 
-    def _load(self) -> dict[str, list[dict[str, Any]]]:
-        raw, message = read_json(self.path, {"saved": [], "recent": []})
+    def _load(self) -> dict[str, Any]:
+        raw, message = read_json(self.path, {})
         if message:
             self.message = message
         if not isinstance(raw, dict):
-            return {"saved": [], "recent": []}
-        return {key: [e for e in raw.get(key, []) if isinstance(e, dict)]
-                for key in ("saved", "recent")}
+            raw = {}
+        data: dict[str, Any] = {key: [e for e in raw.get(key, []) if isinstance(e, dict)]
+                                for key in ("saved", "recent", "files")}
+        hosts = raw.get("hosts")
+        data["hosts"] = {k: v for k, v in hosts.items() if isinstance(v, dict)} \
+            if isinstance(hosts, dict) else {}
+        return data
 
     def _entries(self, key: str) -> list[Connection]:
         found = []
@@ -124,6 +242,79 @@ class ConnectionStore:
             entries.insert(0, connection)
             data[which] = [c.to_json() for c in entries[:limit]]
             atomic_write_json(self.path, data)
+
+    # -- per host: what it remembers, and its recent files --------------------------------
+
+    def host_memory(self, host: HostSpec) -> HostMemory:
+        """What ``host`` remembers (defaults for a host never used)."""
+        with self._lock:
+            raw = self._load()["hosts"].get(host_key(host))
+        return HostMemory.from_json(raw)
+
+    def remember_host(self, host: HostSpec, *, env: str | None = None,
+                      program: str | None = None, where: str | None = None,
+                      slurm: SlurmOptions | None = None) -> HostMemory:
+        """Keep the choices given (None = unchanged) for ``host``; SpecError if one
+        does not validate (nothing is written then)."""
+        def change(memory: HostMemory) -> HostMemory:
+            return HostMemory(
+                env=memory.env if env is None else env.strip(),
+                program=memory.program if program is None else program,
+                where=memory.where if where is None else where,
+                slurm=memory.slurm if slurm is None else slurm.validated(),
+                folders=memory.folders).validated()
+        return self._change_host(host, change)
+
+    def note_folder(self, host: HostSpec, folder: str) -> HostMemory:
+        """Put ``folder`` first in ``host``'s last folders."""
+        def change(memory: HostMemory) -> HostMemory:
+            folders = [folder] + [f for f in memory.folders if f != folder]
+            return replace(memory, folders=tuple(folders[:MAX_FOLDERS]))
+        return self._change_host(host, change)
+
+    def note_file(self, file: RemoteFile) -> None:
+        """Put a remote file that was just opened first among the recent files (one
+        entry per host and path; its record replaces an older one)."""
+        file.last_used = file.last_used or time.time()
+        with self._lock:
+            data = self._load()
+            kept = [raw for raw in data["files"] if _file_key(raw) != file.key]
+            data["files"] = [file.to_json(), *kept][:MAX_RECENT_FILES]
+            atomic_write_json(self.path, data)
+
+    def recent_files(self, host: HostSpec | None = None) -> list[RemoteFile]:
+        """Recent remote files, newest first (of one host, or of all)."""
+        with self._lock:
+            raws = self._load()["files"]
+        files = []
+        for raw in raws:
+            try:
+                file = RemoteFile.from_json(raw)
+            except (SpecError, KeyError, TypeError, ValueError):
+                continue  # an entry edited by hand into something unusable is skipped
+            if host is None or host_key(file.host) == host_key(host):
+                files.append(file)
+        return files
+
+    def forget_record(self, host: HostSpec, path: str) -> None:
+        """The kept server of ``host``/``path`` is gone (stopped, or found ended): keep
+        the file in the recent list without its reattach record."""
+        key = (host_key(host), path)
+        with self._lock:
+            data = self._load()
+            for raw in data["files"]:
+                if _file_key(raw) == key:
+                    raw["record"] = None
+            atomic_write_json(self.path, data)
+
+    def _change_host(self, host: HostSpec, change: Any) -> HostMemory:
+        with self._lock:
+            data = self._load()
+            key = host_key(host)
+            memory = change(HostMemory.from_json(data["hosts"].get(key)))
+            data["hosts"][key] = memory.to_json()
+            atomic_write_json(self.path, data)
+            return memory
 
 
 def spec_from_form(form: dict[str, Any]) -> TunnelSpec:

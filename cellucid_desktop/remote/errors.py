@@ -63,8 +63,9 @@ _RULES: tuple[tuple[str, str, str, bool], ...] = (
     ("forwarding-refused", r"open failed: administratively prohibited",
      "The SSH server does not allow port forwarding (AllowTcpForwarding); ask the "
      "administrators or use the cluster's own tunnel tool.", False),
+    # (sshd says "open failed" again for a Unix socket nobody listens on)
     ("nothing-listening", r"open failed: connect failed: (?:Connection refused|"
-     r"No such file or directory)",
+     r"No such file or directory|open failed)",
      "Nothing is listening on {listener} of {where}; start the server there "
      "first: {server_command}", False),
     ("bad-option", r"Bad configuration option|command-line line \d+|"
@@ -159,7 +160,14 @@ def diagnose_login(stderr: str, returncode: int | None, *, host: str,
         return SshProblem("host-key-unknown", f"{who(unknown.group(1))} is not in your known "
                           "hosts, and your SSH settings refuse unknown hosts "
                           "(StrictHostKeyChecking); add its key to known_hosts first.", False)
-    return diagnose(stderr, returncode, host=host)
+    problem = diagnose(stderr, returncode, host=host)
+    if any(r.outcome is Outcome.ANSWERED and r.prompt.kind in (PromptKind.SECRET,
+                                                               PromptKind.TEXT)
+           for r in records):
+        # The user answered, and it still failed (the server closed on us mid-way):
+        # trying again would reach the server as another attempt. The user decides.
+        return SshProblem(problem.kind, problem.message, False)
+    return problem
 
 
 def _rejected(role: Role, speaker: str, key_file: str | None) -> SshProblem:

@@ -15,10 +15,11 @@ ssh client cannot multiplex (Windows' OpenSSH), ``multiplexing_available()`` is 
 from __future__ import annotations
 
 import functools
+import queue
 import secrets
 import subprocess
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +63,67 @@ class RemoteResult:
         return self.returncode == 0
 
 
+class RemoteCommand:
+    """A remote command still running: its stdout lines as they come, its stderr kept.
+
+    ``lines(timeout)`` yields each stdout line (without the newline) and ends when the
+    command does; a line not arriving within ``timeout`` s yields None (so the caller can
+    report progress or give up). ``stop()`` ends the local ssh (the remote side sees its
+    channel close)."""
+
+    def __init__(self, proc: subprocess.Popen, input: bytes | None) -> None:
+        self.proc = proc
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._stderr: list[str] = []
+        threading.Thread(target=self._feed, args=(input,), daemon=True).start()
+        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self._stderr)
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.poll()
+
+    def lines(self, timeout: float) -> Iterator[str | None]:
+        while True:
+            try:
+                line = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                yield None
+                continue
+            if line is None:
+                self.proc.wait()
+                return
+            yield line
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+
+    def _feed(self, data: bytes | None) -> None:
+        assert self.proc.stdin is not None
+        try:
+            if data:
+                self.proc.stdin.write(data)
+            self.proc.stdin.close()
+        except OSError:
+            pass  # the command ended without reading it all
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            self._queue.put(raw.decode(errors="surrogateescape").rstrip("\r\n"))
+        self._queue.put(None)
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for raw in self.proc.stderr:
+            self._stderr.append(raw.decode(errors="replace"))
+            del self._stderr[:-200]
+
+
 class Master(SshProcess):
     """The master connection to one host (see the module docstring)."""
 
@@ -97,6 +159,15 @@ class Master(SshProcess):
             raise SshError(self.problem or self._lost_problem())
         return RemoteResult(tuple(argv), proc.returncode, out.decode(errors="surrogateescape"),
                             err.decode(errors="surrogateescape"))
+
+    def start_command(self, argv: Sequence[str], *,
+                      input: bytes | None = None) -> RemoteCommand:
+        """Start ``argv`` on the host (quoted like ``run``) without waiting for it: its
+        output lines arrive as it writes them (``RemoteCommand.lines``)."""
+        self._require_alive()
+        cmd = command_argv(self.host, str(self.control_path), argv, ssh=self.ssh)
+        return RemoteCommand(spawn(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE), input)
 
     def forward(self, forward: Forward) -> Forward:
         """Add ``-L 127.0.0.1:L:...`` to the live master (no prompt). A busy local port
@@ -161,14 +232,28 @@ class Master(SshProcess):
 class MasterPool:
     """One master per host for the whole app: ``get`` signs in on first use, reuses the
     live master after, and signs in again (telling the user why) only when called after
-    the old one was lost. Concurrent callers for one host share one sign-in."""
+    the old one was lost or discarded. Concurrent callers for one host share one
+    sign-in. ``multiplexing`` says whether masters exist at all with this ssh client
+    (else callers use ``single_session.SingleSession`` with ``broker``)."""
 
-    def __init__(self, broker: PromptBroker, *, ssh: str = "ssh") -> None:
+    def __init__(self, broker: PromptBroker, *, ssh: str = "ssh",
+                 multiplexing: bool | None = None) -> None:
         self.broker = broker
         self.ssh = ssh
+        self.multiplexing = multiplexing_available(ssh) if multiplexing is None \
+            else multiplexing
         self._masters: dict[HostSpec, Master] = {}
+        self._reasons: dict[HostSpec, str] = {}
         self._locks: dict[HostSpec, threading.Lock] = {}
         self._lock = threading.Lock()
+
+    def discard(self, master: Master, problem: SshProblem) -> None:
+        """End a master that stopped answering (a frozen link): its ssh is stopped at
+        once, and the next ``get`` signs in again saying ``problem``'s sentence."""
+        with self._lock:
+            if self._masters.get(master.host) is master:
+                self._reasons[master.host] = problem.message
+        master.close(graceful=False)
 
     def get(self, host: HostSpec, *, timeout: float | None = None) -> Master:
         """The live master for ``host``, signing in if needed; raises ``SshError``."""
@@ -179,9 +264,10 @@ class MasterPool:
             master = self._masters.get(key)
             if master is not None and master.alive:
                 return master
-            reason = ""
+            reason = self._reasons.pop(key, "")
             if master is not None and master.state is SshState.LOST and master.problem:
-                reason = f"{master.problem.message} Sign in again to continue."
+                reason = master.problem.message
+            reason = f"{reason} Sign in again to continue." if reason else ""
             master = Master(key, self.broker, ssh=self.ssh, reason=reason)
             self._masters[key] = master
             master.start(timeout)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from cellucid_desktop.remote.master import MasterPool
 from cellucid_desktop.remote.ports import choose_local_port, is_free, who_holds
 from cellucid_desktop.remote.probe import DESKTOP, ProbeResult, probe
 from cellucid_desktop.http_client import Client, Endpoint
@@ -54,11 +55,13 @@ class RemoteSession:
     "Open datasets in"): the built-in viewer, or the cached official web app.
     ``on_status`` receives the tunnel's states (connecting, connected, reconnecting,
     failed, stopped). ``token`` is the remote's access token (our server has one;
-    `cellucid serve` has none and ignores it).
+    `cellucid serve` has none and ignores it). ``masters`` is the app's pool of
+    signed-in masters the tunnel rides (prompts reach its broker's front end); None =
+    a private one that asks nobody (key or agent sign-in only).
     """
 
     def __init__(self, spec: TunnelSpec | None = None, *, port: int | None = None,
-                 remote_port: int | None = None,
+                 remote_port: int | None = None, masters: MasterPool | None = None,
                  on_status: Callable[[TunnelStatus], None] | None = None,
                  ready_timeout: float = 60.0, viewer: str = "builtin",
                  token: str | None = None) -> None:
@@ -71,6 +74,7 @@ class RemoteSession:
         self.viewer = viewer  # for a remote without UI: "builtin", or "webapp" if cached
         self.local_port = port
         self.token = token
+        self.masters = masters
         self.tunnel: Tunnel | None = None
         self.proxy: LocalProxy | None = None
         self.data_service: DataService | None = None
@@ -130,8 +134,8 @@ class RemoteSession:
                               f"{' by ' + holder if holder else ''}; choose another local "
                               "port or leave it empty.")
         self.local_port = choose_local_port(self.spec.remote_port, requested)
-        self.tunnel = Tunnel(self.spec, self.local_port, on_status=self.on_status,
-                             ready_timeout=self.ready_timeout)
+        self.tunnel = Tunnel(self.spec, self.local_port, masters=self.masters,
+                             on_status=self.on_status, ready_timeout=self.ready_timeout)
         status = self.tunnel.start().wait_connected(self.ready_timeout + 30)
         if self._closed.is_set():
             raise RemoteError("Disconnected.")

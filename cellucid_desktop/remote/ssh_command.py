@@ -30,13 +30,13 @@ from dataclasses import dataclass
 
 DEFAULT_REMOTE_PORT = 8765
 
-# Options the supervisor needs: fail fast when the forward cannot bind, notice a dead
-# connection within 30-40 s (3 keep-alives 10 s apart unanswered: short enough that a
-# frozen link is back well within a minute of its return, long enough that a busy
-# link's answers, which share the connection, are not mistaken for silence), never hang
-# on a prompt nobody can answer, and log the "channel N: open failed" lines (INFO
-# level) that errors.py reads.
-SUPERVISOR_OPTIONS = ("ExitOnForwardFailure=yes", "ServerAliveInterval=10",
+# Options the supervisor needs: fail fast when the forward cannot bind, end a dead
+# connection after 45-60 s (3 keep-alives 15 s apart unanswered: a backstop that comes
+# clearly after the tunnel's own probe, which notices a frozen link within ~30 s and
+# says so; at 10 s apart the two raced, and which one won depended on the machine's
+# load), never hang on a prompt nobody can answer, and log the "channel N: open
+# failed" lines (INFO level) that errors.py reads.
+SUPERVISOR_OPTIONS = ("ExitOnForwardFailure=yes", "ServerAliveInterval=15",
                       "ServerAliveCountMax=3", "ConnectTimeout=10", "BatchMode=yes",
                       "LogLevel=INFO")
 

@@ -80,6 +80,7 @@ class SshProcess:
         self.problem: SshProblem | None = None
         self._listeners: list[Callable[[SshProblem], None]] = []
         self._stderr: collections.deque[str] = collections.deque(maxlen=200)
+        self._lines = 0  # stderr lines seen so far (``line_mark`` / ``lines_since``)
         self._proc: subprocess.Popen | None = None
         self._session: AskpassSession | None = None
         self._closing = threading.Event()
@@ -148,6 +149,17 @@ class SshProcess:
         """ssh's last messages (e.g. forward failures through this connection)."""
         return list(self._stderr)
 
+    def line_mark(self) -> int:
+        """A mark for ``lines_since``: how many stderr lines ssh wrote so far."""
+        return self._lines
+
+    def lines_since(self, mark: int) -> list[str]:
+        """ssh's stderr lines written after ``mark`` (the last 200 at most): what one
+        request through a forward made ssh say, e.g. ``channel 3: open failed: ...``."""
+        lines = list(self._stderr)
+        new = self._lines - mark
+        return lines[-new:] if new > 0 else []
+
     def add_listener(self, listener: Callable[[SshProblem], None]) -> None:
         """Call ``listener(problem)`` (from the supervisor thread) if the connection is
         lost; at once if it already is."""
@@ -157,12 +169,13 @@ class SshProcess:
         if lost is not None:
             listener(lost)
 
-    def close(self) -> None:
-        """End the connection; safe twice and from any thread."""
+    def close(self, graceful: bool = True) -> None:
+        """End the connection; safe twice and from any thread. ``graceful`` False skips
+        asking ssh to end by itself (a frozen link would keep it waiting)."""
         self._closing.set()
         proc = self._proc
         if proc is not None and proc.poll() is None:
-            if self.state is SshState.READY:
+            if self.state is SshState.READY and graceful:
                 self._before_close()
             stop_process(proc)
         if self._session is not None:
@@ -247,6 +260,7 @@ class SshProcess:
             line = raw.decode(errors="replace").rstrip()
             if line:
                 self._stderr.append(line)
+                self._lines += 1
                 log.debug("ssh %s: %s", self.host.target, line)
                 if self.on_line is not None:
                     self.on_line(line)

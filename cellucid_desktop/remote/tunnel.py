@@ -1,43 +1,54 @@
-"""Run ``ssh -N -L`` and watch it: wait until the forward answers, reconnect with
-backoff when it drops, and make sure no ssh outlives the app (``child_process.py``).
+"""A forward from a local port to the remote server, watched: wait until it answers,
+restore it with backoff when it drops, and report at once what cannot be restored.
+
+The forward rides the host's one signed-in master (``MasterPool``; ``links.py``), or,
+where ssh cannot multiplex, one ssh of its own. Nothing here runs ssh in BatchMode or
+signs in by itself: a reconnect reuses the master, and only when the master itself is
+gone does the pool sign in again, which asks the user (with the reason) if the host
+wants a password. A sign-in the user answered that failed is never retried.
 
 A tunnel that was up once is never given up by itself: the user's viewer URL points at
 its local port, so every reconnect comes back on that port (waiting while something
 else holds it), for as long as the connection is kept. Only what retrying cannot fix
 (authentication, host keys, nothing listening) ends it.
 
-Besides ssh's own keep-alives, the forward itself is asked for ``/_cellucid/health``
-every ``HEALTH_INTERVAL`` s: a frozen link (a closed lid, a dead Wi-Fi) shows as a
-forward that stops answering, and ssh is restarted. After the app or the machine slept
-(more time passed than the supervisor waited), it asks at once.
+"Nothing listening" is known as soon as ssh says so: a request through the forward is
+closed and the connection's ssh writes ``channel N: open failed: connect failed: ...``
+(``Link.lines_since``). While up, the forward itself is asked for ``/_cellucid/health``
+every ``HEALTH_INTERVAL`` s: a server that stopped shows as nothing listening (reported
+within seconds), a frozen link (a closed lid, a dead Wi-Fi) as a forward that stops
+answering (the connection is replaced). After the app or the machine slept (more time
+passed than the supervisor waited), it asks at once.
 """
 
 from __future__ import annotations
 
 import atexit
-import collections
 import enum
 import logging
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from cellucid_desktop.remote.child_process import spawn, stop as stop_process
 from cellucid_desktop.remote.errors import SshProblem, diagnose
+from cellucid_desktop.remote.links import Link
+from cellucid_desktop.remote.master import MasterPool
 from cellucid_desktop.remote.ports import is_free, who_holds
 from cellucid_desktop.remote.probe import fetch
-from cellucid_desktop.remote.ssh_command import (TunnelSpec, display_command, server_command,
-                                                 tunnel_argv)
+from cellucid_desktop.remote.prompt_broker import PromptBroker, PromptRequest
+from cellucid_desktop.remote.ssh_command import (Forward, TunnelSpec, display_command,
+                                                 server_command)
+from cellucid_desktop.remote.ssh_process import SshError
 
 log = logging.getLogger(__name__)
 
 BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
-# While up: ask the forward every HEALTH_INTERVAL s; HEALTH_MISSES answers missed in a
-# row (each waited for HEALTH_TIMEOUT s) restart ssh. A frozen link is so noticed within
-# about 30 s, before ssh's keep-alives (ssh_command.SUPERVISOR_OPTIONS, 30-40 s) would.
-HEALTH_INTERVAL = 10.0
+# While up: ask the forward every HEALTH_INTERVAL s (a stopped server is so reported
+# within seconds; the request is a few hundred bytes); HEALTH_MISSES answers missed in
+# a row (each waited for HEALTH_TIMEOUT s) replace the connection. A frozen link is so
+# noticed within about 25 s, before the master's keep-alives (45-60 s) would.
+HEALTH_INTERVAL = 3.0
 HEALTH_TIMEOUT = 10.0
 HEALTH_MISSES = 2
 # Seconds lost beyond a wait (the process was stopped, the machine suspended) that count
@@ -95,41 +106,73 @@ def stop_all() -> None:
         tunnel.stop()
 
 
-class Tunnel:
-    """One supervised forward ``127.0.0.1:local_port -> remote_port``.
+class _NoOne:
+    """The front end of a tunnel given no pool: nobody can answer (the old BatchMode
+    behaviour, for key and agent sign-in); what was asked is kept for the message."""
 
-    ``on_status`` is called (from the supervisor thread) on every state change. The
-    forward counts as up when an HTTP request through it gets any answer.
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def __call__(self, request: PromptRequest) -> None:
+        self.asked.append(request.prompt.text.strip().splitlines()[-1])
+        return None
+
+
+class Tunnel:
+    """One supervised forward ``127.0.0.1:local_port -> remote_port`` (or socket).
+
+    ``masters`` is the app's pool (its broker asks the user); None = a private pool that
+    asks nobody (key or agent sign-in only), closed with the tunnel. ``on_status`` is
+    called (from the supervisor thread) on every state change. The forward counts as up
+    when an HTTP request through it gets any answer.
     """
 
     def __init__(self, spec: TunnelSpec, local_port: int, *,
+                 masters: MasterPool | None = None,
                  on_status: Callable[[TunnelStatus], None] | None = None,
                  backoff: Sequence[float] = BACKOFF, max_failures: int = 8,
                  ready_timeout: float = 30.0) -> None:
         self.spec = spec.validated()
         self.local_port = local_port
-        self.argv = tunnel_argv(self.spec, local_port)
         self.on_status = on_status
         self.backoff = tuple(backoff)
         self.max_failures = max_failures
         self.ready_timeout = ready_timeout
+        self._no_one: _NoOne | None = None
+        if masters is None:
+            self._no_one = _NoOne()
+            masters = MasterPool(PromptBroker(self._no_one).start())
+        self.masters = masters
         self.server_hint = server_command("data.h5ad", self.spec.remote_port,
                                           program="cellucid-desktop" if self.spec.remote_socket
                                           else "cellucid", socket=self.spec.remote_socket)
         self.status = TunnelStatus(TunnelState.STOPPED, "Not started")
-        self._proc: subprocess.Popen | None = None
-        self._stderr: collections.deque[str] = collections.deque(maxlen=200)
+        self._link: Link | None = None
+        self._reason = ""  # why the next sign-in happens (a lost single session)
         self._stop = threading.Event()
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
 
     @property
     def pid(self) -> int | None:
-        proc = self._proc
-        return proc.pid if proc is not None and proc.poll() is None else None
+        """The ssh carrying the forward (the host's master), while it runs."""
+        link = self._link
+        return link.pid if link is not None else None
+
+    @property
+    def argv(self) -> list[str]:
+        """The ssh command carrying the forward (empty before the first sign-in)."""
+        link = self._link
+        return link.argv if link is not None else []
+
+    @property
+    def forward(self) -> Forward:
+        """What is forwarded: ``127.0.0.1:local_port`` to the server's port or socket."""
+        return self.spec.forward(self.local_port)
 
     @property
     def command(self) -> str:
+        """The equivalent command for a terminal (where passwords and 2FA work too)."""
         return display_command(self.spec, self.local_port)
 
     def start(self) -> Tunnel:
@@ -158,13 +201,18 @@ class Tunnel:
                                 TunnelState.STOPPED}, timeout)
 
     def stop(self) -> None:
-        """Stop ssh and the supervisor; safe to call twice and from any thread."""
+        """Remove the forward and stop the supervisor; safe to call twice and from any
+        thread. A private pool's master (and its broker) end with it."""
         self._stop.set()
-        proc = self._proc
-        if proc is not None:
-            stop_process(proc)
+        if self._no_one is not None:
+            self.masters.close_all()  # also ends a sign-in in progress
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(10)
+            # A sign-in on a shared pool may wait for the user: the supervisor then
+            # releases its forward by itself when the sign-in returns.
+            self._thread.join(15 if self._no_one is not None else 3)
+        if self._no_one is not None:
+            self.masters.close_all()
+            self.masters.broker.close()
         with _live_lock:
             _live.discard(self)
         if self.status.state != TunnelState.FAILED:
@@ -202,6 +250,7 @@ class Tunnel:
             if not problem.retry:
                 self._set(TunnelStatus(TunnelState.FAILED, problem.message, failures, problem))
                 break
+            self._reason = f"{problem.message} Sign in again to continue."
             failures += 1
             if not was_up and failures > self.max_failures:
                 self._set(TunnelStatus(TunnelState.FAILED, f"{problem.message} Gave up after "
@@ -225,42 +274,49 @@ class Tunnel:
                 return
 
     def _run_once(self) -> SshProblem | None:
-        """Start ssh, wait until it forwards, then watch it. None = it was up and ssh
-        exited (or the tunnel was stopped); "not-answering" = it was up and froze."""
+        """Sign in (or reuse the master), forward, wait until it answers, then watch it.
+        None = it was up and the connection ended (or the tunnel was stopped);
+        "not-answering" = it was up and froze."""
         if self._stop.is_set():
             return None
         if not is_free(self.local_port):
             return self._port_busy()
-        self._stderr.clear()
+        link = Link(self.masters, self.spec.host, self.forward)
+        self._link = link
+        frozen: SshProblem | None = None
         try:
-            proc = spawn(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE)
-        except OSError as exc:
-            return SshProblem("no-ssh", f"Could not run ssh ({exc.strerror}); install the "
-                              "OpenSSH client.", False)
-        self._proc = proc
-        exited = threading.Event()
-        reader = threading.Thread(target=self._read_stderr, args=(proc, exited), daemon=True)
-        reader.start()
-        try:
-            problem = self._await_forward(proc)
+            try:
+                link.open(self._reason)
+            except SshError as exc:
+                return self._sign_in_problem(exc.problem)
+            problem = self._await_forward(link)
             if problem is not None or self._stop.is_set():
-                return problem  # (None when stopped meanwhile: ``finally`` ends this ssh)
+                return problem  # (None when stopped meanwhile: ``finally`` releases it)
             self._set(TunnelStatus(TunnelState.CONNECTED, f"Connected: 127.0.0.1:"
                                    f"{self.local_port} -> "
                                    f"{self.spec.forward(self.local_port).destination} via "
                                    f"{self.spec.target}"))
-            problem = self._watch(exited)
-            stop_process(proc)  # when it froze; then its last lines say why it ended
-            reader.join(2)
+            problem = self._watch(link)
+            if problem is not None and problem.kind == "not-answering":
+                frozen = problem
             return problem
         finally:
-            stop_process(proc)
+            link.release(frozen)
 
-    def _watch(self, exited: threading.Event) -> SshProblem | None:
-        """While ssh runs, check that the forward still answers (see the module
-        docstring). Returns when ssh exited or the tunnel stops (None), or with a
-        problem when the forward stopped answering (the caller then ends this ssh).
+    def _sign_in_problem(self, problem: SshProblem) -> SshProblem:
+        """A failed sign-in; with nobody to answer, say that rather than "cancelled"."""
+        if self._no_one is not None and self._no_one.asked and problem.kind in (
+                "sign-in-cancelled", "host-key-rejected"):
+            return SshProblem("needs-user", f"{self.spec.target} asks \"{self._no_one.asked[-1]}"
+                              "\", and nothing here can answer: connect from the app's "
+                              f"connect dialog, or in a terminal with: {self.command}", False)
+        return problem
+
+    def _watch(self, link: Link) -> SshProblem | None:
+        """While the link lives, check that the forward still answers (see the module
+        docstring). Returns when the link ended or the tunnel stops (None), with
+        "nothing-listening" when the server went away, or with "not-answering" when the
+        forward stopped answering (the caller then drops the connection).
 
         It wakes every ``TICK`` s: a tick that comes late by more than SLEEP_GAP s
         (or a wall clock that ran ahead of the monotonic one) means we slept."""
@@ -268,7 +324,7 @@ class Tunnel:
         misses, next_check = 0, time.monotonic() + HEALTH_INTERVAL
         while True:
             clock.mark()
-            if exited.wait(TICK) or self._stop.is_set():
+            if self._stop.wait(TICK) or not link.alive:
                 return None
             lost = clock.lost(TICK)
             asleep = lost > SLEEP_GAP
@@ -277,11 +333,14 @@ class Tunnel:
                          self.local_port, lost)
             elif time.monotonic() < next_check:
                 continue
-            if self._answers(WAKE_TIMEOUT if asleep else HEALTH_TIMEOUT):
+            answer = self._ask(link, WAKE_TIMEOUT if asleep else HEALTH_TIMEOUT)
+            if answer is None:
                 misses, next_check = 0, time.monotonic() + HEALTH_INTERVAL
                 continue
+            if answer.kind != "no-answer":
+                return answer  # the far end refused: the link itself is fine
             misses += 1
-            if exited.is_set() or self._stop.is_set():
+            if not link.alive or self._stop.is_set():
                 return None
             if asleep or misses >= HEALTH_MISSES:
                 return SshProblem("not-answering", f"The tunnel to {self.spec.target} "
@@ -289,35 +348,53 @@ class Tunnel:
                                   "was asleep).", True)
             next_check = time.monotonic()  # ask again at once
 
-    def _answers(self, timeout: float) -> bool:
+    def _ask(self, link: Link, timeout: float) -> SshProblem | None:
+        """One health request through the forward: None if anything answered, else the
+        problem ("nothing-listening" when ssh said so, "no-answer" otherwise)."""
+        mark = link.line_mark()
         try:
             fetch(self.local_port, "/_cellucid/health", host_port=self.spec.remote_port,
                   timeout=timeout)
-            return True
-        except OSError:
-            return False
+            return None
+        except OSError as exc:
+            refused = self._refusal(link, mark)
+            if refused is not None:
+                return refused
+            return SshProblem("no-answer", str(exc) or type(exc).__name__, True)
 
-    def _await_forward(self, proc: subprocess.Popen) -> SshProblem | None:
+    def _refusal(self, link: Link, mark: int) -> SshProblem | None:
+        """What ssh said about the request made after ``mark``, if it says the far end
+        refused (nothing listening, unknown node, forwarding not allowed)."""
+        deadline = time.monotonic() + 0.5  # ssh writes the line as it closes ours
+        while True:
+            said = [line for line in link.lines_since(mark) if "open failed" in line]
+            if said:
+                return diagnose("\n".join(said), None, **self._context())
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.02)
+
+    def _await_forward(self, link: Link) -> SshProblem | None:
         deadline = time.monotonic() + self.ready_timeout
         far_end_closed = False  # ssh took the connection but the remote side refused it
         while not self._stop.is_set():
-            if proc.poll() is not None:
-                time.sleep(0.1)  # let the reader drain the last lines
-                return self._problem(proc.returncode)
+            if not link.alive:
+                return link.problem or self._lost()
+            mark = link.line_mark()
             try:
                 fetch(self.local_port, "/_cellucid/health", host_port=self.spec.remote_port,
                       timeout=5)
                 return None
             except ConnectionRefusedError:
-                pass  # ssh is still logging in; the local end is not bound yet
+                pass  # the local end is not bound (yet)
             except TimeoutError:
                 pass  # no answer yet: a slow or frozen link or server, not a refusal
             except OSError:
+                refused = self._refusal(link, mark)
+                if refused is not None:
+                    return refused
                 far_end_closed = True
             if time.monotonic() > deadline:
-                problem = self._problem(None)
-                if problem.kind == "nothing-listening" or problem.retry is False:
-                    return problem
                 if far_end_closed:
                     return diagnose("open failed: connect failed: Connection refused", None,
                                     **self._context())
@@ -326,20 +403,6 @@ class Tunnel:
             self._stop.wait(0.3)
         return None
 
-    def _read_stderr(self, proc: subprocess.Popen, exited: threading.Event) -> None:
-        """Keep ssh's last lines (errors.py reads them); set ``exited`` when it ends."""
-        assert proc.stderr is not None
-        for raw in proc.stderr:
-            line = raw.decode(errors="replace").rstrip()
-            if line:
-                self._stderr.append(line)
-                log.debug("ssh: %s", line)
-        proc.wait()
-        exited.set()
-
-    def _text(self) -> str:
-        return "\n".join(self._stderr)
-
     def _context(self) -> dict[str, object]:
         return {"host": self.spec.target, "command": self.command,
                 "local_port": self.local_port,
@@ -347,13 +410,11 @@ class Tunnel:
                 "node": self.spec.node, "holder": who_holds(self.local_port),
                 "server_command": self.server_hint}
 
-    def _problem(self, returncode: int | None = None) -> SshProblem:
-        return diagnose(self._text(), returncode, **self._context())
-
     def _lost(self) -> SshProblem:
         """Why an established connection ended: ssh's words if they name a retryable
         problem, else a plain "lost"."""
-        problem = self._problem() if self._stderr else None
+        link = self._link
+        problem = link.problem if link is not None else None
         return problem if problem and problem.retry else SshProblem(
             "connection-lost", f"The SSH connection to {self.spec.target} was lost.", True)
 

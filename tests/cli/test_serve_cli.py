@@ -12,6 +12,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import h5py
 import numpy as np
@@ -25,6 +26,12 @@ SCRIPT = str(Path(sys.executable).parent / "cellucid-desktop")
 VIEWER_URL = re.compile(r"^  Viewer URL:\s+(\S+)$", re.M)
 PORT_OF = re.compile(r"^http://127\.0\.0\.1:(\d+)/")
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def _bearer(viewer_url: str) -> list[tuple[str, str]]:
+    """The header that carries the token the Viewer URL ends in (server/access.py)."""
+    token = parse_qs(urlsplit(viewer_url).query)["token"][0]
+    return [("Authorization", f"Bearer {token}")]
 
 
 class Serving:
@@ -244,11 +251,12 @@ def test_a_file_overwritten_in_place_is_one_truth_and_never_a_traceback(
     served.write_bytes(small_h5ad.read_bytes())
     bigger = make_synthetic(tmp_path / "bigger.h5ad", 700, 90, genes_per_cell=8, seed=5)
     server = _serve(serving, str(served), "--port", "0", "--no-browser")
-    port = int(PORT_OF.match(server.viewer_url()).group(1))
+    url = server.viewer_url()
+    port, auth = int(PORT_OF.match(url).group(1)), _bearer(url)
 
     def shapes() -> tuple[tuple, tuple | int]:
         health = json.loads(raw_request(port, "GET", "/_cellucid/health").body)
-        api = raw_request(port, "GET", "/api/v1/datasets/small-test")
+        api = raw_request(port, "GET", "/api/v1/datasets/small-test", auth)
         described = json.loads(api.body)
         return ((health["n_cells"], health["n_genes"]),
                 (described["n_cells"], described["n_genes"]) if api.status == 200 else api.status)
@@ -258,9 +266,9 @@ def test_a_file_overwritten_in_place_is_one_truth_and_never_a_traceback(
     assert shapes() == ((700, 90), (700, 90))
     served.write_bytes(bigger.read_bytes()[:5000])  # now unusable
     assert shapes() == ((None, None), 422)
-    refused = raw_request(port, "GET", "/api/v1/datasets/small-test/obs/cell_type")
+    refused = raw_request(port, "GET", "/api/v1/datasets/small-test/obs/cell_type", auth)
     assert refused.status == 422 and b"truncated" in refused.body
-    for answer in (refused, raw_request(port, "GET", "/api/v1/datasets/small-test")):
+    for answer in (refused, raw_request(port, "GET", "/api/v1/datasets/small-test", auth)):
         assert str(tmp_path).encode() not in answer.body and b"served.h5ad" not in answer.body
     served.write_bytes(small_h5ad.read_bytes())  # repaired
     assert shapes() == ((3000, 500), (3000, 500))
@@ -285,13 +293,14 @@ def test_a_busy_server_does_not_flood_the_terminal(small_h5ad: Path, serving) ->
     import threading
 
     server = _serve(serving, str(small_h5ad), "--port", "0", "--no-browser")
-    port = int(PORT_OF.match(server.viewer_url()).group(1))
+    url = server.viewer_url()
+    port, auth = int(PORT_OF.match(url).group(1)), _bearer(url)
     statuses: list[int] = []
 
     def client() -> None:
         for _ in range(5):
             statuses.append(raw_request(port, "GET", "/api/v1/datasets/small-test/obs/"
-                                        "cell_type/values").status)
+                                        "cell_type/values", auth).status)
 
     threads = [threading.Thread(target=client) for _ in range(40)]  # > 12 workers
     for t in threads:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Union
 
 from cellucid_desktop.remote.prompt_broker import PromptRequest
@@ -38,3 +40,18 @@ class ScriptedUser:
     def script(self, *answers: Answer) -> None:
         with self._lock:
             self.answers.extend(answers)
+
+
+def locked_key(lab, folder: Path, passphrase: str) -> tuple[Path, Path]:
+    """A copy of ``lab``'s user key protected by ``passphrase``, and an ssh config whose
+    alias ``login`` reaches the lab's login sshd as root (give the key with ``-i``)."""
+    from tests.remote.mfa_sshd import client_config
+
+    key = folder / "id_locked"
+    key.write_bytes(lab.user_key.read_bytes())
+    key.chmod(0o600)
+    subprocess.run(["ssh-keygen", "-q", "-p", "-P", "", "-N", passphrase, "-f", str(key)],
+                   check=True, capture_output=True)
+    config = client_config(folder / "ssh_config", lab.known_hosts,
+                           {"login": (lab.login.port, "root")})
+    return key, config

@@ -62,4 +62,5 @@ def test_connect_to_an_already_forwarded_port(desktop_remote: ServeProcess,
 def test_connect_reports_a_failed_login_and_exits_1(ssh_lab: SshLab) -> None:
     result = _cli("login-wrong-key", "-F", str(ssh_lab.config), "--no-window")
     assert result.returncode == 1
-    assert "Error: Authentication to login-wrong-key failed" in result.stderr
+    assert ("Error: login-wrong-key accepted none of the ways ssh could sign in "
+            "(publickey)") in result.stderr

@@ -70,7 +70,7 @@ def test_connect_command_hands_the_remote_to_the_app_whose_quit_stops_ssh(
     assert result.returncode == 0, result.stderr
     assert "Opened in Cellucid Desktop: http://127.0.0.1:" in result.stdout
     window = app.wait_window("remote:2", "the remote window opened by the command")
-    # the token left the address (the viewer may already have added its view state)
+    # the token left the address (the viewer may have added its view state meanwhile)
     assert "/?dataset=remote-data" in window["url"] and "token=" not in window["url"]
     assert [c.spec.target for c in ConnectionStore().recent()] == ["login"]  # for the dialog
     assert desktop_remote.token not in ConnectionStore().path.read_text()  # never saved

@@ -24,7 +24,7 @@ from cellucid_desktop.remote.ssh_command import Forward, HostSpec, SpecError
 from cellucid_desktop.remote.ssh_process import SshError, SshState
 from tests.helpers import free_port, wait_for
 from tests.remote.mfa_sshd import MfaSshd, client_config, known_host_line
-from tests.remote.signin import ScriptedUser
+from tests.remote.signin import ScriptedUser, locked_key
 from tests.remote.sshd import SshLab, children, keygen
 
 
@@ -275,13 +275,7 @@ def test_an_unknown_jump_host_key_names_the_jump_host(
 
 def test_a_wrong_key_passphrase_is_asked_once(ssh_lab: SshLab, broker, user: ScriptedUser,
                                               tmp_path: Path) -> None:
-    key = tmp_path / "id_locked"
-    key.write_bytes(ssh_lab.user_key.read_bytes())
-    key.chmod(0o600)
-    subprocess.run(["ssh-keygen", "-q", "-p", "-P", "", "-N", "right horse", "-f", str(key)],
-                   check=True, capture_output=True)
-    config = client_config(tmp_path / "ssh_config", ssh_lab.known_hosts,
-                           {"login": (ssh_lab.login.port, "root")})
+    key, config = locked_key(ssh_lab, tmp_path, "right horse")
     host = HostSpec("login", config_file=str(config), identity_file=str(key))
     user.script("wrong horse")
     with pytest.raises(SshError) as failed:

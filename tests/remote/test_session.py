@@ -76,7 +76,7 @@ def test_compute_node_form_opens_cellucid_directly_on_the_same_port(
     session = RemoteSession(spec_for(ssh_lab, remote.port, node="127.0.0.2"))
     try:
         view = session.open()
-        assert f"127.0.0.1:{remote.port}:127.0.0.2:{remote.port}" in session.tunnel.argv
+        assert session.tunnel.forward.spec == f"127.0.0.1:{remote.port}:127.0.0.2:{remote.port}"
         assert view.probe.kind == G2 and view.probe.version == "0.9.5"
         assert session.local_port == remote.port and not view.probe.host_refused
         # No UI on the remote (--no-web-ui), so the proxy serves one; the data routes
@@ -96,7 +96,7 @@ def test_node_named_localhost_reaches_the_login_hosts_own_server(
                             token=desktop_remote.token)
     try:
         view = session.open()
-        assert f"localhost:{desktop_remote.port}" in session.tunnel.argv[3]
+        assert session.tunnel.forward.destination == f"localhost:{desktop_remote.port}"
         assert view.probe.kind == DESKTOP
     finally:
         session.close()
@@ -245,7 +245,7 @@ def test_a_remote_socket_is_forwarded_and_opened_with_its_token(
     session = RemoteSession(spec, token=socket_remote.token)
     try:
         view = session.open()
-        assert f"127.0.0.1:{session.local_port}:{socket_remote.socket}" in session.tunnel.argv
+        assert session.tunnel.forward.spec == f"127.0.0.1:{session.local_port}:{socket_remote.socket}"
         assert view.direct and view.probe.kind == DESKTOP
         assert view.url == (f"http://127.0.0.1:{session.local_port}/?dataset=remote-data"
                             f"&token={socket_remote.token}")

@@ -14,7 +14,7 @@ def test_direct_tunnel_argv_binds_loopback_and_adds_supervisor_options() -> None
     argv = tunnel_argv(TunnelSpec("alice@hpc.example.org", 8765), 8765)
     assert argv[:4] == ["ssh", "-N", "-L", "127.0.0.1:8765:127.0.0.1:8765"]
     options = [argv[i + 1] for i, word in enumerate(argv) if word == "-o"]
-    assert {"ExitOnForwardFailure=yes", "BatchMode=yes", "ServerAliveInterval=10",
+    assert {"ExitOnForwardFailure=yes", "BatchMode=yes", "ServerAliveInterval=15",
             "ServerAliveCountMax=3", "ConnectTimeout=10"} <= set(options)
     assert argv[-1] == "alice@hpc.example.org"
 
@@ -67,7 +67,7 @@ def test_allowed_extra_options_follow_the_supervisor_options() -> None:
                                                     "Compression=yes")), 8765)
     values = [argv[i + 1] for i, word in enumerate(argv) if word == "-o"]
     # ssh keeps the first value it sees for an option: ours come first on purpose.
-    assert values.index("ServerAliveInterval=10") < values.index("ServerAliveInterval=30")
+    assert values.index("ServerAliveInterval=15") < values.index("ServerAliveInterval=30")
     assert "Compression=yes" in values
 
 

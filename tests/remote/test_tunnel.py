@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 from cellucid_desktop.remote.ports import any_free_port
@@ -103,10 +104,13 @@ def test_dropped_ssh_connection_is_restored(ssh_lab: SshLab,
 
 
 def test_wrong_key_fails_once_with_an_authentication_message(ssh_lab: SshLab) -> None:
-    status = _failed(spec_for(ssh_lab, 8765, target="login-wrong-key"))
-    assert status.problem is not None and status.problem.kind == "auth-failed"
-    assert "Authentication to login-wrong-key failed" in status.message
-    assert "ssh -N -L" in status.message  # the command to run in a terminal
+    seen: list[TunnelStatus] = []
+    status = _failed(spec_for(ssh_lab, 8765, target="login-wrong-key"), on_status=seen.append)
+    assert status.problem is not None and status.problem.kind == "auth-refused"
+    assert status.message == ("login-wrong-key accepted none of the ways ssh could sign in "
+                              "(publickey); check the user name, or add your key to "
+                              "ssh-agent.")
+    assert TunnelState.RECONNECTING not in [s.state for s in seen]  # never retried
 
 
 def test_unknown_host_key_is_reported(ssh_lab: SshLab, tmp_path: Path) -> None:
@@ -143,6 +147,14 @@ def test_nothing_listening_on_the_remote_port_names_the_port(ssh_lab: SshLab) ->
     status = _failed(spec_for(ssh_lab, remote), ready_timeout=3)
     assert status.problem.kind == "nothing-listening", status.message
     assert f"Nothing is listening on port {remote}" in status.message
+
+
+def test_nothing_listening_is_reported_as_soon_as_ssh_says_so(ssh_lab: SshLab) -> None:
+    """Not after the 60 s ready timeout (what a compute node not serving used to cost)."""
+    began = time.monotonic()
+    status = _failed(spec_for(ssh_lab, free_port()), ready_timeout=60)
+    assert status.problem.kind == "nothing-listening", status.message
+    assert time.monotonic() - began < 5
 
 
 def test_unknown_compute_node_is_named(ssh_lab: SshLab) -> None:

@@ -29,6 +29,11 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _auth(server) -> list[tuple[str, str]]:
+    """The header that lets a request past the server's token (server/access.py)."""
+    return [("Authorization", f"Bearer {server.token}")]
+
+
 def _read_head(sock: socket.socket) -> tuple[bytes, bytes]:
     """The response head, and whatever body bytes came with it."""
     data = b""
@@ -58,7 +63,8 @@ def test_a_file_cut_short_while_it_is_sent_closes_the_connection_without_spinnin
         with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
             sock.sendall(f"GET /_cellucid/anndata/big.h5ad HTTP/1.1\r\nHost: 127.0.0.1:"
-                         f"{server.port}\r\nRange: bytes=0-\r\n\r\n".encode())
+                         f"{server.port}\r\nAuthorization: Bearer {server.token}\r\n"
+                         f"Range: bytes=0-\r\n\r\n".encode())
             head, body = _read_head(sock)
             assert b" 206 " in head.split(b"\r\n")[0] and f"/{size}".encode() in head
             os.truncate(big_copy, 1 << 20)  # the file shrinks mid-answer
@@ -93,7 +99,7 @@ def test_a_store_whose_open_blocks_stalls_no_other_client(two_stores) -> None:
     server, (stuck, fine) = two_stores
     data = fine.read_bytes()
     assert raw_request(server.port, "GET", "/_cellucid/anndata/stuck.h5ad",
-                       [("Range", "bytes=0-9")]).status == 206
+                       [("Range", "bytes=0-9"), *_auth(server)]).status == 206
     stuck.unlink()
     os.mkfifo(stuck)  # opening a FIFO for reading blocks until a writer appears
     try:
@@ -101,14 +107,15 @@ def test_a_store_whose_open_blocks_stalls_no_other_client(two_stores) -> None:
         for _ in range(3):  # reads of the stuck store, some after it was re-validated
             sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
             sock.sendall(f"GET /_cellucid/anndata/stuck.h5ad HTTP/1.1\r\nHost: 127.0.0.1:"
-                         f"{server.port}\r\nRange: bytes=0-99\r\n\r\n".encode())
+                         f"{server.port}\r\nAuthorization: Bearer {server.token}\r\n"
+                         f"Range: bytes=0-99\r\n\r\n".encode())
             readers.append(sock)
             time.sleep(0.2)
         for _ in range(5):  # meanwhile everyone else is answered, and at once
             started = time.monotonic()
             health = raw_request(server.port, "GET", "/_cellucid/health")
             other = raw_request(server.port, "GET", "/_cellucid/anndata/fine.h5ad",
-                                [("Range", "bytes=100-4195")])
+                                [("Range", "bytes=100-4195"), *_auth(server)])
             assert health.status == 200
             assert other.status == 206 and other.body == data[100:4196]
             assert time.monotonic() - started < 10
@@ -116,7 +123,7 @@ def test_a_store_whose_open_blocks_stalls_no_other_client(two_stores) -> None:
             sock.settimeout(10)
             assert _read_head(sock)[0]  # answered too (bytes of the old file, or a 404)
             sock.close()
-        later = raw_request(server.port, "GET", "/_cellucid/anndata/stuck.h5ad")
+        later = raw_request(server.port, "GET", "/_cellucid/anndata/stuck.h5ad", _auth(server))
         assert later.status == 404 and str(stuck.parent).encode() not in later.body
     finally:
         os.close(os.open(stuck, os.O_RDWR | os.O_NONBLOCK))  # frees any reader stuck on it
@@ -167,7 +174,7 @@ def test_concurrent_readers_of_a_changing_file_never_get_mixed_versions(
     def read() -> None:
         while not stop.is_set():
             answer = raw_request(server.port, "GET", "/_cellucid/anndata/changing.h5ad",
-                                 [("Range", "bytes=-70000")])
+                                 [("Range", "bytes=-70000"), *_auth(server)])
             tag = answer.header("etag")
             if seen.setdefault(tag, answer.body) != answer.body:
                 errors.append(f"{tag} named two bodies")
@@ -181,10 +188,11 @@ def test_concurrent_readers_of_a_changing_file_never_get_mixed_versions(
             shutil.copy(versions[i][0], fresh)
             os.replace(fresh, path)
             wait_for(lambda i=i: raw_request(server.port, "GET", "/_cellucid/anndata/changing.h5ad",
-                                             [("Range", "bytes=-1")]).body == bytes([i]),
+                                             [("Range", "bytes=-1"), *_auth(server)]
+                                             ).body == bytes([i]),
                      timeout=20, interval=0.02, what=f"version {i} to be served")
-            tag = raw_request(server.port, "HEAD", "/_cellucid/anndata/changing.h5ad"
-                              ).header("etag")
+            tag = raw_request(server.port, "HEAD", "/_cellucid/anndata/changing.h5ad",
+                              _auth(server)).header("etag")
             wait_for(lambda tag=tag: tag in seen, timeout=20, interval=0.02,
                      what=f"the readers to get version {i}")
             assert seen[tag][-1] == i

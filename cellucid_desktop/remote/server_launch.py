@@ -1,0 +1,208 @@
+"""Start, check and stop the server we run on a remote host, over its signed-in master.
+
+Each step runs one script from ``remote_shell`` in the user's login shell (after their
+environment line) and reads its ``Reply`` lines as they come, so progress (the queue
+state of a Slurm job, the server still starting) reaches the user while it happens.
+What the scripts say goes into ``Started`` (where the server listens and how to find it
+again) or into a ``LaunchError`` with one sentence and the log's last lines.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cellucid_desktop.remote import remote_shell
+from cellucid_desktop.remote.master import Master
+from cellucid_desktop.remote.remote_shell import Reply
+from cellucid_desktop.remote.session import RemoteError
+from cellucid_desktop.remote.ssh_process import SshError
+
+START_TIMEOUT = 120.0   # from the start to the banner (a big file is read lazily)
+QUIET_TIMEOUT = 60.0    # a script that says nothing this long is stuck (a frozen link)
+CHECK_TIMEOUT = 30.0    # status and stop scripts
+INSTALL = ("python3 -m pip install --user cellucid-desktop  (preferred; or the "
+           "reference server: python3 -m pip install --user cellucid)")
+
+
+class LaunchError(RemoteError):
+    """The server could not be started (or checked); ``str()`` is one sentence,
+    ``detail`` has ``problem`` and, where there is one, ``log_tail``."""
+
+    def __init__(self, message: str, **detail: Any) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Started:
+    """A server we started: ``name`` is "cellucid-desktop" or "cellucid"; it listens on
+    ``socket`` or ``port`` (on ``node`` for a Slurm job, else the host's loopback)."""
+
+    program: str
+    name: str
+    path: str
+    run_dir: str
+    pid: int | None = None
+    job: str | None = None
+    socket: str | None = None
+    port: int | None = None
+    node: str | None = None
+    token: str | None = None
+    offline: bool = False
+    started: float = field(default_factory=time.time)
+
+    @property
+    def log(self) -> str:
+        return f"{self.run_dir}/server.log"
+
+    @property
+    def token_file(self) -> str | None:
+        return f"{self.run_dir}/token" if self.name == "cellucid-desktop" else None
+
+
+def programs_for(program: str) -> list[str]:
+    """Which programs to look for, in order: ours is preferred (a token, a socket)."""
+    return ["cellucid-desktop", "cellucid"] if program == "auto" else [program]
+
+
+def run_script(master: Master, env: str, script: bytes, *,
+               on_reply: Callable[[str, str], None] | None = None,
+               cancelled: threading.Event | None = None,
+               timeout: float = CHECK_TIMEOUT, marker: str) -> Reply:
+    """Run ``script`` in the login shell after ``env``; call ``on_reply(key, value)`` for
+    each reply as it comes. Raises ``LaunchError`` when the connection fails, the script
+    says nothing for ``QUIET_TIMEOUT`` s (or ends nothing within ``timeout``), or
+    ``cancelled`` is set."""
+    try:
+        command = master.start_command(remote_shell.in_login_shell(env), input=script)
+    except SshError as exc:
+        raise LaunchError(exc.problem.message, problem=exc.problem.kind) from exc
+    reply = Reply()
+    deadline = time.monotonic() + timeout
+    quiet_since = time.monotonic()
+    try:
+        for line in command.lines(0.25):
+            now = time.monotonic()
+            if cancelled is not None and cancelled.is_set():
+                raise LaunchError("Cancelled.", problem="cancelled")
+            if line is None:
+                if now - quiet_since > QUIET_TIMEOUT or now > deadline:
+                    raise LaunchError(f"{master.host.target} stopped answering while the "
+                                      "server was being started; try again.",
+                                      problem="no-answer")
+                continue
+            quiet_since = now
+            parsed = remote_shell.parse_line(marker, line)
+            if parsed is None:
+                continue
+            reply.add(*parsed)
+            if on_reply is not None:
+                on_reply(*parsed)
+    finally:
+        command.stop()
+    if not reply.values and command.returncode not in (0, None):
+        said = command.stderr.strip().splitlines()
+        raise LaunchError(f"The remote shell on {master.host.target} failed"
+                          f"{': ' + said[-1] if said else ''}. Check the environment "
+                          "line (it runs before the server).", problem="shell-failed",
+                          log_tail=said[-20:])
+    return reply
+
+
+def start(master: Master, *, path: str, env: str, program: str, port: int | None = None,
+          sbatch_args: Sequence[str] | None = None,
+          on_reply: Callable[[str, str], None] | None = None,
+          cancelled: threading.Event | None = None) -> Started:
+    """Find the program, start the server detached on the host (``sbatch_args`` None)
+    or submit it as a Slurm job, and wait until it prints its banner. ``port`` None:
+    ours on a Unix socket, cellucid on a free port it picks."""
+    marker = remote_shell.new_marker()
+    token = secrets.token_urlsafe(32)
+    ident, name = remote_shell.dataset_identity(path)
+    common = dict(path=path, programs=programs_for(program), token=token,
+                  dataset_id=ident, dataset_name=name)
+    if sbatch_args is None:
+        script = remote_shell.launch_script(marker, port=port, **common)
+        timeout = START_TIMEOUT
+    else:
+        script = remote_shell.slurm_script(marker, sbatch_args=sbatch_args, **common)
+        timeout = float("inf")  # the queue decides; progress keeps coming meanwhile
+    reply = run_script(master, env, script, on_reply=on_reply, cancelled=cancelled,
+                       timeout=timeout, marker=marker)
+    host = master.host.target
+    _raise_for(reply, host, path, program)
+    found = reply.get("program") or ""
+    name_found = found.rsplit("/", 1)[-1]
+    sock, banner_port, bound = remote_shell.banner_endpoint(reply.all.get("banner", []))
+    pid = reply.get("pid")
+    return Started(program=found, name=name_found, path=reply.get("path") or path,
+                   run_dir=reply.get("run") or "", pid=int(pid) if pid else None,
+                   job=reply.get("job"), socket=sock, port=banner_port,
+                   node=bound if sbatch_args is not None else None,
+                   token=token if name_found == "cellucid-desktop" else None,
+                   offline=reply.has("offline"))
+
+
+def _raise_for(reply: Reply, host: str, path: str, program: str) -> None:
+    """The script's failure as a ``LaunchError`` with one sentence (None if it worked)."""
+    log_tail = reply.all.get("log", [])
+    if reply.has("missing"):
+        wanted = " or ".join(programs_for(program))
+        raise LaunchError(f"{wanted} was not found on {host} (PATH={reply.get('missing')}). "
+                          f"Install it there: {INSTALL}; or give the environment line that "
+                          "makes it available (e.g. module load python; source "
+                          "~/venv/bin/activate).", problem="server-not-found")
+    if reply.has("no-data"):
+        raise LaunchError(f"{host} has no file or folder {reply.get('no-data')}; check "
+                          "the path.", problem="no-data")
+    if reply.has("unreadable"):
+        raise LaunchError(f"{reply.get('unreadable')} on {host} cannot be read by your "
+                          "user there.", problem="unreadable")
+    if reply.has("no-run-dir"):
+        raise LaunchError(f"Could not make the private folder {reply.get('no-run-dir')} "
+                          f"on {host} (is the home folder full or read-only?).",
+                          problem="no-run-dir")
+    if reply.has("sbatch-failed"):
+        said = log_tail[-1] if log_tail else "no reason given"
+        raise LaunchError(f"Slurm refused the job on {host}: {said}", problem="sbatch-failed",
+                          log_tail=log_tail)
+    if reply.has("died") or reply.has("ended"):
+        said = last_words(log_tail)
+        raise LaunchError(f"The server on {host} stopped before it was ready"
+                          f"{': ' + said if said else ''}. Its log is "
+                          f"{reply.get('run', '~/' + remote_shell.RUN_BASE)}/server.log.",
+                          problem="server-died", log_tail=log_tail,
+                          run_dir=reply.get("run"))
+    if not reply.has("ready"):
+        raise LaunchError(f"The server on {host} did not start (no banner); its log: "
+                          f"{reply.get('run', '?')}/server.log.", problem="no-banner",
+                          log_tail=log_tail)
+
+
+def last_words(log_tail: Sequence[str]) -> str:
+    """The log's last line that says something (not a banner's border or a blank)."""
+    return next((line.strip() for line in reversed(log_tail)
+                 if any(ch.isalnum() for ch in line)), "")
+
+
+def check(master: Master, started: Started, env: str = "") -> Reply:
+    """Is the server still there (``alive`` "1"/"0", ``queue`` for a job), its token
+    (read from its file) and its log's last lines (``log``)."""
+    marker = remote_shell.new_marker()
+    script = remote_shell.status_script(marker, pid=started.pid, run=started.run_dir,
+                                        path=started.path, job=started.job,
+                                        token_file=started.token_file)
+    return run_script(master, env, script, marker=marker)
+
+
+def stop(master: Master, started: Started, env: str = "") -> Reply:
+    """``scancel`` the job, or end the server's PID if it still is ours."""
+    marker = remote_shell.new_marker()
+    script = remote_shell.stop_script(marker, pid=started.pid, run=started.run_dir,
+                                      path=started.path, job=started.job)
+    return run_script(master, env, script, marker=marker)
