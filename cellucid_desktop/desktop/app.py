@@ -208,6 +208,8 @@ class DesktopApp:
         return {
             "version": __version__,
             "recent": self.datasets.recent_entries(),
+            "remote_files": self.remote.remote_files(),
+            "remote_sessions": self.remote.sessions(),
             "open": self.datasets.open_entries(),
             "notices": self.notices.current(),
             "settings": self.preferences.view(),
@@ -269,9 +271,20 @@ class DesktopApp:
         return self.datasets.open_paths(paths, demo=demo)
 
     def connect(self, body: dict[str, Any]) -> dict[str, Any]:
-        """`cellucid-desktop connect`: start a connection, or poll one by ``id``."""
+        """`cellucid-desktop connect`: start a connection (``form``) or open a remote
+        file (``plan``, its prompts in this app's window), or poll one by ``id``."""
         if "id" in body:
             return self.remote.status(str(body["id"]))
+        if "plan" in body:
+            from cellucid_desktop.remote.opening import LaunchPlan
+            from cellucid_desktop.remote.ssh_command import SpecError
+
+            try:
+                plan = LaunchPlan.from_json(dict(body["plan"]))
+            except (SpecError, KeyError, TypeError, ValueError) as exc:
+                return {"ok": False, "error": f"The plan cannot be used: {exc}"}
+            self.windows.focus(Page.HOME)  # the app comes forward: its prompts show there
+            return self.remote.open_plan(plan)
         return self.remote.start(dict(body.get("form") or {}))
 
     def test_windows(self) -> list[dict[str, Any]]:

@@ -44,6 +44,9 @@ def remote_key(live_id: str) -> str:
     return REMOTE + live_id
 
 
+REMOTE_FILE = "file:"  # + a recent remote file's key: an entry of the tray's Recent remotes
+
+
 # ----- the tray child process (desktop/tray.py), over a multiprocessing Pipe -----------
 
 class ToTray(StrEnum):
@@ -64,7 +67,7 @@ class TrayCommand(StrEnum):
     OPEN_DIALOG = "open_dialog"
     OPEN_RECENT = "open_recent"      # + a local path
     CONNECT = "connect"
-    OPEN_REMOTE = "open_remote"      # + a remembered connection's key
+    OPEN_REMOTE = "open_remote"      # + a remembered connection's or remote file's key
     FOCUS = "focus"                  # + a window key
     BROWSER = "browser"
     WEBAPP = "webapp"
@@ -98,7 +101,8 @@ class Control(StrEnum):
     OPEN = "open"        # {"paths": [...], "demo": bool}
     SHOW = "show"
     QUIT = "quit"
-    CONNECT = "connect"  # {"form": {...}} starts, {"id": ...} polls
+    CONNECT = "connect"  # {"form": {...}} or {"plan": LaunchPlan json} starts,
+    #                      {"id": ...} polls
 
 
 # ----- the test surface (only with CELLUCID_DESKTOP_TEST_TOKEN set) --------------------
@@ -133,7 +137,8 @@ PAGE_BRIDGE = frozenset({
     # the connect dialog (desktop/connect/bridge.py)
     "connect_preview", "connect_start", "connect_status", "connect_sessions",
     "connect_disconnect", "connect_save", "connect_saved", "connect_recent",
-    "connect_delete", "connect_find", "connect_sign_in",
+    "connect_delete", "connect_find", "connect_sign_in", "connect_browse", "connect_open",
+    "open_remote_file",
     # the sign-in prompt (desktop/prompt_window.py)
     "prompt_current", "prompt_answer", "prompt_cancel",
 })

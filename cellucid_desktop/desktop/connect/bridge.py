@@ -19,6 +19,16 @@ class ConnectApi:
     def connect_sign_in(self, form: dict[str, Any]) -> dict[str, Any]:
         return self._remote.sign_in(form)
 
+    def connect_browse(self, form: dict[str, Any], path: str | None = None) -> dict[str, Any]:
+        return self._remote.browse(form, str(path) if path else None)
+
+    def connect_open(self, form: dict[str, Any]) -> dict[str, Any]:
+        return self._remote.open_file(form)
+
+    def open_remote_file(self, key: str) -> None:
+        """The home window's recent remote files: progress and problems show there."""
+        self._remote.start_remote_file(str(key))
+
     def connect_start(self, form: dict[str, Any]) -> dict[str, Any]:
         return self._remote.start(form)
 
