@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.desktop.gui import App, wait_visible
+from tests.desktop.gui import App, run_cli, wait_visible
 from tests.desktop.test_app_windows import drawn_fraction, window_pixels
 from tests.helpers import wait_for
 from tests.remote.mfa_sshd import MfaSshd, known_host_line
@@ -215,3 +215,23 @@ def test_with_a_password_and_code_host_browsing_and_opening_sign_in_once_and_a_m
     failed = _status(app, "failed")
     assert "cellucid" in failed and "\n" not in failed  # no server there: one sentence
     assert len(app.prompts()) == 2  # browsing twice and opening asked nothing more
+
+
+def test_connect_open_without_no_window_hands_its_plan_to_the_app_which_opens_the_window(
+        launch, app_env, ssh_lab: SshLab, small_h5ad: Path, run_dirs: None) -> None:
+    app = launch()
+    app.wait_home_ready()
+    result = run_cli(app_env, "connect", "login", "-F", str(ssh_lab.config), "--open",
+                     str(small_h5ad), "--env", ENV, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert "Opened in Cellucid Desktop: http://127.0.0.1:" in result.stdout
+    assert "[finding-server]" in result.stderr  # the app's progress, followed here
+    app.wait_window("remote:1", "the window the command asked for", timeout=60)
+    wait_for(lambda: app.eval("remote:1", "document.documentElement.dataset.viewerState")
+             == "ready", 120, what="the remote viewer ready")
+    assert len(_servers_of(small_h5ad)) == 1  # the app, not the command, owns it now
+    state = _app_state(app)
+    assert [f["path"] for f in state["remote_files"]] == [str(small_h5ad)]
+    assert run_cli(app_env, "quit").returncode == 0
+    app.proc.wait(60)
+    wait_for(lambda: not _servers_of(small_h5ad), 30, what="Quit to stop the server")

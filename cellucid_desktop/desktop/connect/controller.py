@@ -111,9 +111,11 @@ def remembered(store: ConnectionStore) -> list[Connection]:
 
 
 def tray_remotes(store: ConnectionStore) -> list[list[str]]:
-    """[key, label] of :func:`remembered`, for the tray's Recent remotes menu."""
-    return [[c.describe, c.name if c.name in c.describe else f"{c.name} — {c.describe}"]
-            for c in remembered(store)]
+    """[key, label] for the tray's Recent remotes menu: recent remote files first (one
+    click opens or reattaches), then :func:`remembered` connections."""
+    files = [[REMOTE_FILE + file_key(f), f.label] for f in store.recent_files()[:TRAY_REMOTES]]
+    return files + [[c.describe, c.name if c.name in c.describe else f"{c.name} — {c.describe}"]
+                    for c in remembered(store)]
 
 
 class RemoteConnections:
@@ -340,10 +342,7 @@ class RemoteConnections:
                     for live in self._live.values() if live.url]
 
     def tray_remotes(self) -> list[list[str]]:
-        """Recent remote files first (one click opens or reattaches), then connections."""
-        files = [[REMOTE_FILE + file_key(f), f.label]
-                 for f in self.store.recent_files()[:TRAY_REMOTES]]
-        return files + tray_remotes(self.store)
+        return tray_remotes(self.store)
 
     def start_remembered(self, describe: str) -> None:
         """The tray's choice: start it as the dialog starts a saved connection (its
