@@ -11,8 +11,9 @@ over the master, and headless Chromium loading the built-in viewer until its
 
 Columns (seconds, median (min-max) of --runs): ``open`` = ``RemoteOpen.open()`` (sign
 in, find the program, start the server or submit and wait for the job, tunnel, probe);
-``first frame`` = page load to ``ready``; ``total`` = both; ``queued`` = time in the
-Slurm queue within ``open``; ``stop`` = ``close()`` (server stopped or job cancelled).
+``first frame`` = page load to ``ready``; ``total`` = both; ``queued`` = from the job's
+submission to squeue saying RUNNING (within ``open``; the app polls squeue every 0.5 s);
+``stop`` = ``close()`` (server stopped, waiting until its PID is gone, or job cancelled).
 The last column compares each total with `cellucid serve` in the same place, same run.
 
 Usage: .venv/bin/python benchmarks/remote_open.py [--size 100k] [--runs 3]
@@ -53,10 +54,10 @@ def one_run(lab: SshLab, browser, path: Path, program: str, where: str,
     plan = LaunchPlan(TunnelSpec("login", config_file=str(lab.config)), str(path),
                       where=where, env=env, program=program,
                       slurm=SlurmOptions(time="30") if where == "slurm" else None)
-    phases: list[tuple[float, str]] = []
+    phases: list[tuple[float, OpenStatus]] = []
 
     def note(status: OpenStatus) -> None:
-        phases.append((time.perf_counter(), status.phase))
+        phases.append((time.perf_counter(), status))
 
     with PromptBroker(lambda request: None) as broker:
         pool = MasterPool(broker)
@@ -67,7 +68,8 @@ def one_run(lab: SshLab, browser, path: Path, program: str, where: str,
             opened = time.perf_counter() - began
             frame, (context, _page) = load_once(browser, view.url)
             context.close()
-            queued = [t for t, phase in phases if phase == "queued"]
+            submitted = [t for t, s in phases if s.phase == "queued"]
+            running = [t for t, s in phases if s.detail.get("queue_state") == "RUNNING"]
             stop_began = time.perf_counter()
             opening.close()
             stopped = time.perf_counter() - stop_began
@@ -77,7 +79,7 @@ def one_run(lab: SshLab, browser, path: Path, program: str, where: str,
                 shutil.rmtree(opening.started.run_dir, ignore_errors=True)
             pool.close_all()
     return {"open": opened, "frame": frame, "total": opened + frame,
-            "queued": (queued[-1] - queued[0]) if queued else 0.0, "stop": stopped}
+            "queued": (running[0] - submitted[0]) if running else 0.0, "stop": stopped}
 
 
 def span(values: list[float]) -> str:

@@ -31,6 +31,7 @@ from cellucid_desktop.remote import server_launch
 from cellucid_desktop.remote.master import Master, MasterPool
 from cellucid_desktop.remote.server_launch import LaunchError, Started
 from cellucid_desktop.remote.session import RemoteError, RemoteSession, RemoteView
+from cellucid_desktop.remote.single_session import SingleSession
 from cellucid_desktop.remote.slurm_job import SlurmOptions
 from cellucid_desktop.remote.ssh_command import DEFAULT_REMOTE_PORT, HostSpec, SpecError, TunnelSpec
 from cellucid_desktop.remote.ssh_process import SshError
@@ -147,7 +148,7 @@ class RemoteOpen:
         self.viewer = viewer
         self.session: RemoteSession | None = None
         self.started: Started | None = None
-        self._reattached = False
+        self._holder: SingleSession | None = None  # the fallback's attached session
         self._status = OpenStatus(Phase.STOPPED.value, "Not started")
         self._cancelled = threading.Event()
         self._lock = threading.Lock()
@@ -165,11 +166,14 @@ class RemoteOpen:
         with one sentence; everything started so far is stopped again (a server the
         plan keeps running stays)."""
         try:
-            master = self._master()
-            if self.started is None:
-                self.started = self._start(master)
+            if not self.masters.multiplexing:
+                self.started = self._start_attached()
             else:
-                self._check_kept(master)
+                master = self._master()
+                if self.started is None:
+                    self.started = self._start(master)
+                else:
+                    self._check_kept(master)
             view = self._tunnel()
         except RemoteError as exc:
             detail = dict(getattr(exc, "detail", {}))
@@ -192,21 +196,46 @@ class RemoteOpen:
         return view
 
     def _master(self) -> Master:
-        if not self.masters.multiplexing:
-            raise RemoteError("Starting a server needs an ssh client that can share one "
-                              "sign-in (OpenSSH with ControlMaster); start the server "
-                              "yourself and connect with --remote-port or --remote-socket.")
         self._set(Phase.SIGNING_IN, f"Signing in to {self.host}...")
         try:
             return self.masters.get(self.plan.tunnel.host)
         except SshError as exc:
             raise RemoteError(exc.problem.message) from exc
 
+    def _start_attached(self) -> Started:
+        """Without multiplexing: one session starts the server and holds it (asked
+        once for it; the tunnel's own session asks once more)."""
+        if self.started is not None or self.plan.where == "slurm":
+            raise RemoteError("Reattaching and Slurm jobs need an ssh client that can share "
+                              "one sign-in (OpenSSH with ControlMaster); this one cannot.")
+        self._set(Phase.SIGNING_IN, f"Signing in to {self.host}...")
+        try:
+            started, self._holder = server_launch.start_attached(
+                self.masters, self.plan.tunnel.host, path=self.plan.path, env=self.plan.env,
+                program=self.plan.program, keep=self.plan.keep_running,
+                on_reply=self._on_reply(time.monotonic()), cancelled=self._cancelled)
+        except LaunchError as exc:
+            if self._cancelled.is_set():
+                raise RemoteError("Disconnected.") from exc
+            raise
+        return started
+
     def _start(self, master: Master) -> Started:
         self._set(Phase.FINDING_SERVER, f"Looking for the server program on {self.host}...")
         sbatch = (self.plan.slurm or SlurmOptions()).sbatch_args() \
             if self.plan.where == "slurm" else None
-        began = time.monotonic()
+        try:
+            return server_launch.start(master, path=self.plan.path, env=self.plan.env,
+                                       program=self.plan.program, sbatch_args=sbatch,
+                                       on_reply=self._on_reply(time.monotonic()),
+                                       cancelled=self._cancelled)
+        except LaunchError as exc:
+            if self._cancelled.is_set():
+                raise RemoteError("Disconnected.") from exc
+            raise
+
+    def _on_reply(self, began: float) -> Callable[[str, str], None]:
+        """The launch script's replies as statuses (``began``: when it was started)."""
 
         def on_reply(key: str, value: str) -> None:
             if self._cancelled.is_set():
@@ -223,14 +252,7 @@ class RemoteOpen:
                                                 time.monotonic() - began)
                 if message != self._status.message:
                     self._set(Phase.QUEUED, message, **detail)
-        try:
-            return server_launch.start(master, path=self.plan.path, env=self.plan.env,
-                                       program=self.plan.program, sbatch_args=sbatch,
-                                       on_reply=on_reply, cancelled=self._cancelled)
-        except LaunchError as exc:
-            if self._cancelled.is_set():
-                raise RemoteError("Disconnected.") from exc
-            raise
+        return on_reply
 
     def _check_kept(self, master: Master) -> None:
         """A server kept running earlier: still there? Then read its token."""
@@ -283,12 +305,14 @@ class RemoteOpen:
 
     def _report_stopped(self) -> None:
         tail: list[str] = []
-        try:
-            master = self.masters.get(self.plan.tunnel.host)
-            assert self.started is not None
-            tail = server_launch.check(master, self.started, self.plan.env).all.get("log", [])
-        except (RemoteError, SshError) as exc:
-            log.info("could not read the log of the server on %s: %s", self.host, exc)
+        if self._holder is None:  # (the fallback has no master to read the log with)
+            try:
+                master = self.masters.get(self.plan.tunnel.host)
+                assert self.started is not None
+                tail = server_launch.check(master, self.started,
+                                           self.plan.env).all.get("log", [])
+            except (RemoteError, SshError) as exc:
+                log.info("could not read the log of the server on %s: %s", self.host, exc)
         last = server_launch.last_words(tail)
         where = self.started.log if self.started else "its log"
         self._set(Phase.SERVER_STOPPED, f"The server on {self.host} stopped"
@@ -306,7 +330,11 @@ class RemoteOpen:
             session.close()
         if stop_server is None:
             stop_server = not self.plan.keep_running
-        if stop_server and self.started is not None and not self._stopped_server:
+        if self._holder is not None:
+            # The attached session holds the server: ending it stops the server, unless
+            # the plan keeps it (the launch script was told so when it started).
+            self._holder.close()
+        elif stop_server and self.started is not None and not self._stopped_server:
             self._stopped_server = True
             try:
                 master = self.masters.get(self.plan.tunnel.host)

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 _LOGIN = ('case "${SHELL##*/}" in csh|tcsh) exec "$SHELL" -c "$1";; '
           '*) exec "${SHELL:-/bin/sh}" -l -c "$1";; esac')
 RUN_BASE = ".cellucid-desktop"  # in the remote home: runs/<random>/ (0700) per server
+PRUNE_DAYS = 14  # a stopped server's run folder (its log) is removed after this many days
 WEB_UI_URL = "https://www.cellucid.com/"  # where cellucid 0.9.5 fetches its web UI
 
 
@@ -96,6 +97,10 @@ say path "$path"
 _MAKE_RUN = r'''
 base=$HOME/RUN_BASE
 mkdir -p "$base/runs" 2>/dev/null && chmod 700 "$base" "$base/runs" || { say no-run-dir "$base"; exit 0; }
+for old in "$base"/runs/*/; do  # stopped servers' folders (no token) after PRUNE_DAYS days
+  [ -d "$old" ] && [ ! -e "${old}token" ] || continue
+  [ -n "$(find "$old" -maxdepth 0 -mtime +PRUNE_DAYS 2>/dev/null)" ] && rm -rf "$old"
+done
 run=$(mktemp -d "$base/runs/XXXXXXXX") || { say no-run-dir "$base/runs"; exit 0; }
 log=$run/server.log
 : >"$log"
@@ -106,7 +111,7 @@ online() {
   if command -v wget >/dev/null 2>&1; then wget -q -O /dev/null -T 4 -t 1 "$web_ui"; return; fi
   return 1
 }
-'''.replace("RUN_BASE", RUN_BASE)
+'''.replace("RUN_BASE", RUN_BASE).replace("PRUNE_DAYS", str(PRUNE_DAYS))
 
 # Server arguments, by program: our server on a private socket (or a port the app
 # chose) with its token; cellucid on a free port, allowing any local port in Host.
@@ -142,7 +147,7 @@ say ready ""
 # stdin, the server is stopped unless it is to keep running. One compound command, so
 # the shell has read all of it before ``cat`` reads what remains of stdin.
 _HOLD = r'''
-{ cat >/dev/null; if [ "$keep" != 1 ]; then kill "$pid" 2>/dev/null; fi; }
+{ cat >/dev/null; if [ "$keep" != 1 ]; then kill "$pid" 2>/dev/null; rm -f "$run/token"; fi; }
 '''
 
 

@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cellucid_desktop.remote import remote_shell
-from cellucid_desktop.remote.master import Master
+from cellucid_desktop.remote.master import Master, MasterPool
 from cellucid_desktop.remote.remote_shell import Reply
 from cellucid_desktop.remote.session import RemoteError
+from cellucid_desktop.remote.single_session import SingleSession
+from cellucid_desktop.remote.ssh_command import HostSpec
 from cellucid_desktop.remote.ssh_process import SshError
 
 START_TIMEOUT = 120.0   # from the start to the banner (a big file is read lazily)
@@ -114,6 +116,75 @@ def run_script(master: Master, env: str, script: bytes, *,
     return reply
 
 
+def _script_values(path: str, program: str) -> dict[str, Any]:
+    ident, name = remote_shell.dataset_identity(path)
+    return dict(path=path, programs=programs_for(program), token=secrets.token_urlsafe(32),
+                dataset_id=ident, dataset_name=name)
+
+
+def _started(reply: Reply, path: str, token: str, slurm: bool) -> Started:
+    found = reply.get("program") or ""
+    name_found = found.rsplit("/", 1)[-1]
+    sock, banner_port, bound = remote_shell.banner_endpoint(reply.all.get("banner", []))
+    pid = reply.get("pid")
+    return Started(program=found, name=name_found, path=reply.get("path") or path,
+                   run_dir=reply.get("run") or "", pid=int(pid) if pid else None,
+                   job=reply.get("job"), socket=sock, port=banner_port,
+                   node=bound if slurm else None,
+                   token=token if name_found == "cellucid-desktop" else None,
+                   offline=reply.has("offline"))
+
+
+def start_attached(pool: MasterPool, host: HostSpec, *, path: str, env: str, program: str,
+                   keep: bool, on_reply: Callable[[str, str], None] | None = None,
+                   cancelled: threading.Event | None = None
+                   ) -> tuple[Started, SingleSession]:
+    """The fallback without a master: one ``SingleSession`` (one sign-in) runs the
+    launch script and stays attached; closing it stops the server unless ``keep``.
+    Returns the server and that session (the caller closes it)."""
+    marker = remote_shell.new_marker()
+    values = _script_values(path, program)
+    reply = Reply()
+    ready = threading.Event()
+
+    def on_output(line: str) -> None:
+        parsed = remote_shell.parse_line(marker, line)
+        if parsed is None:
+            return
+        reply.add(*parsed)
+        if parsed[0] == "ready":
+            ready.set()
+        if on_reply is not None:
+            on_reply(*parsed)
+
+    session = SingleSession(host, pool.broker, forwards=(),
+                            command=remote_shell.in_login_shell(env), ssh=pool.ssh,
+                            on_output=on_output)
+    try:
+        session.start()
+    except SshError as exc:
+        raise LaunchError(exc.problem.message, problem=exc.problem.kind) from exc
+    try:
+        session.send(remote_shell.launch_script(marker, hold=True, keep=keep, **values))
+        deadline = time.monotonic() + START_TIMEOUT
+        while not ready.wait(0.25) and session.alive:
+            if cancelled is not None and cancelled.is_set():
+                raise LaunchError("Cancelled.", problem="cancelled")
+            if time.monotonic() > deadline:
+                raise LaunchError(f"The server on {host.target} did not start within "
+                                  f"{START_TIMEOUT:g} s.", problem="no-banner")
+        if not ready.is_set():
+            time.sleep(0.3)  # the script ended: let its last lines (the log) arrive
+            _raise_for(reply, host.target, path, program)
+    except (LaunchError, OSError) as exc:
+        session.close()
+        if isinstance(exc, OSError):
+            raise LaunchError(f"The connection to {host.target} ended while the server "
+                              "was being started.", problem="no-answer") from exc
+        raise
+    return _started(reply, path, values["token"], slurm=False), session
+
+
 def start(master: Master, *, path: str, env: str, program: str, port: int | None = None,
           sbatch_args: Sequence[str] | None = None,
           on_reply: Callable[[str, str], None] | None = None,
@@ -122,10 +193,7 @@ def start(master: Master, *, path: str, env: str, program: str, port: int | None
     or submit it as a Slurm job, and wait until it prints its banner. ``port`` None:
     ours on a Unix socket, cellucid on a free port it picks."""
     marker = remote_shell.new_marker()
-    token = secrets.token_urlsafe(32)
-    ident, name = remote_shell.dataset_identity(path)
-    common = dict(path=path, programs=programs_for(program), token=token,
-                  dataset_id=ident, dataset_name=name)
+    common = _script_values(path, program)
     if sbatch_args is None:
         script = remote_shell.launch_script(marker, port=port, **common)
         timeout = START_TIMEOUT
@@ -134,18 +202,8 @@ def start(master: Master, *, path: str, env: str, program: str, port: int | None
         timeout = float("inf")  # the queue decides; progress keeps coming meanwhile
     reply = run_script(master, env, script, on_reply=on_reply, cancelled=cancelled,
                        timeout=timeout, marker=marker)
-    host = master.host.target
-    _raise_for(reply, host, path, program)
-    found = reply.get("program") or ""
-    name_found = found.rsplit("/", 1)[-1]
-    sock, banner_port, bound = remote_shell.banner_endpoint(reply.all.get("banner", []))
-    pid = reply.get("pid")
-    return Started(program=found, name=name_found, path=reply.get("path") or path,
-                   run_dir=reply.get("run") or "", pid=int(pid) if pid else None,
-                   job=reply.get("job"), socket=sock, port=banner_port,
-                   node=bound if sbatch_args is not None else None,
-                   token=token if name_found == "cellucid-desktop" else None,
-                   offline=reply.has("offline"))
+    _raise_for(reply, master.host.target, path, program)
+    return _started(reply, path, common["token"], slurm=sbatch_args is not None)
 
 
 def _raise_for(reply: Reply, host: str, path: str, program: str) -> None:

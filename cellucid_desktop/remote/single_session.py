@@ -50,6 +50,15 @@ class SingleSession(SshProcess):
         """The command's last stdout lines (after the start marker)."""
         return list(self._output)
 
+    def send(self, data: bytes) -> None:
+        """Write ``data`` to the remote command's standard input (kept open: closing the
+        session ends it). Raises ``OSError`` if the session is gone."""
+        proc = self._proc
+        if proc is None or proc.stdin is None or proc.poll() is not None:
+            raise BrokenPipeError("the session has ended")
+        proc.stdin.write(data)
+        proc.stdin.flush()
+
     def _argv(self) -> list[str]:
         line = f"echo {self._marker}; exec {remote_command(self.command)}"
         return single_session_argv(self.host, self.forwards, line, ssh=self.ssh)

@@ -60,14 +60,16 @@ def test_connect_open_asks_once_starts_opens_and_ctrl_c_stops_the_server(
         # The environment line is remembered for the host.
         store = json.loads(next((tmp_path / "config").rglob("connections.json")).read_text())
         assert [h["env"] for h in store["hosts"].values()] == [ENV]
+        assert [h["folders"] for h in store["hosts"].values()] == [[str(small_h5ad.parent)]]
     finally:
         shutil.rmtree(run, ignore_errors=True)
 
 
-def test_connect_open_keep_running_leaves_the_server_and_records_it(
+def test_connect_open_keep_running_leaves_the_server_and_the_next_open_reattaches(
         ssh_lab: SshLab, small_h5ad: Path, tmp_path: Path) -> None:
-    term = _spawn(tmp_path, "login", "-F", str(ssh_lab.config), "--open", str(small_h5ad),
-                  "--env", ENV, "--keep-running", "--no-window")
+    args = ("login", "-F", str(ssh_lab.config), "--open", str(small_h5ad), "--env", ENV,
+            "--no-window")
+    term = _spawn(tmp_path, *args, "--keep-running")
     url, pid, run = _banner(term)
     try:
         term.sendintr()
@@ -76,6 +78,17 @@ def test_connect_open_keep_running_leaves_the_server_and_records_it(
         assert _alive(pid)
         store = json.loads(next((tmp_path / "config").rglob("connections.json")).read_text())
         assert store["files"][0]["record"]["pid"] == pid
+
+        again = _spawn(tmp_path, *args)  # the same file again, not kept this time
+        again.expect_exact("Reattaching to the server kept running for")
+        url, same_pid, _ = _banner(again)
+        assert same_pid == pid and _cells(url) == 3000
+        again.sendintr()
+        again.expect(pexpect.EOF)
+        again.close()
+        wait_for(lambda: not _alive(pid), what="the reattached server to stop")
+        store = json.loads(next((tmp_path / "config").rglob("connections.json")).read_text())
+        assert store["files"][0]["record"] is None
     finally:
         if _alive(pid):
             os.kill(pid, signal.SIGTERM)

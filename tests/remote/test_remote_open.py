@@ -24,6 +24,7 @@ from cellucid_desktop.remote.opening import (LaunchPlan, OpenStatus, RemoteError
                                              SlurmOptions)
 from cellucid_desktop.remote.prompt_broker import PromptBroker
 from cellucid_desktop.remote.remote_files import ListError, list_dir
+from cellucid_desktop.remote.remote_shell import PRUNE_DAYS, RUN_BASE
 from cellucid_desktop.remote.server_launch import LaunchError
 from cellucid_desktop.remote.ssh_command import HostSpec, TunnelSpec
 from tests.helpers import wait_for
@@ -105,6 +106,27 @@ def test_our_server_is_started_on_a_private_socket_opened_and_stopped_on_close(
     wait_for(lambda: not _alive(started.pid), what="the remote server to stop")
     assert not Path(started.token_file).exists() and (run / "server.log").exists()
     assert seen[-1].phase == "stopped"
+
+
+def test_old_run_folders_of_stopped_servers_are_pruned_kept_ones_stay(
+        ssh_lab: SshLab, small_h5ad: Path, pool: MasterPool, openings: list) -> None:
+    runs = Path.home() / RUN_BASE / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    stopped, kept, recent = (runs / f"test-{name}-{os.getpid()}" for name in
+                             ("stopped", "kept", "recent"))
+    for folder in (stopped, kept, recent):
+        folder.mkdir()
+        (folder / "server.log").write_text("old\n")
+    (kept / "token").write_text("x\n")
+    old = time.time() - (PRUNE_DAYS + 1) * 86400
+    for folder in (stopped, kept):
+        os.utime(folder, (old, old))
+    try:
+        _open(_plan(ssh_lab, small_h5ad), pool, openings).open()
+        assert not stopped.exists() and kept.exists() and recent.exists()
+    finally:
+        for folder in (stopped, kept, recent):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_cellucid_serve_is_started_on_a_port_it_picks(
@@ -279,3 +301,53 @@ def test_a_wrong_password_fails_once_and_is_not_retried(
         opening.open()
     assert mfa_sshd.failed_attempts() == failures + 1
     assert user.texts == mfa_sshd.prompts()[:1] and opening.status.phase == "failed"
+
+
+def test_without_multiplexing_one_session_holds_the_server_and_closing_it_stops_it(
+        ssh_lab: SshLab, small_h5ad: Path, broker: PromptBroker, user: ScriptedUser,
+        tmp_path: Path, openings: list) -> None:
+    """The fallback (Windows' OpenSSH has no ControlMaster): the server's session and
+    the tunnel's session each sign in once; ending the first stops the server."""
+    key, config = locked_key(ssh_lab, tmp_path, "right horse")
+    pool = MasterPool(broker, multiplexing=False)
+    user.script("right horse", "right horse")
+    plan = LaunchPlan(TunnelSpec("login", config_file=str(config), identity_file=str(key)),
+                      str(small_h5ad), env=ENV)
+    opening = _open(plan, pool, openings)
+    view = opening.open()
+    pid = opening.started.pid
+    assert _cells(view.url) == 3000 and _alive(pid)
+    assert len(user.asked) == 2  # once per connection: the server's, the tunnel's
+    opening.close()
+    wait_for(lambda: not _alive(pid), what="the held server to stop with its session")
+    wait_for(lambda: not Path(opening.started.token_file).exists(),
+             what="its token file to be removed")
+
+
+def test_a_lost_connection_asks_once_again_with_the_reason_and_the_tunnel_comes_back(
+        mfa_sshd, desktop_remote, broker: PromptBroker, user: ScriptedUser,
+        pool: MasterPool, tmp_path: Path) -> None:
+    """The master is the only thing that signs in: the tunnel's reconnect after a lost
+    connection asks once more (saying why), never by itself in a loop."""
+    from cellucid_desktop.remote.session import RemoteSession
+    from cellucid_desktop.remote.tunnel import TunnelState
+    from tests.remote.test_master import _mfa_host, _sign_in
+
+    host = _mfa_host(tmp_path, mfa_sshd)
+    user.script(*_sign_in(mfa_sshd))
+    spec = TunnelSpec(host.target, config_file=host.config_file,
+                      remote_port=desktop_remote.port)
+    session = RemoteSession(spec, masters=pool, token=desktop_remote.token)
+    try:
+        view = session.open()
+        assert _cells(view.url) == 3000 and len(user.asked) == 2
+        user.script(*_sign_in(mfa_sshd))
+        mfa_sshd.kill_sessions()
+        wait_for(lambda: len(user.asked) == 4, timeout=60, what="the second sign-in")
+        session.tunnel.wait_until({TunnelState.CONNECTED}, 60)
+        assert _cells(view.url) == 3000
+        assert user.asked[2].reason.startswith("The SSH connection to mfa was lost.")
+        assert [r.reason for r in user.asked[:2]] == ["", ""]
+        assert len(user.asked) == 4  # asked once more, not again and again
+    finally:
+        session.close()
