@@ -44,6 +44,17 @@ def _status(app: App, prefix: str) -> str:
         app.eval("connect", "window.cellucidConnect.status()")), 90, what=f"status {prefix}")
 
 
+def _sign_in(launch, mfa: MfaSshd, tmp_path: Path, known: bool = True) -> tuple[App, Path]:  # noqa: ANN001
+    """The app, its connect dialog filled for ``mfa`` and *Sign in* pressed; the
+    known-hosts file (holding ``mfa``'s key if ``known``)."""
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(known_host_line(mfa) if known else "")
+    app = launch()
+    _fill_dialog(app, _form(mfa, known_hosts))
+    app.eval("connect", "document.getElementById('sign-in').click()")
+    return app, known_hosts
+
+
 def _fingerprint(sshd: MfaSshd) -> str:
     out = subprocess.run(["ssh-keygen", "-l", "-f", f"{sshd.host_key}.pub"],
                          capture_output=True, text=True, check=True).stdout
@@ -58,11 +69,7 @@ def _known(known_hosts: Path, sshd: MfaSshd) -> bool:
 
 def test_the_sign_in_window_asks_password_then_code_once_and_masks_the_password(
         launch, mfa_sshd: MfaSshd, tmp_path: Path) -> None:
-    known_hosts = tmp_path / "known_hosts"
-    known_hosts.write_text(known_host_line(mfa_sshd))
-    app = launch()
-    _fill_dialog(app, _form(mfa_sshd, known_hosts))
-    app.eval("connect", "document.getElementById('sign-in').click()")
+    app, known_hosts = _sign_in(launch, mfa_sshd, tmp_path)
 
     password = _question(app, "secret", 1)
     assert password["text"] == mfa_sshd.prompts()[0]  # ssh's own words
@@ -88,11 +95,7 @@ def test_the_sign_in_window_asks_password_then_code_once_and_masks_the_password(
 
 def test_an_unknown_host_key_shows_host_and_fingerprint_rejected_then_accepted(
         launch, mfa_sshd: MfaSshd, tmp_path: Path) -> None:
-    known_hosts = tmp_path / "known_hosts"
-    known_hosts.write_text("")
-    app = launch()
-    _fill_dialog(app, _form(mfa_sshd, known_hosts))
-    app.eval("connect", "document.getElementById('sign-in').click()")
+    app, known_hosts = _sign_in(launch, mfa_sshd, tmp_path, known=False)
 
     question = _question(app, "host-key", 1)
     assert app.eval("prompt", "document.getElementById('hk-fingerprint').textContent") == \
@@ -120,11 +123,7 @@ def test_an_unknown_host_key_shows_host_and_fingerprint_rejected_then_accepted(
 
 def test_escape_cancels_the_sign_in_and_the_dialog_says_so(
         launch, mfa_sshd: MfaSshd, tmp_path: Path) -> None:
-    known_hosts = tmp_path / "known_hosts"
-    known_hosts.write_text(known_host_line(mfa_sshd))
-    app = launch()
-    _fill_dialog(app, _form(mfa_sshd, known_hosts))
-    app.eval("connect", "document.getElementById('sign-in').click()")
+    app, _known = _sign_in(launch, mfa_sshd, tmp_path)
     _question(app, "secret", 1)
     app.eval("prompt", "document.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'}))")
     assert _status(app, "failed") == \

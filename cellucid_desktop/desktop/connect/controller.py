@@ -32,7 +32,8 @@ from cellucid_desktop.remote.opening import LaunchPlan, OpenStatus, Phase, Remot
 from cellucid_desktop.remote.ports import choose_local_port
 from cellucid_desktop.remote.probe import find_servers
 from cellucid_desktop.remote.remote_files import ListError, list_dir
-from cellucid_desktop.remote.session import RemoteError, RemoteSession, TokenNeeded
+from cellucid_desktop.remote.session import (RemoteError, RemoteSession, RemoteView,
+                                             TokenNeeded)
 from cellucid_desktop.remote.ssh_command import TunnelSpec, display_command, server_command
 from cellucid_desktop.remote.ssh_process import SshError
 from cellucid_desktop.remote.tunnel import TunnelState, TunnelStatus
@@ -382,23 +383,30 @@ class RemoteConnections:
         else:
             live.state, live.message = status.state.value, status.message
 
-    def _open(self, live: Live, form: dict[str, Any]) -> None:
-        assert live.session is not None
+    def _attempt(self, live: Live, open_view: Callable[[], RemoteView],
+                 on_error: Callable[[RemoteError], None]) -> RemoteView | None:
+        """``open_view()``'s view; None once its failure is shown (one sentence)."""
         try:
-            view = live.session.open()
+            return open_view()
         except RemoteError as exc:
-            live.needs_token = isinstance(exc, TokenNeeded)
+            on_error(exc)
             self._failed(live, str(exc))
-            return
         except Exception as exc:  # noqa: BLE001 - shown to the user, logged in full
-            log.exception("Connecting failed")
+            log.exception("Connecting to %s failed", live.name)
             self._failed(live, f"Connecting failed ({exc}); see the log.")
+        return None
+
+    def _open(self, live: Live, form: dict[str, Any]) -> None:
+        session = live.session
+        assert session is not None
+        view = self._attempt(live, session.open, lambda exc: setattr(
+            live, "needs_token", isinstance(exc, TokenNeeded)))
+        if view is None:
             return
         live.url, live.state = view.url, "connected"
         live.message = view.probe.message + ("" if view.direct else " (through a local proxy)")
-        assert live.session is not None
-        spec = live.session.spec
-        self.store.note_used(Connection(live.name, spec, None if spec else live.session.local_port,
+        spec = session.spec
+        self.store.note_used(Connection(live.name, spec, None if spec else session.local_port,
                                         extra={"form": _without_secrets(form)}))
         self._show(live)
 
@@ -414,16 +422,13 @@ class RemoteConnections:
     def _launch(self, live: Live) -> None:
         opening = live.opening
         assert opening is not None
-        try:
-            view = opening.open()
-        except RemoteError as exc:
+
+        def failed(_exc: RemoteError) -> None:
             self._forget_kept(opening)
             live.detail = dict(opening.status.detail)
-            self._failed(live, str(exc))
-            return
-        except Exception as exc:  # noqa: BLE001 - shown to the user, logged in full
-            log.exception("Opening the remote file failed")
-            self._failed(live, f"Opening failed ({exc}); see the log.")
+
+        view = self._attempt(live, opening.open, failed)
+        if view is None:
             return
         plan = opening.plan
         self.store.note_folder(plan.tunnel.host, folder_of(plan.path))

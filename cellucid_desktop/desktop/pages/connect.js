@@ -3,8 +3,7 @@
 "use strict";
 (async () => {
   const page = window.cellucidPage;
-  const api = await page.api();
-  page.applyTheme((await api.state()).settings.theme);
+  const api = await page.themedApi();
   const $ = (id) => document.getElementById(id);
   const FIELDS = ["target", "node", "remote_port", "local_port", "jump", "ssh_port",
                   "identity_file", "options", "program", "data_path", "forwarded_port",

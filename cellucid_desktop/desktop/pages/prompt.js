@@ -4,8 +4,7 @@
 "use strict";
 (async () => {
   const page = window.cellucidPage;
-  const api = await page.api();
-  page.applyTheme((await api.state()).settings.theme);
+  const api = await page.themedApi();
   const $ = (id) => document.getElementById(id);
   const PARTS = ["entry", "hostkey", "confirm", "notice", "idle"];
   const ROLE_WORDS = { "password": "password", "passphrase": "key passphrase",
