@@ -8,7 +8,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from tests.desktop.gui import App
+from tests.desktop.gui import App, descendants, run_cli, running
 from tests.helpers import wait_for
 from tests.remote.mfa_sshd import MfaSshd, known_host_line
 from tests.remote.test_connect_window import _fill_dialog
@@ -130,3 +130,18 @@ def test_escape_cancels_the_sign_in_and_the_dialog_says_so(
         f"failed: Sign-in to {mfa_sshd.user}@127.0.0.1 was cancelled."
     assert [p["outcome"] for p in app.prompts()] == ["cancelled"]
     wait_for(lambda: app.windows()["prompt"]["hidden"], 30, what="the sign-in window hidden")
+
+
+def test_quit_while_the_sign_in_window_waits_ends_the_app_and_its_ssh_at_once(
+        launch, app_env, mfa_sshd: MfaSshd, tmp_path: Path) -> None:
+    app, _known = _sign_in(launch, mfa_sshd, tmp_path)
+    _question(app, "secret", 1)
+    ssh = [pid for pid in descendants(app.proc.pid)
+           if Path(f"/proc/{pid}/comm").read_text().strip() == "ssh"]
+    assert ssh, "the master's ssh waits for the password"
+    assert run_cli(app_env, "quit").returncode == 0
+    assert app.proc.wait(60) == 0
+    log = Path(app_env["XDG_STATE_HOME"], "cellucid-desktop", "log", "cellucid-desktop.log")
+    assert "Stopped" in log.read_text()  # a clean Quit,
+    assert "did not close" not in log.read_text()  # not the forced exit after 20 s
+    wait_for(lambda: not any(running(pid) for pid in ssh), 20, what="ssh gone with the app")
