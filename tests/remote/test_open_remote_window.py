@@ -235,3 +235,4 @@ def test_connect_open_without_no_window_hands_its_plan_to_the_app_which_opens_th
     assert run_cli(app_env, "quit").returncode == 0
     app.proc.wait(60)
     wait_for(lambda: not _servers_of(small_h5ad), 30, what="Quit to stop the server")
+

@@ -301,14 +301,13 @@ class RemoteConnections:
     def disconnect(self, live_id: str) -> None:
         with self._lock:
             live = self._live.pop(str(live_id), None)
-        if live is None:
-            return
-        self._servers.stop(remote_key(live.id))
-        if live.state not in (Phase.FAILED.value, Phase.SERVER_STOPPED.value):
-            live.state = Phase.STOPPED.value
-            live.message = live.message if live.opening is not None else "Disconnected."
-        with self._lock:
-            self._ended[live.id] = live
+            if live is None:
+                return
+            self._ended[live.id] = live  # status() keeps answering while it stops
+        self._servers.stop(remote_key(live.id))  # a launched server says how it ended
+        if live.state not in (Phase.STOPPED.value, Phase.FAILED.value,
+                              Phase.SERVER_STOPPED.value):
+            live.state, live.message = Phase.STOPPED.value, "Disconnected."
         self._windows.close(remote_key(live.id))
         self._changed()
 
