@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+STOP_WAIT = 15.0  # seconds Quit waits for stops under way (a remote server's over ssh)
 Stop = Callable[[], None]  # ends one server or connection (ServerThread.stop, session.close)
 
 
@@ -36,7 +37,9 @@ class Servers:
         self.registry = registry
         self.app: ServerThread | None = None
         self._owned: dict[str, Stop] = {}
+        self._stopping = 0  # stops running now (a window closing, Disconnect)
         self._lock = threading.Lock()
+        self._stopped = threading.Condition(self._lock)
 
     # ----- the app's own server ---------------------------------------------------------
 
@@ -85,17 +88,29 @@ class Servers:
         """Stop what ``key`` owns (nothing if it owns nothing)."""
         with self._lock:
             owned = self._owned.pop(key, None)
-        if owned is not None:
-            try:
-                owned()
-            except Exception:  # noqa: BLE001 - the others must still stop
-                log.exception("Stopping %s failed", key)
+            if owned is None:
+                return
+            self._stopping += 1
+        try:
+            owned()
+        except Exception:  # noqa: BLE001 - the others must still stop
+            log.exception("Stopping %s failed", key)
+        finally:
+            with self._stopped:
+                self._stopping -= 1
+                self._stopped.notify_all()
 
     def stop_all(self) -> None:
-        """Quit: every owned server and connection, then the app's own server."""
+        """Quit: every owned server and connection, then the app's own server. Stops
+        already under way (Quit closes the windows first, whose servers then stop) are
+        waited for, so what runs after (ending the SSH masters) cannot cut them short."""
         with self._lock:
             keys = list(self._owned)
         for key in keys:
             self.stop(key)
+        with self._stopped:
+            if not self._stopped.wait_for(lambda: self._stopping == 0, STOP_WAIT):
+                log.warning("%d server(s) still stopping after %.0f s", self._stopping,
+                            STOP_WAIT)
         if self.app is not None:
             self.app.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 
 from cellucid_desktop.desktop.servers import Servers
 from cellucid_desktop.server.registry import DatasetRegistry
@@ -42,3 +43,25 @@ def test_a_busy_port_is_replaced_by_a_free_one_with_a_sentence() -> None:
             assert servers.app.port != taken
         finally:
             servers.stop_all()
+
+
+def test_quit_waits_for_a_stop_under_way_before_the_app_goes_on_ending_things() -> None:
+    """Quit closes the windows first; a remote server then stops over ssh in the window's
+    close handler. Ending the SSH masters before that finished left the server running."""
+    servers = Servers(DatasetRegistry())
+    started, release, order = threading.Event(), threading.Event(), []
+
+    def slow_stop() -> None:  # a remote server's stop script over the master
+        started.set()
+        release.wait(10)
+        order.append("remote server stopped")
+
+    servers.adopt("remote:1", slow_stop)
+    closing = threading.Thread(target=servers.stop, args=("remote:1",))
+    closing.start()  # the window's close handler
+    assert started.wait(10)
+    threading.Timer(0.5, release.set).start()
+    servers.stop_all()
+    order.append("stop_all returned")  # then the masters end
+    closing.join(10)
+    assert order == ["remote server stopped", "stop_all returned"]
