@@ -61,6 +61,13 @@ def choose_local_port(remote_port: int, requested: int | None = None) -> int:
 
 def who_holds(port: int) -> str | None:
     """``name (PID n)`` of the process listening on local TCP ``port``, if it can be seen."""
+    found = holder(port)
+    return f"{found[1]} (PID {found[0]})" if found else None
+
+
+def holder(port: int) -> tuple[int, str] | None:
+    """PID and name of the process listening on local TCP ``port``, if it can be seen
+    (/proc on Linux, lsof elsewhere; None where neither tells)."""
     if Path("/proc/net/tcp").exists():
         found = _proc_holder(port)
         if found:
@@ -83,7 +90,7 @@ def _listening_inodes(port: int) -> set[str]:
     return inodes
 
 
-def _proc_holder(port: int) -> str | None:
+def _proc_holder(port: int) -> tuple[int, str] | None:
     inodes = _listening_inodes(port)
     if not inodes:
         return None
@@ -94,7 +101,7 @@ def _proc_holder(port: int) -> str | None:
         try:
             for fd in (pid_dir / "fd").iterdir():
                 if os.readlink(fd) in targets:
-                    return f"{_describe(pid_dir)} (PID {pid_dir.name})"
+                    return int(pid_dir.name), _describe(pid_dir)
         except OSError:  # another user's process, or it just exited
             continue
     return None
@@ -111,7 +118,7 @@ def _describe(pid_dir: Path) -> str:
     return (pid_dir / "comm").read_text().strip()
 
 
-def _lsof_holder(port: int) -> str | None:
+def _lsof_holder(port: int) -> tuple[int, str] | None:
     lsof = shutil.which("lsof")
     if not lsof:
         return None
@@ -122,4 +129,4 @@ def _lsof_holder(port: int) -> str | None:
         return None
     pid = next((line[1:] for line in out.splitlines() if line.startswith("p")), None)
     name = next((line[1:] for line in out.splitlines() if line.startswith("c")), None)
-    return f"{name} (PID {pid})" if pid else None
+    return (int(pid), name or "?") if pid else None

@@ -243,8 +243,12 @@ def _raise_for(reply: Reply, host: str, path: str, program: str) -> None:
 
 
 def last_words(log_tail: Sequence[str]) -> str:
-    """The log's last line that says something (not a banner's border or a blank)."""
-    return next((line.strip() for line in reversed(log_tail)
+    """What the server said last: the last line with words after its banner (a server
+    ended by a signal says nothing more: ""), or before any banner."""
+    borders = [i for i, line in enumerate(log_tail)
+               if line.strip() and not any(ch.isalnum() for ch in line)]
+    after = log_tail[borders[-1] + 1:] if borders else log_tail
+    return next((line.strip() for line in reversed(after)
                  if any(ch.isalnum() for ch in line)), "")
 
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from cellucid_desktop.remote.errors import SshProblem, diagnose
 from cellucid_desktop.remote.links import Link
 from cellucid_desktop.remote.master import MasterPool
-from cellucid_desktop.remote.ports import is_free, who_holds
+from cellucid_desktop.remote.ports import holder, is_free, who_holds
 from cellucid_desktop.remote.probe import fetch
 from cellucid_desktop.remote.prompt_broker import PromptBroker, PromptRequest
 from cellucid_desktop.remote.ssh_command import (Forward, TunnelSpec, display_command,
@@ -365,7 +365,9 @@ class Tunnel:
     def _refusal(self, link: Link, mark: int) -> SshProblem | None:
         """What ssh said about the request made after ``mark``, if it says the far end
         refused (nothing listening, unknown node, forwarding not allowed)."""
-        deadline = time.monotonic() + 0.5  # ssh writes the line as it closes ours
+        # ssh writes the line as it closes ours; a loaded machine may take a moment to
+        # hand it over (only failed requests wait here)
+        deadline = time.monotonic() + 2.0
         while True:
             said = [line for line in link.lines_since(mark) if "open failed" in line]
             if said:
@@ -384,7 +386,8 @@ class Tunnel:
             try:
                 fetch(self.local_port, "/_cellucid/health", host_port=self.spec.remote_port,
                       timeout=5)
-                return None
+                if self._answered_by(link):
+                    return None
             except ConnectionRefusedError:
                 pass  # the local end is not bound (yet)
             except TimeoutError:
@@ -402,6 +405,18 @@ class Tunnel:
                                   f"{self.ready_timeout:g} s.", True)
             self._stop.wait(0.3)
         return None
+
+    def _answered_by(self, link: Link) -> bool:
+        """Whether our ssh (the connection carrying the forward) holds the local port
+        that answered. While ssh signs in another program may take the port; its answer
+        is not the remote's (the forward then fails to bind and says so). Where the
+        holder cannot be seen, an answer is trusted."""
+        found = holder(self.local_port)
+        if found is None or found[0] == link.pid:
+            return True
+        log.info("tunnel %s: answered by %s (PID %d), not by ssh; waiting for ssh",
+                 self.local_port, found[1], found[0])
+        return False
 
     def _context(self) -> dict[str, object]:
         return {"host": self.spec.target, "command": self.command,

@@ -92,3 +92,15 @@ def test_banner_gives_the_socket_or_the_bound_port() -> None:
 ])
 def test_dataset_identity_follows_the_file_name(path: str, ident: str, name: str) -> None:
     assert dataset_identity(path) == (ident, name)
+
+
+def test_the_last_words_of_a_log_are_after_its_banner() -> None:
+    from cellucid_desktop.remote.server_launch import last_words
+
+    banner = ["  Dataset: x", "════", "  CELLUCID SERVER RUNNING", "════", "",
+              "  Viewer URL:   http://127.0.0.1:1/", "", "  Press Ctrl+C to stop", "", "════"]
+    assert last_words(banner) == ""  # ended by a signal: nothing more said
+    assert last_words([*banner, "MemoryError: cannot allocate", ""]) == \
+        "MemoryError: cannot allocate"
+    assert last_words(["Error: x.h5ad is not an HDF5 file", ""]) == \
+        "Error: x.h5ad is not an HDF5 file"

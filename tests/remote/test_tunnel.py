@@ -9,10 +9,15 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from cellucid_desktop.remote.ports import any_free_port
 from cellucid_desktop.remote.probe import fetch
 from cellucid_desktop.remote.ssh_command import TunnelSpec
+from cellucid_desktop.remote import tunnel as tunnel_module
 from cellucid_desktop.remote.tunnel import Tunnel, TunnelState, TunnelStatus
+from cellucid_desktop.server.registry import DatasetRegistry
+from cellucid_desktop.server.runner import ServerThread
 from tests.desktop.gui import descendants, running
 from tests.helpers import free_port, wait_for
 from tests.remote.conftest import spec_for
@@ -173,6 +178,19 @@ def test_busy_local_port_names_the_process_holding_it(ssh_lab: SshLab) -> None:
         status = _failed(spec_for(ssh_lab, 8765), port)
     assert status.problem.kind == "local-port-busy"
     assert f"(PID {os.getpid()})" in status.message
+
+
+@pytest.mark.parametrize("target, kind", [("login-wrong-key", "auth-refused"),
+                                          ("login", "local-port-busy")])
+def test_a_port_taken_while_ssh_signs_in_is_not_mistaken_for_the_remote(
+        ssh_lab: SshLab, monkeypatch: pytest.MonkeyPatch, target: str, kind: str) -> None:
+    """Another server takes the local port between the free-port check and ssh's bind
+    (here: the check is told the port is free). Its answers are not the remote's: the
+    tunnel reports what ssh says, never "connected" to someone else's data."""
+    monkeypatch.setattr(tunnel_module, "is_free", lambda port: True)
+    with ServerThread(DatasetRegistry(), token=None) as foreign:
+        status = _failed(spec_for(ssh_lab, 8765, target=target), foreign.port)
+    assert status.problem.kind == kind, status.message
 
 
 def test_ssh_dies_with_the_app_even_without_a_clean_exit(ssh_lab: SshLab,
