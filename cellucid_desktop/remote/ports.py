@@ -75,6 +75,13 @@ def holder(port: int) -> tuple[int, str] | None:
     return _lsof_holder(port)
 
 
+# Listening addresses (as /proc/net/tcp{,6} and lsof write them) that a connection to
+# 127.0.0.1 reaches: 127.0.0.1 itself, the IPv4 wildcard, and their IPv6 forms. A
+# listener on 127.0.0.2 with the same port (a "compute node" here) is not one.
+_PROC_LOOPBACK = {"0100007F", "00000000", "0" * 32, "0000000000000000FFFF00000100007F"}
+_LSOF_LOOPBACK = ("127.0.0.1", "*", "[::]", "[::ffff:127.0.0.1]")
+
+
 def _listening_inodes(port: int) -> set[str]:
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
@@ -85,7 +92,8 @@ def _listening_inodes(port: int) -> set[str]:
         for line in lines:
             fields = line.split()
             local, state, inode = fields[1], fields[3], fields[9]
-            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+            address, _, hex_port = local.rpartition(":")
+            if state == "0A" and int(hex_port, 16) == port and address in _PROC_LOOPBACK:
                 inodes.add(inode)
     return inodes
 
@@ -123,10 +131,17 @@ def _lsof_holder(port: int) -> tuple[int, str] | None:
     if not lsof:
         return None
     try:
-        out = subprocess.run([lsof, "-nP", f"-iTCP:{port}", "-sTCP:LISTEN", "-Fpc"],
+        out = subprocess.run([lsof, "-nP", f"-iTCP:{port}", "-sTCP:LISTEN", "-Fpcn"],
                              capture_output=True, text=True, timeout=5).stdout
     except (OSError, subprocess.TimeoutExpired):
         return None
-    pid = next((line[1:] for line in out.splitlines() if line.startswith("p")), None)
-    name = next((line[1:] for line in out.splitlines() if line.startswith("c")), None)
-    return (int(pid), name or "?") if pid else None
+    pid, name = None, "?"
+    for line in out.splitlines():  # p<pid>, c<command>, then n<address> per socket
+        if line.startswith("p"):
+            pid = int(line[1:])
+        elif line.startswith("c"):
+            name = line[1:]
+        elif line.startswith("n") and pid is not None \
+                and line[1:].rpartition(":")[0] in _LSOF_LOOPBACK:
+            return pid, name
+    return None

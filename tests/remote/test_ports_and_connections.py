@@ -12,6 +12,7 @@ import pytest
 
 from cellucid_desktop import paths
 from cellucid_desktop.remote.connections import Connection, ConnectionStore
+from cellucid_desktop.remote import ports
 from cellucid_desktop.remote.ports import choose_local_port, is_free, who_holds
 from cellucid_desktop.remote.ssh_command import TunnelSpec
 from tests.helpers import wait_for
@@ -54,6 +55,22 @@ def test_a_port_in_time_wait_is_free_as_ssh_sees_it_and_a_listener_is_not() -> N
         again.bind(("127.0.0.1", port))
         again.listen()
         assert not is_free(port)
+
+
+@pytest.mark.parametrize("table", ["proc", "lsof"])
+def test_only_a_listener_reached_through_127_0_0_1_holds_its_port(table: str) -> None:
+    """A server on 127.0.0.2 (a "compute node" here) with the same port number does not
+    hold 127.0.0.1's port: a tunnel's ssh binding 127.0.0.1:P is its holder."""
+    look = {"proc": ports._proc_holder, "lsof": ports._lsof_holder}[table]
+    with socket.socket() as node:
+        node.bind(("127.0.0.2", 0))
+        node.listen()
+        port = node.getsockname()[1]
+        assert look(port) is None and is_free(port)
+        with socket.socket() as ours:
+            ours.bind(("127.0.0.1", port))
+            ours.listen()
+            assert look(port) == (os.getpid(), look(port)[1])
 
 
 def test_who_holds_names_another_process_listening_on_a_port() -> None:
