@@ -36,6 +36,7 @@ from cellucid_desktop.desktop.connect.controller import RemoteConnections
 from cellucid_desktop.desktop.control import SELF_GUARDED, desktop_routes
 from cellucid_desktop.desktop.datasets import Datasets
 from cellucid_desktop.desktop.fileopen import install_file_open_handler
+from cellucid_desktop.desktop.gui_gc import GuiThreadCollector
 from cellucid_desktop.desktop.ipc import VIEWER, WEBAPP, Page, TrayCommand
 from cellucid_desktop.desktop.notices import Notices
 from cellucid_desktop.desktop.preferences import Preferences
@@ -113,6 +114,7 @@ class DesktopApp:
             raise instance.AlreadyRunning
         try:
             self._qt_app = install_file_open_handler(self.datasets.open_paths)  # kept alive
+            self._collector = GuiThreadCollector(self._qt_app)  # Qt objects die on its thread
             home = self.windows.create_page(Page.HOME)
             home.events.closing += self._on_home_closing
             home.events.loaded += self._attach_drop_zone

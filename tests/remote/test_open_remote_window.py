@@ -8,6 +8,7 @@ password + one-time-code sshd for signing in once for browsing and opening."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -239,3 +240,43 @@ def test_connect_open_without_no_window_hands_its_plan_to_the_app_which_opens_th
     wait_for(lambda: not ours & set(_servers_of(small_h5ad)), 30,
              what="Quit to stop the server")
 
+
+
+def test_a_server_kept_running_is_reattached_from_home_and_drawn_with_the_app_alive(
+        launch, ssh_lab: SshLab, small_h5ad: Path, tmp_path: Path, run_dirs: None) -> None:
+    dataset = tmp_path / "kept.h5ad"
+    shutil.copy(small_h5ad, dataset)
+    app = launch()
+    _fill_dialog(app, _key_form(ssh_lab, remote_path=str(dataset)))
+    app.eval("connect", "document.getElementById('keep_running').checked = true")
+    app.eval("connect", "document.getElementById('start').click()")
+    app.wait_window("remote:1", "the remote viewer window", timeout=180)
+    _status(app, "connected")
+    kept = _servers_of(dataset)
+    assert len(kept) == 1
+    try:
+        app.eval("connect", "document.getElementById('disconnect').click()")
+        wait_for(lambda: "remote:1" not in app.windows(), 30, what="the remote window to close")
+        assert _status(app, "stopped") == \
+            "stopped: Disconnected. The server on root@127.0.0.1 keeps running."
+        assert _servers_of(dataset) == kept
+
+        app.eval("home", "window.cellucidRefresh()")
+        button = "document.querySelector('#remote-files li button.open')"
+        wait_for(lambda: app.eval("home", f"{button}?.textContent") == "Reattach", 30,
+                 what="home offering to reattach the kept server")
+        app.eval("home", f"{button}.click()")
+        wait_for(lambda: app.proc.poll() is not None
+                 or (app.windows().get("remote:2") or {}).get("loaded_at"), 180,
+                 what="the reattached remote window")
+        assert app.proc.poll() is None, f"the app died: {app.proc.stdout.read()[-3000:]}"
+        _cells_drawn(app, "remote:2", tmp_path)
+        assert _servers_of(dataset) == kept  # the same server, not a new one
+        assert app.proc.poll() is None
+        app.eval("home", "document.querySelector('#remote-now li button').click()")
+        wait_for(lambda: "remote:2" not in app.windows(), 30, what="the window closed from home")
+        assert app.proc.poll() is None
+    finally:
+        for pid in kept:  # kept running: this test ends it
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 15)
