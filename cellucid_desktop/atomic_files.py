@@ -14,26 +14,44 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so readers see the old or the new file, never a mix."""
+@contextmanager
+def replacing(path: Path, mode_of: Path | None = None) -> Iterator[Path]:
+    """A temporary path next to ``path`` to write (by any means, another library
+    included); fsync'ed and moved over ``path`` if the block succeeds, deleted if it
+    fails. Raises OSError when the folder is not writable.
+
+    The new file is private (0600) unless ``mode_of`` names a file whose permission
+    bits it should get (a copy of a dataset is as readable as the dataset).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
+        yield tmp
+        with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        if mode_of is not None:
+            os.chmod(tmp, os.stat(mode_of).st_mode & 0o777)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so readers see the old or the new file, never a mix."""
+    with replacing(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def atomic_write_json(path: Path, data: Any) -> None:

@@ -32,6 +32,11 @@ def cache_dir() -> Path:
     return _ensure(_dirs().user_cache_path)
 
 
+def data_dir() -> Path:
+    """What the user made and cannot rebuild: saved selections of read-only datasets."""
+    return _ensure(_dirs().user_data_path)
+
+
 def log_dir() -> Path:
     """The rotating log file the tray's *Show log* opens."""
     return _ensure(_dirs().user_log_path)

@@ -31,6 +31,8 @@ PACKAGES=(
   libpam-oath oathtool munge slurmctld slurmd slurm-client
   # the Linux bundle build (PyInstaller's binary analysis) and `gio open` in its tests
   binutils libglib2.0-bin
+  # chattr: a folder even root cannot write to, for the read-only-folder tests
+  e2fsprogs
 )
 
 missing=()

@@ -19,9 +19,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class GiveUp(AssertionError):
+    """Raised by a check when waiting longer cannot help (e.g. the process is gone)."""
+
+
 def wait_for(check: Callable[[], T], timeout: float = 20.0, interval: float = 0.1,
              what: str = "condition") -> T:
-    """Poll ``check`` until it returns a truthy value; fail loudly on timeout."""
+    """Poll ``check`` until it returns a truthy value; fail loudly on timeout, or at
+    once when the check raises GiveUp."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while time.monotonic() < deadline:
@@ -29,6 +34,8 @@ def wait_for(check: Callable[[], T], timeout: float = 20.0, interval: float = 0.
             value = check()
             if value:
                 return value
+        except GiveUp:
+            raise
         except Exception as exc:  # noqa: BLE001 - reported on timeout
             last_error = exc
         time.sleep(interval)

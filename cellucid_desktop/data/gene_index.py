@@ -1,13 +1,13 @@
-"""A gene-major copy of a CSR matrix, built once per file version, so any gene is a slice.
+"""A gene-major copy of a CSR matrix, built once per file version, so any gene is a read.
 
-The copy lives in the user cache folder (``gene-index/<key>/``: ``indptr.i64``,
-``rows.i32``, ``data.f32``, ``meta.json``), keyed by the dataset's location (path or
-URL, and modality), identity (size, mtime, inode) and source, so it is reused across launches and rebuilt when the file
-changes. It is built with bounded memory by a two-pass counting sort: pass 1 counts
-the stored values of each gene; pass 2 fills the output one group of consecutive genes
-at a time (at most GROUP_VALUES values, 128 MB of buffers), each group by one sweep over
-the stored values, appended to the output files sequentially. The folder is written
-under a temporary name and renamed into place, so a half-built index is never used.
+The copy lives in the user cache folder (``gene-index/<key>/``: ``cells.bin``,
+``offsets.i64``, ``meta.json``), keyed by the dataset's location (path or URL, and
+modality), identity (size, mtime, inode) and source, so it is reused across launches
+and rebuilt when the data changes. It is built in one sequential pass with bounded
+memory: runs of rows (about RUN_VALUES stored values each) are transposed by scipy's
+linear-time counting sort and appended, so a gene is one piece per run (a few dozen
+small reads at a million cells). The folder is written under a temporary name and
+renamed into place, so a half-built index is never used.
 
 One worker thread builds one index at a time; gene requests keep being answered by
 scanning (genes.read_gene) until the index is ready.
@@ -22,10 +22,12 @@ import os
 import queue
 import shutil
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy import sparse
 
 from cellucid_desktop import paths
 from cellucid_desktop.data.errors import DatasetError, SourceUnreachable
@@ -36,9 +38,11 @@ from cellucid_desktop.fileio import PositionalFile
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
-BUILD_BLOCK = 1 << 21  # stored values read per step (zero-copy where possible)
-GROUP_VALUES = 1 << 24  # values per output group: 128 MB of buffers, bounds the memory
+FORMAT = 2  # 1: one contiguous segment per gene (two-pass build); 2: runs, see above
+RUN_VALUES = 1 << 23  # stored values transposed at once (~130 MB of buffers)
+# A stored value with its row, side by side: a piece of a gene is one read.
+CELL = np.dtype([("row", "<i4"), ("value", "<f4")])
+_OFFSETS_BLOCK = 1 << 22  # int64 run offsets transposed at once when finishing (32 MB)
 
 
 class BuildCancelled(Exception):
@@ -56,99 +60,148 @@ def index_key(reader: DatasetReader, source: Source) -> str:
 
 
 class GeneIndex:
-    """A built index: ``column(g)`` is two positioned reads of one small segment.
+    """A built index: gene ``g`` is one piece in each run, found through ``offsets.i64``
+    (row ``g`` holds where each run's piece of gene ``g`` starts; row ``g + 1`` where it
+    ends), so a gene is one small read of offsets and one read per run.
 
-    Segments are read with positioned reads rather than memory-mapped: the kernel maps
+    Pieces are read with positioned reads (fileio.PositionalFile: a lock around seek
+    and read where the OS has none) rather than memory-mapped: the kernel maps
     generous neighbourhoods around each page fault, which would grow the server's
     resident set by megabytes per gene.
     """
 
     def __init__(self, folder: Path) -> None:
+        self.folder = folder
         meta = json.loads((folder / "meta.json").read_text())
         self.n_rows, self.n_cols = int(meta["n_rows"]), int(meta["n_cols"])
-        self.indptr = np.fromfile(folder / "indptr.i64", dtype=np.int64)
-        nnz = int(self.indptr[-1]) if self.indptr.size else -1
+        self.n_runs, self.nnz = int(meta["n_runs"]), int(meta["nnz"])
+        nnz = self.nnz
         # File objects, not bare descriptors: a request still reading an index that was
         # just dropped keeps its files open, and no descriptor number is closed twice.
-        self._rows = PositionalFile.open(folder / "rows.i32")
-        self._data = PositionalFile.open(folder / "data.f32")
-        sizes = (os.fstat(self._rows.fileno()).st_size, os.fstat(self._data.fileno()).st_size)
-        if self.indptr.size != self.n_cols + 1 or sizes != (nnz * 4, nnz * 4):
-            self._rows.close()
-            self._data.close()
+        self._files = [PositionalFile.open(folder / name) for name in ("offsets.i64",
+                                                                        "cells.bin")]
+        self._offsets, self._cells = self._files
+        sizes = [os.fstat(f.fileno()).st_size for f in self._files]
+        if self.n_runs < 1 or sizes != [(self.n_cols + 1) * self.n_runs * 8,
+                                        nnz * CELL.itemsize]:
+            self.close()
             raise DatasetError(f"The gene index {folder.name} is damaged; it will be rebuilt")
+
+    def close(self) -> None:
+        for file in self._files:
+            file.close()
+
+    def pieces(self, g0: int, g1: int) -> np.ndarray:
+        """int64 [g1 - g0 + 1, n_runs]: row i holds where gene g0 + i starts in each run."""
+        out = np.empty((g1 - g0 + 1, self.n_runs), dtype=np.int64)
+        self._read(self._offsets, out, g0 * self.n_runs * 8)
+        return out
+
+    def gene_sizes(self) -> np.ndarray:
+        """int64 [n_cols]: the stored values of each gene (offsets read a block at a time)."""
+        out = np.empty(self.n_cols, dtype=np.int64)
+        step = max(1, _OFFSETS_BLOCK // self.n_runs)
+        for g0 in range(0, self.n_cols, step):
+            g1 = min(self.n_cols, g0 + step)
+            out[g0:g1] = np.diff(self.pieces(g0, g1), axis=0).sum(axis=1)
+        return out
+
+    def read(self, g0: int, g1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The stored values of genes [g0, g1): (gene offsets from g0, int32 rows, float32
+        values), grouped by run, gene by gene within each run."""
+        bounds = self.pieces(g0, g1)
+        cells = self._cells_of(bounds)
+        counts = np.diff(bounds, axis=0).T.reshape(-1)  # [run, gene], in read order
+        genes = np.repeat(np.tile(np.arange(g1 - g0, dtype=np.int32), self.n_runs), counts)
+        return genes, np.ascontiguousarray(cells["row"]), np.ascontiguousarray(cells["value"])
+
+    def _cells_of(self, bounds: np.ndarray) -> np.ndarray:
+        """(row, value) records of the pieces [bounds[0], bounds[-1]) of every run: one
+        positioned read per run."""
+        lengths = bounds[-1] - bounds[0]
+        cells = np.empty(int(lengths.sum()), dtype=CELL)
+        at = 0
+        for run in np.flatnonzero(lengths).tolist():
+            n = int(lengths[run])
+            self._read(self._cells, cells[at:at + n], int(bounds[0, run]) * CELL.itemsize)
+            at += n
+        return cells
 
     def column(self, gene: int) -> tuple[np.ndarray, np.ndarray]:
         """(float32 [n_rows] with zeros where not stored, the values of stored cells)."""
-        start, stop = int(self.indptr[gene]), int(self.indptr[gene + 1])
-        rows = np.empty(stop - start, dtype=np.int32)
-        values = np.empty(stop - start, dtype=np.float32)
-        if stop > start:
-            self._rows.readinto(memoryview(rows).cast("B"), start * 4)
-            self._data.readinto(memoryview(values).cast("B"), start * 4)
+        cells = self._cells_of(self.pieces(gene, gene + 1))
+        rows, values = cells["row"], cells["value"]
         out = np.zeros(self.n_rows, dtype=np.float32)
         np.add.at(out, rows, values)  # a cell stored twice (non-canonical CSR) holds the sum
         return out, out[rows]
 
+    @staticmethod
+    def _read(file: PositionalFile, out: np.ndarray, offset: int) -> None:
+        view = memoryview(out).cast("B")
+        while view:
+            got = file.readinto(view, offset)
+            if not got:
+                raise DatasetError("The gene index ends early; it will be rebuilt")
+            view, offset = view[got:], offset + got
+
 
 def build_index(reader: DatasetReader, source: Source, folder: Path, *,
                 progress=lambda fraction: None, cancelled: threading.Event | None = None,
-                block: int | None = None, group_values: int | None = None) -> None:
+                block: int | None = None) -> None:
     """Write the gene-major copy of a CSR source into ``folder`` (made atomically).
 
-    Pass 1 counts the stored values of each gene. Pass 2 fills the output one group
-    of consecutive genes at a time: each group holds at most ``group_values`` values
-    (so its buffers bound the memory), is filled by one sweep over the stored values
-    and is appended to the output files sequentially.
+    One sequential pass: the stored values are read in runs of whole rows holding about
+    ``block`` values; each run is transposed to gene-major order by scipy's linear-time
+    counting sort (``tocsc``, stable, so rows stay ascending) and appended to
+    ``cells.bin`` as (row, value) records, and where each gene's piece starts in each
+    run goes to ``offsets.i64``. Memory is bounded by one run whatever the file size; the disk
+    holds 8 bytes per stored value plus 8 per gene and run.
     """
     cancelled = cancelled or threading.Event()
-    block = block or BUILD_BLOCK
-    group_values = group_values or GROUP_VALUES
+    block = block or RUN_VALUES
     n_rows, n_cols = source.info.shape
     indices = reader.flat(f"{source.path}/indices")
     data = reader.flat(f"{source.path}/data")
     indptr = reader.flat(f"{source.path}/indptr").read(0, n_rows + 1).astype(np.int64)
-    nnz = int(indptr[-1])
-    if indices.size < nnz or data.size < nnz:
-        raise DatasetError(f"{source.label} is damaged: indptr points past its stored values")
-
-    counts = np.zeros(n_cols, dtype=np.int64)
-    for first, genes in indices.blocks(0, nnz, block):
-        if genes.size and (int(genes.max()) >= n_cols or int(genes.min()) < 0):
-            raise DatasetError(f"{source.label} is damaged: a gene index is out of range")
-        counts += np.bincount(genes, minlength=n_cols)
-        _tick(cancelled, progress, 0.1 * (first + genes.size) / max(nnz, 1))
-    out_indptr = np.zeros(n_cols + 1, dtype=np.int64)
-    np.cumsum(counts, out=out_indptr[1:])
-    groups = _gene_groups(out_indptr, group_values)
-
+    nnz = int(indptr[-1]) if indptr.size else 0
+    if indptr.size != n_rows + 1 or indices.size < nnz or data.size < nnz \
+            or indptr[0] != 0 or np.any(np.diff(indptr) < 0):
+        raise DatasetError(f"{source.label} is damaged: its indptr does not match its "
+                           "stored values")
+    runs = spans(indptr, block) or [(0, 0)]
     tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}-{threading.get_ident()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        out_indptr.tofile(tmp / "indptr.i64")
-        with open(tmp / "rows.i32", "wb") as rows_file, open(tmp / "data.f32", "wb") as data_file:
-            for number, (g0, g1) in enumerate(groups):
-                base = int(out_indptr[g0])
-                size = int(out_indptr[g1]) - base
-                rows_out = np.empty(size, dtype=np.int32)
-                data_out = np.empty(size, dtype=np.float32)
-                cursor = out_indptr[g0:g1] - base
-                for first, genes in indices.blocks(0, nnz, block):
-                    picked = _in_range(genes, g0, g1)
-                    if picked.size:
-                        positions = picked + first
-                        rows = np.searchsorted(indptr, positions, side="right") - 1
-                        _scatter(genes[picked] - g0, data.take(positions), rows, cursor,
-                                 g1 - g0, rows_out, data_out)
-                    done = (number + (first + genes.size) / max(nnz, 1)) / len(groups)
-                    _tick(cancelled, progress, 0.1 + 0.9 * done)
-                rows_file.write(memoryview(rows_out))
-                data_file.write(memoryview(data_out))
-                del rows_out, data_out
+        with open(tmp / "cells.bin", "wb") as cells_file, \
+                open(tmp / "starts.tmp", "wb") as starts_file, \
+                ThreadPoolExecutor(1, thread_name_prefix="gene-index-writer") as writer:
+            written: Future | None = None
+
+            def write(cells: np.ndarray, starts: np.ndarray) -> None:
+                cells_file.write(memoryview(cells).cast("B"))
+                starts_file.write(memoryview(starts))
+
+            for r0, r1 in runs:
+                # The next run is transposed while the previous one is written (the
+                # counting sort and the writes both release the GIL); only the records
+                # of the run being written are kept meanwhile.
+                rows, values, gene_ptr = transpose_rows(indices, data, indptr, r0, r1, n_cols,
+                                                        source.label)
+                cells = np.empty(rows.size, dtype=CELL)
+                cells["row"], cells["value"] = rows, values
+                del rows, values
+                if written is not None:
+                    written.result()
+                written = writer.submit(write, cells, gene_ptr + int(indptr[r0]))
+                del cells
+                _tick(cancelled, progress, 0.98 * int(indptr[r1]) / max(nnz, 1))
+            written.result()
+        _transpose_offsets(tmp / "starts.tmp", tmp / "offsets.i64", len(runs), n_cols + 1)
+        (tmp / "starts.tmp").unlink()
         (tmp / "meta.json").write_text(json.dumps({
             "format": FORMAT, "n_rows": n_rows, "n_cols": n_cols, "nnz": nnz,
-            "source": source.id, "path": reader.location,
+            "n_runs": len(runs), "source": source.id, "path": reader.location,
             "identity": reader.identity}))
         try:
             os.replace(tmp, folder)
@@ -160,43 +213,50 @@ def build_index(reader: DatasetReader, source: Source, folder: Path, *,
     progress(1.0)
 
 
+def transpose_rows(indices, data, indptr: np.ndarray, r0: int, r1: int, n_cols: int,
+                   label: str, dtype: np.dtype | type = np.float32,
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows [r0, r1) in gene-major order: (global rows int32, values as ``dtype``, int64
+    [n_cols + 1] offsets of each gene's piece within the run)."""
+    first, last = int(indptr[r0]), int(indptr[r1])
+    genes = indices.read(first, last)
+    if genes.size and (int(genes.max()) >= n_cols or int(genes.min()) < 0):
+        raise DatasetError(f"{label} is damaged: a gene index is out of range")
+    local = sparse.csr_matrix(
+        (data.read(first, last).astype(dtype, copy=False),
+         genes.astype(np.int32, copy=False), (indptr[r0:r1 + 1] - first).astype(np.int32)),
+        shape=(r1 - r0, n_cols)).tocsc()  # scipy's linear-time counting sort; stable
+    rows = local.indices.astype(np.int32, copy=False)
+    rows += r0
+    return rows, local.data, local.indptr.astype(np.int64)
+
+
+def _transpose_offsets(source: Path, target: Path, n_runs: int, n_genes: int) -> None:
+    """[run, gene] offsets (written run by run) to [gene, run], a block of genes at a time."""
+    starts = np.memmap(source, dtype=np.int64, mode="r", shape=(n_runs, n_genes))
+    step = max(1, _OFFSETS_BLOCK // n_runs)
+    with open(target, "wb") as out:
+        for g0 in range(0, n_genes, step):
+            out.write(memoryview(np.ascontiguousarray(starts[:, g0:g0 + step].T)))
+    del starts
+
+
 def _tick(cancelled: threading.Event, progress, fraction: float) -> None:
     if cancelled.is_set():
         raise BuildCancelled()
     progress(fraction)
 
 
-def _in_range(genes: np.ndarray, g0: int, g1: int) -> np.ndarray:
-    """Positions of values in [g0, g1): one subtraction and one unsigned compare."""
-    unsigned = np.dtype(f"u{genes.dtype.itemsize}")
-    return np.flatnonzero((genes - genes.dtype.type(g0)).view(unsigned) < g1 - g0)
-
-
-def _gene_groups(indptr: np.ndarray, limit: int) -> list[tuple[int, int]]:
-    """Consecutive gene ranges holding at most ``limit`` values (a bigger gene alone)."""
-    groups, start, n = [], 0, len(indptr) - 1
+def spans(indptr: np.ndarray, limit: int) -> list[tuple[int, int]]:
+    """Consecutive ranges of an indptr's rows holding at most ``limit`` values (a bigger
+    row alone)."""
+    spans, start, n = [], 0, len(indptr) - 1
     while start < n:
         stop = int(np.searchsorted(indptr, indptr[start] + limit, side="right")) - 1
         stop = min(n, max(stop, start + 1))
-        groups.append((start, stop))
+        spans.append((start, stop))
         start = stop
-    return groups or [(0, 0)]
-
-
-def _scatter(genes: np.ndarray, values: np.ndarray, rows: np.ndarray, cursor: np.ndarray,
-             n_cols: int, rows_out: np.ndarray, data_out: np.ndarray) -> None:
-    """Counting-sort one block by gene (stable, so rows stay ascending) into place."""
-    keys = genes.astype(np.uint16) if n_cols <= 1 << 16 else genes  # uint16 sorts by radix
-    order = np.argsort(keys, kind="stable")
-    sorted_genes = genes[order]
-    block_counts = np.bincount(genes, minlength=n_cols)
-    block_starts = np.cumsum(block_counts) - block_counts
-    dest = np.arange(genes.size, dtype=np.int64)
-    dest -= block_starts[sorted_genes]
-    dest += cursor[sorted_genes]
-    rows_out[dest] = rows[order]
-    data_out[dest] = values[order]
-    cursor += block_counts
+    return spans
 
 
 @dataclass

@@ -62,6 +62,7 @@ class AnnDataMeta:
     encoding: str  # "0.6", "0.7" or "0.8+"
     raw_x_path: str = "raw/X"  # 0.6 files keep raw at top level: "raw.X", "raw.var"
     raw_var_path: str = "raw/var"
+    log1p_base: float | None = None  # scanpy's uns['log1p']['base'] (None: e), for fold changes
 
 
 def encoding_type(node: Any) -> str:
@@ -191,6 +192,14 @@ def uns_text(root: Any, path: str) -> str | None:
     return str(value) if isinstance(value, str) and value.strip() else None
 
 
+def uns_number(root: Any, path: str) -> float | None:
+    """A number stored at ``path`` (``uns/log1p/base``), or None (absent, null, text)."""
+    item = child(root, path)
+    if not is_array(item) or item.shape != () or item.dtype.kind not in "iuf":
+        return None  # anndata writes None as an empty dataset (shape None)
+    return float(values(item))
+
+
 def _raw_paths(root: Any) -> tuple[str, str]:
     """raw's X and var: a ``raw`` group (0.7+) or top-level ``raw.X``/``raw.var`` (0.6)."""
     raw = child(root, "raw")
@@ -240,4 +249,5 @@ def read_metadata(root: Any) -> AnnDataMeta:
         encoding=encoding,
         raw_x_path=raw_x_path,
         raw_var_path=raw_var_path,
+        log1p_base=uns_number(root, "uns/log1p/base"),
     )

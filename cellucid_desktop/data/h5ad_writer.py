@@ -43,6 +43,18 @@ def _write_array(group: h5py.Group, name: str, array: np.ndarray) -> None:
     _enc(ds, "array", "0.2.0")
 
 
+def write_categorical(group: h5py.Group, name: str, value: Categorical) -> h5py.Group:
+    """One pandas Categorical as AnnData 0.8+ encodes it (smallest signed code type)."""
+    sub = group.create_group(name)
+    _enc(sub, "categorical", "0.2.0")
+    sub.attrs["ordered"] = value.ordered
+    n = len(value.categories)
+    code_dtype = np.int8 if n < 127 else np.int16 if n < 32767 else np.int32
+    _write_array(sub, "codes", np.asarray(value.codes, dtype=code_dtype))
+    _write_strings(sub, "categories", value.categories)
+    return sub
+
+
 def write_dataframe(group: h5py.Group, index: Iterable[str],
                     columns: Mapping[str, object] | None = None) -> None:
     """A pandas-free dataframe: index strings plus categorical/numeric/bool/str columns."""
@@ -53,13 +65,7 @@ def write_dataframe(group: h5py.Group, index: Iterable[str],
     _write_strings(group, "_index", index)
     for name, value in columns.items():
         if isinstance(value, Categorical):
-            sub = group.create_group(name)
-            _enc(sub, "categorical", "0.2.0")
-            sub.attrs["ordered"] = value.ordered
-            n = len(value.categories)
-            code_dtype = np.int8 if n < 127 else np.int16 if n < 32767 else np.int32
-            sub.create_dataset("codes", data=np.asarray(value.codes, dtype=code_dtype))
-            _write_strings(sub, "categories", value.categories)
+            write_categorical(group, name, value)
             continue
         array = np.asarray(value)
         if array.dtype.kind in "OUS":

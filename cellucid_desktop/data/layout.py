@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from cellucid_desktop.data.elements import frame_index
+from cellucid_desktop.data.elements import frame_index, row_numbers
 from cellucid_desktop.data.embeddings import Embedding, list_embeddings, read_embedding
 from cellucid_desktop.data.errors import DatasetError
-from cellucid_desktop.data.h5ad import AnnDataMeta, read_metadata
+from cellucid_desktop.data.h5ad import AnnDataMeta, frame_length, read_metadata
 from cellucid_desktop.data.nodes import is_array
 from cellucid_desktop.data.obs import ObsColumn, read_obs_column
 
@@ -48,8 +48,17 @@ class Layout(ABC):
         """The row names of a var dataframe (``var``, ``raw/var``)."""
 
     @abstractmethod
+    def obs_names(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """The cells' names (barcodes), all or those at the sorted ``rows``; row numbers
+        as text where the data names none."""
+
+    @abstractmethod
     def column(self, path: str, gene: int) -> np.ndarray:
         """Column ``gene`` of the dense matrix at ``path``, one value per cell."""
+
+    def columns(self, path: str, g0: int, g1: int) -> np.ndarray:
+        """Columns [g0, g1) of the dense matrix at ``path``: [n_cells, g1 - g0]."""
+        return np.stack([self.column(path, gene) for gene in range(g0, g1)], axis=1)
 
     @abstractmethod
     def array(self, path: str) -> Any:
@@ -85,8 +94,17 @@ class AnnDataLayout(Layout):
     def gene_names(self, var_path: str) -> np.ndarray:
         return frame_index(self.root, var_path)
 
+    def obs_names(self, rows: np.ndarray | None = None) -> np.ndarray:
+        try:
+            return frame_index(self.root, "obs", rows)
+        except KeyError:  # no index stored: anndata names the cells by their rows
+            return row_numbers(frame_length(self.root["obs"]), rows)
+
     def column(self, path: str, gene: int) -> np.ndarray:
         return np.asarray(self.root[path][:, gene], dtype=np.float32)
+
+    def columns(self, path: str, g0: int, g1: int) -> np.ndarray:
+        return np.asarray(self.root[path][:, g0:g1])
 
     def array(self, path: str) -> Any:
         node = self.root.get(path)

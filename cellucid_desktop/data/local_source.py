@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from cellucid_desktop.data.errors import DatasetError
 from cellucid_desktop.data.hdf5_file import has_hdf5_magic, open_hdf5, read_head
@@ -79,6 +79,10 @@ class LocalFileSource(DatasetSource):
 
     def positioned_file(self) -> Path:
         return self.local_path
+
+    def raw_file(self) -> tuple[BinaryIO, int]:
+        handle = open(self.local_path, "rb")  # noqa: SIM115 - the caller closes it
+        return handle, os.fstat(handle.fileno()).st_size
 
     def publication(self) -> Publication:
         ending = next((e for e in FILE_ENDINGS if self.local_path.name.lower().endswith(e)),

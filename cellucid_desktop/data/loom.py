@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from cellucid_desktop.data.elements import decode_strings
+from cellucid_desktop.data.elements import decode_strings, row_numbers
 from cellucid_desktop.data.embeddings import Embedding, best_first
 from cellucid_desktop.data.errors import DatasetError
 from cellucid_desktop.data.h5ad import AnnDataMeta, ColumnInfo, MatrixInfo
@@ -151,9 +151,21 @@ class LoomLayout(Layout):
             return np.array([str(i) for i in range(self.n_genes)], dtype=object)
         return _text(values(genes[name]))
 
+    def obs_names(self, rows: np.ndarray | None = None) -> np.ndarray:
+        cells = self._attrs("col_attrs", self.n_cells)
+        name = next((n for n in CELL_ID_ATTRS if n in cells and len(cells[n].shape) == 1), None)
+        if name is None:
+            return row_numbers(self.n_cells, rows)
+        names = _text(values(cells[name]))
+        return names if rows is None else names[rows]
+
     def column(self, path: str, gene: int) -> np.ndarray:
         matrix = self.h5["matrix"] if path == "X" else self.h5[path]
         return np.asarray(matrix[gene, :], dtype=np.float32)
+
+    def columns(self, path: str, g0: int, g1: int) -> np.ndarray:
+        matrix = self.h5["matrix"] if path == "X" else self.h5[path]
+        return np.asarray(matrix[g0:g1, :]).T  # loom stores genes x cells
 
     def array(self, path: str) -> Any:
         raise DatasetError("A loom matrix is dense; it has no sparse parts to read")

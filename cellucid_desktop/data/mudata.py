@@ -138,8 +138,14 @@ class ModalityLayout(Layout):
     def gene_names(self, var_path: str) -> np.ndarray:
         return self.inner.gene_names(var_path)
 
+    def obs_names(self, rows: np.ndarray | None = None) -> np.ndarray:
+        return self.inner.obs_names(rows)
+
     def column(self, path: str, gene: int) -> np.ndarray:
         return self.inner.column(path, gene)
+
+    def columns(self, path: str, g0: int, g1: int) -> np.ndarray:
+        return self.inner.columns(path, g0, g1)
 
     def array(self, path: str) -> Any:
         return self.inner.array(path)

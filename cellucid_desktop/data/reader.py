@@ -116,9 +116,19 @@ class DatasetReader:
         with self._reading(f"the gene names ({var_path})") as layout:
             return layout.gene_names(var_path)
 
+    def obs_names(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """The cells' names (barcodes), all or those at the sorted ``rows``."""
+        with self._reading("the cell names (the obs index)") as layout:
+            return layout.obs_names(rows)
+
     def column(self, path: str, gene: int) -> np.ndarray:
         with self._reading(f"gene {gene} of {path}") as layout:
             return layout.column(path, gene)
+
+    def columns(self, path: str, g0: int, g1: int) -> np.ndarray:
+        """Columns [g0, g1) of a dense matrix: [n_cells, g1 - g0]."""
+        with self._reading(f"genes {g0}..{g1 - 1} of {path}") as layout:
+            return layout.columns(path, g0, g1)
 
     def flat(self, name: str) -> FlatArray:
         """Block/gather access to a 1-D array such as ``X/indices``."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from cellucid_desktop.data.layout import Layout
 
@@ -75,6 +76,16 @@ class DatasetSource(ABC):
 
     def size(self) -> int | None:
         """Bytes of the store when it is one file, else None."""
+        return None
+
+    def annotation_key(self) -> str:
+        """What saved selections kept in the app's data folder are filed under: the
+        same dataset must give the same key on the next launch or connection."""
+        return self.location
+
+    def raw_file(self) -> tuple[BinaryIO, int] | None:
+        """(the bytes of a single-file store read from its start, their length), for a
+        copy of the dataset; None when the store is not one file."""
         return None
 
     def positioned_file(self) -> Path | None:

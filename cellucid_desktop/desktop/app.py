@@ -92,7 +92,7 @@ class DesktopApp:
                        webapp=self.webapp, remote=self.remote, prompts=self.prompts)
 
     def _viewer_api(self, key: str) -> ViewerApi:
-        return ViewerApi(key, self.windows, self.webapp)
+        return ViewerApi(key, self.windows, self.webapp, self.registry)
 
     # ----- start and stop -------------------------------------------------------------
 

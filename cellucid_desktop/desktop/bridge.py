@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cellucid_desktop.atomic_files import atomic_write_bytes
+from cellucid_desktop.data.annotated_copy import copy_with_selections
+from cellucid_desktop.data.errors import DatasetError
 from cellucid_desktop.desktop.connect.bridge import ConnectApi
 from cellucid_desktop.desktop.ipc import VIEWER, Page, viewer_key
 from cellucid_desktop.desktop.prompt_window import PromptApi
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from cellucid_desktop.desktop.prompt_window import PromptWindow
     from cellucid_desktop.desktop.webapp_open import WebAppOpener
     from cellucid_desktop.desktop.windows import Windows
+    from cellucid_desktop.server.registry import DatasetRegistry
 
 
 class HomeApi:
@@ -117,13 +120,16 @@ class PageApi(HomeApi, SettingsApi, WebAppProgressApi, ConnectApi, PromptApi):
 
 
 class ViewerApi:
-    """Bridge of a viewer window: ``save_file`` for exports (PNG, SVG, CSV) and
-    ``open_in_webapp`` (the sidebar button), both acting only on this window's dataset."""
+    """Bridge of a viewer window: ``save_file`` for exports (PNG, SVG, CSV),
+    ``save_dataset_copy`` (the dataset with its saved selections) and ``open_in_webapp``
+    (the sidebar button), all acting only on this window's dataset."""
 
-    def __init__(self, key: str, windows: Windows, webapp: WebAppOpener) -> None:
+    def __init__(self, key: str, windows: Windows, webapp: WebAppOpener,
+                 registry: DatasetRegistry) -> None:
         self._key = key
         self._windows = windows
         self._webapp = webapp
+        self._registry = registry
 
     def save_file(self, suggested_name: str, data_base64: str, mime: str = "") -> dict[str, Any]:
         """Ask where to save (native dialog), then write the bytes there.
@@ -140,6 +146,28 @@ class ViewerApi:
             return {"saved": False, "path": None, "error": None}
         try:
             atomic_write_bytes(target, data)
+        except OSError as exc:
+            return {"saved": False, "path": str(target),
+                    "error": f"Could not save {target.name}: {exc.strerror or exc}."}
+        return {"saved": True, "path": str(target), "error": None}
+
+    def save_dataset_copy(self) -> dict[str, Any]:
+        """Ask where (native dialog), then write a copy of this window's dataset with its
+        saved selections added as obs columns (never touching the dataset itself).
+
+        Returns ``{"saved": bool, "path": str|None, "error": str|None}``; a cancelled
+        dialog is ``saved: False`` with no error.
+        """
+        dataset = self._registry.get(self._key.removeprefix(VIEWER))
+        if dataset is None:
+            return {"saved": False, "path": None, "error": "This dataset is no longer open."}
+        target = self._ask_save_path(f"{dataset.id}-annotated.h5ad")
+        if target is None:
+            return {"saved": False, "path": None, "error": None}
+        try:
+            copy_with_selections(dataset.source, target)
+        except DatasetError as exc:
+            return {"saved": False, "path": str(target), "error": str(exc)}
         except OSError as exc:
             return {"saved": False, "path": str(target),
                     "error": f"Could not save {target.name}: {exc.strerror or exc}."}

@@ -144,4 +144,4 @@ PAGE_BRIDGE = frozenset({
 })
 
 # Viewer windows showing our own viewer (remote viewers get no bridge at all).
-VIEWER_BRIDGE = frozenset({"save_file", "open_in_webapp"})
+VIEWER_BRIDGE = frozenset({"save_file", "save_dataset_copy", "open_in_webapp"})

@@ -5,14 +5,18 @@ directly: cellucid 0.9.5 refuses a remapped local port (421), or it runs without
 The proxy is our own ``ServerThread`` on a free port with one extra layer: requests
 whose path starts with a forwarded prefix go to the tunnel, naming the remote's port in
 ``Host``, with bodies streamed both ways and the caching/range headers passed through
-(Range, If-Range, If-None-Match in; Content-Range, ETag, Accept-Ranges out). Everything
-else is answered by the local app (the viewer UI, or a local data API).
+(Range, If-Range, If-None-Match in; Content-Range, ETag, Accept-Ranges out), and the data
+API's POSTs with their JSON bodies (the origin rule is checked here, since the remote
+sees the proxy, not the page). Everything else is answered by the local app (the viewer
+UI, or a local data API).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
@@ -21,6 +25,7 @@ from flask import Flask
 from cellucid_desktop.http_client import READ_ERRORS, Client, Endpoint, Response
 from cellucid_desktop.server.registry import DatasetRegistry
 from cellucid_desktop.server.runner import ServerThread
+from cellucid_desktop.server.same_origin import post_refusal
 from cellucid_desktop.server.security import WSGIApp
 
 log = logging.getLogger(__name__)
@@ -66,7 +71,8 @@ def _target(environ: dict[str, Any]) -> str:
 
 
 class Forwarder:
-    """WSGI middleware: GET/HEAD under ``prefixes`` go to the remote, the rest to ``app``.
+    """WSGI middleware: GET/HEAD/POST under ``prefixes`` go to the remote, the rest to
+    ``app``.
 
     It sits inside the Host guard and the access-token check, and before the store
     routes, so the remote's ``/_cellucid/anndata/...`` is not answered from the (empty)
@@ -81,24 +87,34 @@ class Forwarder:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any],
                  ) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD") \
-                or not path.startswith(self.prefixes):
+        method = environ.get("REQUEST_METHOD")
+        if method not in ("GET", "HEAD", "POST") or not path.startswith(self.prefixes):
             return self.app(environ, start_response)
         headers = {}
         for name in PASSED_REQUEST_HEADERS:
             value = environ.get("HTTP_" + name.upper().replace("-", "_"))
             if value is not None:
                 headers[name] = value
+        body = None
+        if method == "POST":  # the remote's data API writes (see server/same_origin.py)
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            refusal = post_refusal(method, environ.get("HTTP_ORIGIN"), environ.get("HTTP_HOST"),
+                                   environ.get("CONTENT_TYPE", ""), length > 0)
+            if refusal is not None:  # checked here: the remote sees no Origin of ours
+                return _json_error(start_response, *refusal)
+            body = environ["wsgi.input"].read(length) if length else b""
+            if length:
+                headers["Content-Type"] = environ.get("CONTENT_TYPE", "")
         try:
-            resp = self.upstream.request(environ["REQUEST_METHOD"], _target(environ),
-                                         headers=headers, stream=True)
+            resp = self.upstream.request(method, _target(environ), headers=headers, body=body,
+                                         stream=True)
         except OSError as exc:
             log.warning("proxy: remote did not answer: %s", exc)
-            body = (b"The remote Cellucid server did not answer through the tunnel; "
+            text = (b"The remote Cellucid server did not answer through the tunnel; "
                     b"check that the tunnel and the server are running")
             start_response("502 Bad Gateway", [("Content-Type", "text/plain"),
-                                               ("Content-Length", str(len(body)))])
-            return [body]
+                                               ("Content-Length", str(len(text)))])
+            return [text]
         start_response(f"{resp.status} {resp.reason}",
                        [(name, value) for name, value in resp.headers.items()
                         if name.lower() not in DROPPED_RESPONSE_HEADERS])
@@ -122,6 +138,13 @@ def _stream(resp: Response) -> Iterator[bytes]:
             raise UpstreamLost(str(exc)) from None
     finally:
         resp.release_conn() if finished else resp.close()
+
+
+def _json_error(start_response: Callable[..., Any], status: int, message: str) -> list[bytes]:
+    body = json.dumps({"error": message}).encode()
+    start_response(f"{status} {HTTPStatus(status).phrase}", [
+        ("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 class LocalProxy:

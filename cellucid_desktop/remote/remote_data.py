@@ -16,8 +16,10 @@ a gene-index build in the background is charged to no request).
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Callable
-from typing import Any
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
 
@@ -46,11 +48,14 @@ class RemoteSource(DatasetSource):
 
     def __init__(self, kind: str, location: str, version: str,
                  opener: Callable[[], tuple[Any, Callable[[], None]]],
-                 modality: str | None, close: Callable[[], None]) -> None:
+                 modality: str | None, close: Callable[[], None],
+                 file: RangeFile | None = None) -> None:
         self.kind = kind
         self.label = LABEL
         self._opener = opener
         self._close = close
+        self._version = version
+        self._file = file  # the remote file of a single-file store, for copies
         root, release = opener()
         try:
             container = describe(root, kind, modality, LABEL)
@@ -64,6 +69,16 @@ class RemoteSource(DatasetSource):
     def identity(self) -> str:
         return self._identity
 
+    def annotation_key(self) -> str:
+        """The remote file's path and version, not the tunnel's local port (which a
+        new connection may change): saved selections are found again next time."""
+        return f"{urlsplit(self.location).path}#{self.modality or ''}\0{self._version}"
+
+    def raw_file(self) -> tuple[BinaryIO, int] | None:
+        if self._file is None:
+            return None
+        return io.BufferedReader(_RemoteBytes(self._file), 1 << 20), self._file.size
+
     def open(self) -> Layout:
         root, release = self._opener()
         return open_layout(root, self.kind, self.modality, LABEL, release)
@@ -74,8 +89,27 @@ class RemoteSource(DatasetSource):
     def sibling(self, modality: str) -> RemoteSource:
         """The same store's ``modality``, over the same transport."""
         location = self.location.rsplit("#", 1)[0]
-        return RemoteSource(self.kind, location, self._identity, self._opener, modality,
-                            self._close)
+        return RemoteSource(self.kind, location, self._version, self._opener, modality,
+                            self._close, self._file)
+
+
+class _RemoteBytes(io.RawIOBase):
+    """A remote file read from its start through the source's RangeFile (blocks already
+    fetched are not fetched again), without moving the position h5py reads at."""
+
+    def __init__(self, file: RangeFile) -> None:
+        super().__init__()
+        self._file = file
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # noqa: ANN001 - a writable buffer
+        data = self._file.pread(self._pos, len(buffer))
+        buffer[:len(data)] = data
+        self._pos += len(data)
+        return len(data)
 
 
 def _file_opener(file: RangeFile, kind: str) -> Callable[[], tuple[Any, Callable[[], None]]]:
@@ -123,7 +157,8 @@ def open_remote_source(base_url: str, host: str, upstream: Client,
                            spill_dir=paths.cache_dir())
         try:
             return RemoteSource(kind, f"{base_url}/{url}", remote.etag or "",
-                                _file_opener(remote, kind), modality, remote.close)
+                                _file_opener(remote, kind), modality, remote.close,
+                                remote if layout == "file" else None)
         except BaseException:
             remote.close()
             raise

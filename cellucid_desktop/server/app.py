@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 
 from flask import Flask, Response, request
 
-from cellucid_desktop.server import data_api, protocol, viewer_assets
+from cellucid_desktop.server import analysis_api, data_api, protocol, viewer_assets
 from cellucid_desktop.server.context import ServerContext
 from cellucid_desktop.server.access import TokenGuard
 from cellucid_desktop.server.registry import DatasetRegistry
@@ -35,6 +35,7 @@ def create_flask_app(context: ServerContext) -> Flask:
     if serves_builtin_viewer(context):
         app.register_blueprint(viewer_assets.bp)
         data_api.register(app)
+        analysis_api.register(app)
     for register in context.extras.get("blueprints", ()):  # type: ignore[union-attr]
         register(app)
     _register_error_pages(app)

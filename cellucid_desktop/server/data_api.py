@@ -20,21 +20,25 @@ from collections import OrderedDict
 import numpy as np
 from flask import Blueprint, Flask, Response, current_app, request
 
+from cellucid_desktop.data.annotations import (AnnotationStore, SavedColumn,
+                                               annotation_locations)
 from cellucid_desktop.data.embeddings import UnknownEmbedding
 from cellucid_desktop.data.errors import DatasetError, SourceUnreachable
 from cellucid_desktop.data.gene_index import GeneIndexManager
 from cellucid_desktop.data.genes import (GeneNames, Source, UnknownGene, UnknownSource,
                                          expression_sources, find_source, read_gene)
 from cellucid_desktop.data.memory import limit_arenas
-from cellucid_desktop.data.obs import UnknownColumn
+from cellucid_desktop.data.obs import ObsColumn, UnknownColumn
 from cellucid_desktop.data.reader import DatasetReader
+from cellucid_desktop.data.selections import BadSelection
 from cellucid_desktop.server.context import server_context
 from cellucid_desktop.server.registry import Dataset, DatasetRegistry
 from cellucid_desktop.server.store import not_modified
 
 bp = Blueprint("cellucid_data_api", __name__, url_prefix="/api/v1")
 
-EXPOSED = "Content-Encoding, Content-Length, ETag, X-Dims, X-Gene-Index, X-Min, X-Max, Server-Timing"
+EXPOSED = ("Content-Encoding, Content-Length, Content-Disposition, ETag, X-Dims, X-Gene-Index, "
+           "X-Min, X-Max, X-Genes-Used, X-Genes-Missing, X-Control-Genes, Server-Timing")
 GZIP_CACHE_BYTES = 16 << 20
 OBS_CACHE_BYTES = 16 << 20  # decoded obs columns: a viewer asks for meta, then values
 SPARSE_ENOUGH_TO_GZIP = 0.25  # fraction of non-zero cells below which a gene is gzipped
@@ -80,6 +84,7 @@ class DataService:
         self._names: dict[tuple[int, str], GeneNames] = {}
         self._gzip = BoundedCache(GZIP_CACHE_BYTES)
         self.obs_columns = BoundedCache(OBS_CACHE_BYTES)
+        self._annotations: dict[str, tuple[DatasetReader, AnnotationStore]] = {}
         registry.on_remove(self.forget)
         limit_arenas()  # per-request vectors of MBs must not bloat one arena per thread
 
@@ -110,6 +115,17 @@ class DataService:
                 self._names[key] = names
         return names
 
+    def annotations(self, dataset: Dataset, reader: DatasetReader) -> AnnotationStore:
+        """The dataset's saved selections (a store per data version)."""
+        n_cells = reader.meta.n_cells
+        with self._lock:
+            current = self._annotations.get(dataset.id)
+            if current is None or current[0] is not reader:
+                store = AnnotationStore(annotation_locations(dataset.source), n_cells,
+                                        reader.obs_names)
+                current = self._annotations[dataset.id] = (reader, store)
+            return current[1]
+
     def gzipped(self, etag: str, body: bytes) -> bytes:
         """gzip at level 1 (fast), remembered by ETag within a bounded cache."""
         packed = self._gzip.get(etag)
@@ -123,6 +139,7 @@ class DataService:
         """Registry hook: a removed dataset's file is closed and its build cancelled."""
         with self._lock:
             current = self._readers.pop(dataset.id, None)
+            self._annotations.pop(dataset.id, None)
         if current is not None:
             self._close(current[1])
 
@@ -149,7 +166,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-def _service() -> DataService:
+def data_service() -> DataService:
     return current_app.extensions["cellucid_data"]
 
 
@@ -159,47 +176,55 @@ class ApiError(Exception):
         self.status = status
 
 
-def _json(document: dict, status: int = 200) -> Response:
+def json_response(document: dict, status: int = 200) -> Response:
     return Response(json.dumps(document), status=status, content_type="application/json",
                     headers={"Access-Control-Expose-Headers": EXPOSED})
 
 
-@bp.errorhandler(ApiError)
 def _api_error(err: ApiError) -> Response:
-    return _json({"error": str(err)}, err.status)
+    return json_response({"error": str(err)}, err.status)
 
 
-@bp.errorhandler(DatasetError)
 def _dataset_error(err: DatasetError) -> Response:
-    status = 404 if isinstance(err, (UnknownColumn, UnknownEmbedding, UnknownGene,
-                                     UnknownSource)) else 422
+    status = 400 if isinstance(err, BadSelection) else 404 if isinstance(
+        err, (UnknownColumn, UnknownEmbedding, UnknownGene, UnknownSource)) else 422
     if status == 422:
         current_app.logger.warning("Data API %s: %s", request.path, err)
-    return _json({"error": server_context().registry.public_message(str(err))}, status)
+    return json_response({"error": server_context().registry.public_message(str(err))},
+                         status)
 
 
-@bp.errorhandler(SourceUnreachable)
 def _unreachable(err: SourceUnreachable) -> Response:
     """A remote dataset's tunnel is down: a gateway failure to retry, not a bad file."""
     current_app.logger.warning("Data API request failed: %s: %s", request.path, err)
-    return _json({"error": str(err)}, 502)
+    return json_response({"error": str(err)}, 502)
 
 
-@bp.errorhandler(Exception)
 def _unexpected(err: Exception) -> Response:
     current_app.logger.exception("Data API request failed: %s", request.path)
-    return _json({"error": f"Reading the dataset failed ({type(err).__name__}); "
-                           "see the log for details"}, 500)
+    return json_response({"error": f"Reading the dataset failed ({type(err).__name__}); "
+                                   "see the log for details"}, 500)
 
 
-def _dataset(dataset_id: str) -> tuple[Dataset, DatasetReader]:
+def add_error_handlers(blueprint: Blueprint) -> None:
+    """JSON errors (``{"error": sentence}``) for a blueprint of the API, never HTML."""
+    blueprint.register_error_handler(ApiError, _api_error)
+    blueprint.register_error_handler(DatasetError, _dataset_error)
+    blueprint.register_error_handler(SourceUnreachable, _unreachable)
+    blueprint.register_error_handler(Exception, _unexpected)
+
+
+add_error_handlers(bp)
+
+
+def find_dataset(dataset_id: str) -> tuple[Dataset, DatasetReader]:
     dataset = server_context().registry.get(dataset_id)
     if dataset is None:
         raise ApiError(404, f"No dataset with id {dataset_id!r} is open")
-    return dataset, _service().reader(dataset)
+    return dataset, data_service().reader(dataset)
 
 
-def _etag(reader: DatasetReader, *item: str) -> str:
+def payload_etag(reader: DatasetReader, *item: str) -> str:
     digest = hashlib.sha256("\0".join(item).encode()).hexdigest()[:16]
     return f'"{reader.identity}-{digest}"'
 
@@ -208,7 +233,7 @@ def _gzip_etag(etag: str) -> str:
     return etag[:-1] + '-gz"'
 
 
-def _binary(body: bytes, etag: str, *, gzip: bool = False, started: float | None = None,
+def binary_response(body: bytes, etag: str, *, gzip: bool = False, started: float | None = None,
             **headers: str) -> Response:
     """An octet-stream answer, gzipped when asked and the client accepts it."""
     headers = {"ETag": etag, "Access-Control-Expose-Headers": EXPOSED, **headers}
@@ -217,13 +242,13 @@ def _binary(body: bytes, etag: str, *, gzip: bool = False, started: float | None
         if "gzip" in request.headers.get("Accept-Encoding", ""):
             headers["ETag"] = _gzip_etag(etag)
             headers["Content-Encoding"] = "gzip"
-            body = _service().gzipped(headers["ETag"], body)
+            body = data_service().gzipped(headers["ETag"], body)
     if started is not None:
         headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1e3:.2f}"
     return Response(body, content_type="application/octet-stream", headers=headers)
 
 
-def _not_modified(etag: str) -> Response | None:
+def if_not_modified(etag: str) -> Response | None:
     """A 304 when If-None-Match names the payload (raw or gzipped form), else None."""
     condition = request.headers.get("If-None-Match")
     for candidate in (etag, _gzip_etag(etag)):
@@ -237,7 +262,7 @@ def _index_status(reader: DatasetReader, sources: list[Source]) -> dict:
     if not sources:
         return {"status": "none", "progress": 0.0,
                 "message": "This dataset has no expression matrix"}
-    return _service().index.status(reader, sources[0])
+    return data_service().index.status(reader, sources[0])
 
 
 def _describe(dataset: Dataset, reader: DatasetReader) -> dict:
@@ -251,7 +276,9 @@ def _describe(dataset: Dataset, reader: DatasetReader) -> dict:
         "default_embedding": embeddings[0].key if embeddings else None,
         "obs": [{"key": c.name, "kind": c.kind,
                  "n_categories": 2 if c.kind == "boolean" else c.n_categories}
-                for c in meta.obs_columns],
+                for c in meta.obs_columns] + [
+                {"key": c.key, "kind": "categorical", "n_categories": len(c.categories),
+                 "annotation": True} for c in saved_columns(dataset, reader)],
         "expression_sources": [s.describe() for s in sources],
         "default_source": sources[0].id if sources else None,
         "gene_index": _index_status(reader, sources),
@@ -263,52 +290,74 @@ def datasets() -> Response:
     documents = []
     for dataset in server_context().registry.all():
         try:
-            documents.append(_describe(dataset, _service().reader(dataset)))
+            documents.append(_describe(dataset, data_service().reader(dataset)))
         except DatasetError:
             continue  # a file gone or broken since it was opened is left out of the list
-    return _json({"datasets": documents})
+    return json_response({"datasets": documents})
 
 
 @bp.get("/datasets/<dataset_id>")
 def dataset(dataset_id: str) -> Response:
-    return _json(_describe(*_dataset(dataset_id)))
+    return json_response(_describe(*find_dataset(dataset_id)))
 
 
 @bp.get("/datasets/<dataset_id>/embeddings/<path:key>")
 def embedding(dataset_id: str, key: str) -> Response:
-    _, reader = _dataset(dataset_id)
+    _, reader = find_dataset(dataset_id)
     found = reader.find_embedding(key)
-    etag = _etag(reader, "embedding", key, str(found.dims))
-    if (cached := _not_modified(etag)) is not None:
+    etag = payload_etag(reader, "embedding", key, str(found.dims))
+    if (cached := if_not_modified(etag)) is not None:
         return cached
     values = reader.embedding(found)
-    return _binary(values.astype("<f4", copy=False).tobytes(), etag, **{"X-Dims": str(found.dims)})
+    return binary_response(values.astype("<f4", copy=False).tobytes(), etag, **{"X-Dims": str(found.dims)})
 
 
-@bp.get("/datasets/<dataset_id>/obs/<path:rest>")
-def obs(dataset_id: str, rest: str) -> Response:
-    _, reader = _dataset(dataset_id)
-    columns = {c.name for c in reader.meta.obs_columns}
-    key, values = rest, False
-    if rest.endswith("/values") and rest[: -len("/values")] in columns:
-        key, values = rest[: -len("/values")], True
-    if key not in columns:
-        raise ApiError(404, f"This dataset has no obs column named {key!r}")
-    etag = _etag(reader, "obs", key)
-    if values and (cached := _not_modified(etag)) is not None:
-        return cached
-    column = _service().obs_columns.get(etag)
+def saved_columns(dataset: Dataset, reader: DatasetReader) -> list[SavedColumn]:
+    """The dataset's saved selections not shadowed by a column of the data."""
+    in_data = {c.name for c in reader.meta.obs_columns}
+    return [c for c in data_service().annotations(dataset, reader).columns()
+            if c.key not in in_data]
+
+
+def obs_column(dataset: Dataset, reader: DatasetReader, key: str) -> tuple[ObsColumn, str]:
+    """(column, ETag of its values): a column of the data, else a saved selection."""
+    service = data_service()
+    if key not in {c.name for c in reader.meta.obs_columns}:
+        store = service.annotations(dataset, reader)
+        saved = store.get(key)
+        if saved is None:
+            raise UnknownColumn(f"This dataset has no obs column named {key!r}")
+        return saved.as_obs(), payload_etag(reader, "annotation", key, store.version)
+    etag = payload_etag(reader, "obs", key)
+    column = service.obs_columns.get(etag)
     if column is None:
         column = reader.obs_column(key)  # TooManyCategories: a 422 via _dataset_error
         if column.values.shape != (reader.meta.n_cells,):
             raise ApiError(422, f"The obs column {key!r} does not hold one value per cell, "
                                 "so it cannot be coloured by")
-        _service().obs_columns.put(etag, column, column.values.nbytes)
+        service.obs_columns.put(etag, column, column.values.nbytes)
+    return column, etag
+
+
+@bp.get("/datasets/<dataset_id>/obs/<path:rest>")
+def obs(dataset_id: str, rest: str) -> Response:
+    dataset, reader = find_dataset(dataset_id)
+    in_data = {c.name for c in reader.meta.obs_columns}
+    columns = in_data | {c.key for c in saved_columns(dataset, reader)}
+    key, values = rest, False
+    if rest.endswith("/values") and rest[: -len("/values")] in columns:
+        key, values = rest[: -len("/values")], True
+    if key not in columns:
+        raise ApiError(404, f"This dataset has no obs column named {key!r}")
+    column, etag = obs_column(dataset, reader, key)
+    if values and (cached := if_not_modified(etag)) is not None:
+        return cached
     if not values:
-        return _json(column.describe())
+        saved = {} if key in in_data else {"annotation": True}
+        return json_response({**column.describe(), **saved})
     body = column.values.astype("<u2" if column.values.dtype == np.uint16 else "<f4",
                                 copy=False).tobytes()
-    return _binary(body, etag, gzip=column.values.dtype == np.uint16)
+    return binary_response(body, etag, gzip=column.values.dtype == np.uint16)
 
 
 def _limit() -> int:
@@ -320,39 +369,39 @@ def _limit() -> int:
 
 @bp.get("/datasets/<dataset_id>/genes")
 def genes(dataset_id: str) -> Response:
-    _, reader = _dataset(dataset_id)
+    _, reader = find_dataset(dataset_id)
     source = find_source(reader.meta, request.args.get("source"))
-    found, total = _service().gene_names(reader, source).search(request.args.get("q", ""),
+    found, total = data_service().gene_names(reader, source).search(request.args.get("q", ""),
                                                                 _limit())
-    _service().index.ensure(reader, source)  # a search means a gene is coming: start early
-    return _json({"genes": found, "total": total})
+    data_service().index.ensure(reader, source)  # a search means a gene is coming: start early
+    return json_response({"genes": found, "total": total})
 
 
 @bp.get("/datasets/<dataset_id>/genes/<path:name>")
 def gene(dataset_id: str, name: str) -> Response:
     started = time.perf_counter()
-    _, reader = _dataset(dataset_id)
+    _, reader = find_dataset(dataset_id)
     source = find_source(reader.meta, request.args.get("source"))
-    service = _service()
+    service = data_service()
     index = service.gene_names(reader, source).lookup(name)
-    etag = _etag(reader, "gene", source.id, str(index))
-    if (cached := _not_modified(etag)) is not None:
+    etag = payload_etag(reader, "gene", source.id, str(index))
+    if (cached := if_not_modified(etag)) is not None:
         return cached
     built = service.index.open(reader, source) if source.layout == "csr" else None
     if built is not None:
         values, stored = built.column(index)
-        low, high = _range(stored, stored.size < values.size)
+        low, high = finite_range(stored, stored.size < values.size)
     else:
         values = read_gene(reader, source, index)
-        low, high = _range(values, False)
+        low, high = finite_range(values, False)
         service.index.ensure(reader, source)  # after the scan, so the two do not compete
     sparse = np.count_nonzero(values) < SPARSE_ENOUGH_TO_GZIP * values.size
-    return _binary(values.astype("<f4", copy=False).tobytes(), etag, gzip=sparse,
+    return binary_response(values.astype("<f4", copy=False).tobytes(), etag, gzip=sparse,
                    started=started, **{"X-Gene-Index": str(index), "X-Min": repr(low),
                                        "X-Max": repr(high)})
 
 
-def _range(values: np.ndarray, has_zeros: bool) -> tuple[float, float]:
+def finite_range(values: np.ndarray, has_zeros: bool) -> tuple[float, float]:
     """Finite min and max (0 counts when unstored cells exist)."""
     finite = values[np.isfinite(values)]
     low = float(finite.min()) if finite.size else 0.0
@@ -362,8 +411,8 @@ def _range(values: np.ndarray, has_zeros: bool) -> tuple[float, float]:
 
 @bp.get("/datasets/<dataset_id>/gene-index")
 def gene_index(dataset_id: str) -> Response:
-    _, reader = _dataset(dataset_id)
-    return _json(_index_status(reader, expression_sources(reader.meta)))
+    _, reader = find_dataset(dataset_id)
+    return json_response(_index_status(reader, expression_sources(reader.meta)))
 
 
 @bp.get("/", defaults={"rest": ""})

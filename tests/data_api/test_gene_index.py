@@ -87,14 +87,14 @@ def test_index_is_reused_after_a_restart_without_rebuilding(csr_file, start_api)
     wait_ready(api, dataset.id)
     api.stop()
     [folder] = index_folders()
-    stamp = os.stat(folder / "rows.i32")
+    stamp = os.stat(folder / "cells.bin")
 
     api, dataset = serve(csr_file, start_api)
     assert api.get(f"/datasets/{dataset.id}/gene-index").json()["status"] == "ready"
     np.testing.assert_array_equal(gene(api, dataset.id, GENES[2]),
                                   scan_reference(csr_file, GENES[2]))
     assert index_folders() == [folder]
-    after = os.stat(folder / "rows.i32")
+    after = os.stat(folder / "cells.bin")
     assert (after.st_ino, after.st_mtime_ns) == (stamp.st_ino, stamp.st_mtime_ns)
 
 
@@ -118,14 +118,18 @@ def test_index_is_rebuilt_when_the_file_changes(csr_file, start_api):
 def test_concurrent_gene_requests_are_answered_while_the_index_builds(csr_file, start_api,
                                                                       monkeypatch):
     gate, building = threading.Event(), threading.Event()
-    real_scatter = gene_index._scatter
+    real_transpose = gene_index.transpose_rows
+    calls = []
 
-    def held_scatter(*args, **kwargs):
-        building.set()
-        assert gate.wait(120), "the test never released the build"
-        return real_scatter(*args, **kwargs)
+    def held_transpose(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # after the first run: the build is under way
+            building.set()
+            assert gate.wait(120), "the test never released the build"
+        return real_transpose(*args, **kwargs)
 
-    monkeypatch.setattr(gene_index, "_scatter", held_scatter)  # holds the real build midway
+    monkeypatch.setattr(gene_index, "RUN_VALUES", 20_000)  # several runs in this small file
+    monkeypatch.setattr(gene_index, "transpose_rows", held_transpose)  # holds the real build
     api, dataset = serve(csr_file, start_api)
     try:
         api.get(f"/datasets/{dataset.id}/genes?q=GENE")

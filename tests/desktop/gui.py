@@ -21,7 +21,7 @@ from typing import Any
 from PIL import Image
 
 from cellucid_desktop.desktop.tray import menu_position
-from tests.helpers import wait_for
+from tests.helpers import GiveUp, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_LINE = re.compile(r"Cellucid Desktop is running at (http://127\.0\.0\.1:\d+)")
@@ -62,6 +62,10 @@ def running(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+class GoneError(GiveUp):
+    """The app process is no longer running."""
+
+
 class App:
     """One running app process and the calls tests make on it."""
 
@@ -94,12 +98,30 @@ class App:
         req = urllib.request.Request(
             self.url + path, data=data, method="GET" if body is None else "POST",
             headers={"Content-Type": "application/json", "X-Cellucid-Test-Token": self.token})
-        with urllib.request.urlopen(req, timeout=timeout) as response:
-            return json.loads(response.read())
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as response:
+                return json.loads(response.read())
+        except OSError:
+            self.raise_if_gone()
+            raise
 
     def windows(self) -> dict[str, dict[str, Any]]:
         self.known_children |= descendants(self.proc.pid)
         return {w["key"]: w for w in self.request("/__test__/windows")["windows"]}
+
+    def raise_if_gone(self) -> None:
+        """A test waiting on an app that died says so, with the app's last output (a
+        crash's message is there, not in the waited-for condition)."""
+        if self.proc.poll() is None:
+            return
+        assert self.proc.stdout is not None
+        try:
+            self.output.append(self.proc.stdout.read() or "")
+        except (OSError, ValueError):
+            pass
+        tail = "".join(self.output)[-6000:]
+        raise GoneError(f"the app exited with code {self.proc.returncode}; its last "
+                        f"output:\n{tail}")
 
     def eval(self, key: str, js: str) -> Any:
         return self.request("/__test__/eval", {"key": key, "js": js})["result"]

@@ -151,18 +151,23 @@ def test_closing_home_keeps_the_app_and_a_second_launch_shows_it_again(launch, a
     assert not app.windows()["home"]["hidden"]
 
 
+def save_through_dialog(app, app_env, call: str, target: Path) -> dict:
+    """Run a bridge call of the small-test viewer that opens the native save dialog,
+    type ``target`` into the dialog, and return the call's answer."""
+    app.eval("viewer:small-test", f"{call}.then(r => {{ window.__saved = r; }})")
+    type_into_dialog(app_env, wait_visible(app_env, "^Save file$"), str(target))
+    return wait_for(lambda: app.eval("viewer:small-test", "window.__saved || null"), 60,
+                    what=f"the answer of {call}")
+
+
 def test_save_file_writes_through_the_real_save_dialog(launch, app_env, small_h5ad, tmp_path):
     app = launch(str(small_h5ad))
     app.wait_window("viewer:small-test")
     payload = b"\x89PNG\r\n\x1a\nnot really a picture"
-    app.eval("viewer:small-test",
-             f"pywebview.api.save_file('cells.png', '{base64.b64encode(payload).decode()}', "
-             "'image/png').then(r => { window.__saved = r; })")
-    dialog = wait_visible(app_env, "^Save file$")
     target = tmp_path / "exported.png"
-    type_into_dialog(app_env, dialog, str(target))
-    result = wait_for(lambda: app.eval("viewer:small-test", "window.__saved || null"), 30,
-                      what="save_file's answer")
+    result = save_through_dialog(
+        app, app_env, f"pywebview.api.save_file('cells.png', "
+                      f"'{base64.b64encode(payload).decode()}', 'image/png')", target)
     assert result == {"saved": True, "path": str(target), "error": None}
     assert target.read_bytes() == payload
     assert visible_window(app_env, "^Save file$") is None
@@ -184,3 +189,28 @@ def test_settings_window_changes_are_saved_and_applied(launch, app_env):
              what="the theme saved")
     wait_for(lambda: app.eval("home", "document.documentElement.dataset.theme") == "dark", 20,
              what="the home window re-themed")
+
+
+def test_save_dataset_copy_writes_the_dataset_with_its_saved_selections(
+        launch, app_env, small_h5ad, tmp_path):
+    import anndata
+
+    data = Path(shutil.copy(small_h5ad, tmp_path / "cells.h5ad"))
+    original = data.read_bytes()
+    app = launch(str(data))
+    app.wait_window("viewer:small-test")
+    # saved from the page itself, as the viewer does (its cookie, its own Origin)
+    app.eval("viewer:small-test", """fetch("api/v1/datasets/small-test/annotations", {
+        method: "POST", headers: {"Content-Type": "application/json"},
+        body: JSON.stringify({key: "picked", categories: {mine: [0, 2, 4]}})})
+        .then(r => r.json()).then(r => { window.__listed = r; })""")
+    listed = wait_for(lambda: app.eval("viewer:small-test", "window.__listed || null"), 30,
+                      what="the selection saved")
+    assert listed["columns"][0]["counts"] == [3]
+    target = tmp_path / "annotated copy.h5ad"
+    result = save_through_dialog(app, app_env, "pywebview.api.save_dataset_copy()", target)
+    assert result == {"saved": True, "path": str(target), "error": None}
+    copy = anndata.read_h5ad(target)
+    assert copy.obs["picked"].notna().sum() == 3 and list(copy.obs["picked"].cat.categories) == ["mine"]
+    assert copy.obs["picked"].iloc[[0, 2, 4]].tolist() == ["mine"] * 3
+    assert data.read_bytes() == original

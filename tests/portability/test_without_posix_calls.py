@@ -18,6 +18,7 @@ SUITE = [
     "tests/server",
     "tests/data",
     "tests/data_api",
+    "tests/analysis",  # the gene index, ranks and DE passes read with the fallbacks
     "tests/cli/test_serve_cli.py",
     "tests/remote/test_tunnel.py",
     "tests/remote/test_range_file.py",

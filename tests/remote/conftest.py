@@ -10,6 +10,8 @@ import pytest
 
 from cellucid_desktop.remote.prompt_broker import PromptBroker
 from cellucid_desktop.remote.ssh_command import TunnelSpec
+from cellucid_desktop.server.registry import DatasetRegistry
+from cellucid_desktop.server.runner import ServerThread
 from tests.remote.mfa_sshd import MfaSshd
 from tests.remote.servers import ServeProcess, SocketServe, cellucid_serve, desktop_serve
 from tests.remote.signin import ScriptedUser
@@ -90,6 +92,17 @@ def socket_remote(small_h5ad: Path,
     """Our server on a Unix socket, as on a shared login node."""
     server = SocketServe(small_h5ad, tmp_path_factory.mktemp("remote") / "run")
     yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def local_api(small_h5ad: Path) -> Iterator[str]:
+    """Our server on the same file, read locally (no token): what the remote answers
+    must equal."""
+    registry = DatasetRegistry()
+    registry.add(small_h5ad, dataset_id="remote-data", name="Remote data")
+    server = ServerThread(registry, token=None).start()
+    yield server.url
     server.stop()
 
 

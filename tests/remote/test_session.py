@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 import threading
 import urllib.request
-from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -16,8 +15,6 @@ from cellucid_desktop.remote.ports import any_free_port
 from cellucid_desktop.remote.probe import DESKTOP, G2, fetch
 from cellucid_desktop.remote.session import RemoteError, RemoteSession, TokenNeeded
 from cellucid_desktop.remote.ssh_command import tunnel_argv
-from cellucid_desktop.server.registry import DatasetRegistry
-from cellucid_desktop.server.runner import ServerThread
 from tests.desktop.gui import running
 from tests.helpers import wait_for
 from tests.remote.conftest import spec_for
@@ -37,16 +34,6 @@ def _get(url: str, token: str | None = None) -> tuple[int, dict[str, str], bytes
 
 def _base(url: str) -> str:
     return url.split("/?", 1)[0]
-
-
-@pytest.fixture(scope="module")
-def local_api(small_h5ad: Path) -> Iterator[str]:
-    """Our server on the same file, read locally: what the remote answers must equal."""
-    registry = DatasetRegistry()
-    registry.add(small_h5ad, dataset_id="remote-data", name="Remote data")
-    server = ServerThread(registry, token=None).start()
-    yield server.url
-    server.stop()
 
 
 def test_our_serve_through_a_remapped_tunnel_is_shown_through_the_proxy(
