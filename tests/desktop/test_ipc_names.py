@@ -34,7 +34,9 @@ def test_our_pages_call_only_listed_bridge_methods_and_each_exists() -> None:
 
 def test_the_viewer_calls_only_the_viewer_bridge_which_offers_nothing_else() -> None:
     called = _calls(PACKAGE / "viewer" / "static" / "js", "*.js")
-    assert called & ipc.VIEWER_BRIDGE == ipc.VIEWER_BRIDGE  # both are used
+    # every method is used, but save_dataset_copy: issue 12 merged its back end, the
+    # viewer's button comes with that issue's front end
+    assert called & ipc.VIEWER_BRIDGE == ipc.VIEWER_BRIDGE - {"save_dataset_copy"}
     assert not called & (ipc.PAGE_BRIDGE - ipc.VIEWER_BRIDGE)  # no page method
     assert _public_methods(ViewerApi) == ipc.VIEWER_BRIDGE
 
