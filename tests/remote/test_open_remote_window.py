@@ -266,10 +266,7 @@ def test_a_server_kept_running_is_reattached_from_home_and_drawn_with_the_app_al
         wait_for(lambda: app.eval("home", f"{button}?.textContent") == "Reattach", 30,
                  what="home offering to reattach the kept server")
         app.eval("home", f"{button}.click()")
-        wait_for(lambda: app.proc.poll() is not None
-                 or (app.windows().get("remote:2") or {}).get("loaded_at"), 180,
-                 what="the reattached remote window")
-        assert app.proc.poll() is None, f"the app died: {app.proc.stdout.read()[-3000:]}"
+        app.wait_window("remote:2", "the reattached remote window", timeout=180)
         _cells_drawn(app, "remote:2", tmp_path)
         assert _servers_of(dataset) == kept  # the same server, not a new one
         assert app.proc.poll() is None
