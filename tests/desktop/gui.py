@@ -160,6 +160,14 @@ def run_cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.
                           capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
+def run_qt_script(script: str) -> subprocess.CompletedProcess:
+    """Python code with Qt in a process of its own, without a display (offscreen)."""
+    return subprocess.run([sys.executable, "-c", script], text=True, capture_output=True,
+                          timeout=120, cwd=ROOT,
+                          env={"PATH": "/usr/bin:/bin", "QT_QPA_PLATFORM": "offscreen",
+                               "QT_API": "pyside6", "HOME": str(Path.home())})
+
+
 def new_token() -> str:
     return secrets.token_hex(16)
 

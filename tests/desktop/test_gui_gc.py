@@ -3,10 +3,9 @@ however busy worker threads are: Qt aborts the app when a window dies on another
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
+
+from tests.desktop.gui import run_qt_script
 
 SCRIPT = textwrap.dedent("""
     import gc, threading, time
@@ -43,9 +42,6 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_cyclic_garbage_made_anywhere_is_freed_on_the_gui_thread_only() -> None:
-    done = subprocess.run([sys.executable, "-c", SCRIPT], text=True, capture_output=True,
-                          timeout=120, cwd=Path(__file__).parents[2],
-                          env={"PATH": "/usr/bin:/bin", "QT_QPA_PLATFORM": "offscreen",
-                               "QT_API": "pyside6", "HOME": str(Path.home())})
+    done = run_qt_script(SCRIPT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False 4 ['MainThread']"
