@@ -14,7 +14,10 @@
   lets them through (``SELF_GUARDED``).
 * ``/__test__/*``: the GUI tests' control surface, registered only when
   ``CELLUCID_DESKTOP_TEST_TOKEN`` is set, behind its own header: ``windows`` (keys,
-  titles, URLs, load times) and ``eval`` (JavaScript in one window).
+  titles, URLs, load times), ``eval`` (JavaScript in one window) and ``prompts`` (the
+  sign-in questions shown so far).
+
+Every route and command name is in ``desktop/ipc.py``.
 """
 
 from __future__ import annotations
@@ -28,28 +31,28 @@ from typing import Any, Protocol
 
 from flask import Flask, Response, abort, jsonify, request, send_from_directory
 
-from cellucid_desktop.desktop.instance import (CONTROL_PREFIX, HELLO, NONCE_HEADER,
-                                               PROOF_HEADER, Challenges)
+from cellucid_desktop.desktop.instance import Challenges
+from cellucid_desktop.desktop.ipc import (CONTROL_PREFIX, NONCE_HEADER, PROOF_HEADER,
+                                          TEST_PREFIX, TEST_TOKEN_HEADER, TEST_TOKEN_VAR,
+                                          Control, TestSurface)
 
 log = logging.getLogger(__name__)
 
 PAGES_DIR = Path(__file__).with_name("pages")
-TEST_TOKEN_VAR = "CELLUCID_DESKTOP_TEST_TOKEN"
-TEST_TOKEN_HEADER = "X-Cellucid-Test-Token"
-TEST_PREFIX = "/__test__/"
 # Path prefixes whose routes check their own credentials (ServerThread(self_guarded=)).
 SELF_GUARDED = (f"{CONTROL_PREFIX}/", TEST_PREFIX)
 
 
 class Controller(Protocol):
-    """What the control routes ask of the app (DesktopApp implements it)."""
+    """What the control routes and the test surface ask of the app (DesktopApp)."""
 
     def open_paths(self, paths: list[str], demo: bool = False) -> list[dict[str, Any]]: ...
     def show_home(self) -> None: ...
     def quit(self) -> None: ...
+    def connect(self, body: dict[str, Any]) -> dict[str, Any]: ...
     def test_windows(self) -> list[dict[str, Any]]: ...
     def test_eval(self, key: str, script: str) -> Any: ...
-    remote: Any  # desktop/connect/controller.py RemoteConnections
+    def test_prompts(self) -> list[dict[str, Any]]: ...
 
 
 def _token_ok(header: str, expected: str) -> bool:
@@ -91,28 +94,26 @@ def desktop_routes(app: Controller, secret: str,
         def control(command: str) -> Response:
             _refuse_web_pages()
             body = request.get_json(silent=True) or {}
-            if command == HELLO:
+            if command == Control.HELLO:
                 return jsonify(challenges.hello(str(body.get("nonce", ""))[:64]))
             if not challenges.verify(request.headers.get(NONCE_HEADER, ""),
                                      request.headers.get(PROOF_HEADER, ""), command,
                                      request.get_data()):
                 _refuse()
-            if command == "ping":
+            if command == Control.PING:
                 return jsonify(app="cellucid-desktop", pid=os.getpid())
-            if command == "open":
+            if command == Control.OPEN:
                 files = [str(p) for p in body.get("paths", []) if isinstance(p, str)]
                 results = app.open_paths(files, demo=bool(body.get("demo")))
                 if not files and not body.get("demo"):
                     app.show_home()
                 return jsonify(results=results)
-            if command == "show":
+            if command == Control.SHOW:
                 app.show_home()
                 return jsonify(ok=True)
-            if command == "connect":  # `cellucid-desktop connect`: start, or poll by id
-                if "id" in body:
-                    return jsonify(app.remote.status(str(body["id"])))
-                return jsonify(app.remote.start(dict(body.get("form") or {})))
-            if command == "quit":
+            if command == Control.CONNECT:  # `cellucid-desktop connect`: start, or poll
+                return jsonify(app.connect(body))
+            if command == Control.QUIT:
                 app.quit()
                 return jsonify(ok=True)
             abort(404)
@@ -128,10 +129,12 @@ def _register_test_routes(flask_app: Flask, app: Controller, token: str) -> None
     def test_surface(command: str) -> Response:
         _guard(TEST_TOKEN_HEADER, token)
         body = request.get_json(silent=True) or {}
-        if command == "windows":
+        if command == TestSurface.WINDOWS:
             return jsonify(windows=app.test_windows())
-        if command == "eval":
+        if command == TestSurface.EVAL:
             return jsonify(result=app.test_eval(str(body["key"]), str(body["js"])))
+        if command == TestSurface.PROMPTS:
+            return jsonify(prompts=app.test_prompts())
         abort(404)
 
 

@@ -3,7 +3,7 @@
 The lock (``instance.json`` in the state dir, mode 0600, owned by this user) holds the
 running app's pid, its server port and a per-launch secret. A later launch never sends
 that secret: both sides prove they know it, with a challenge over the control routes
-(``/_desktop/control/*``, names below, shared with ``desktop/control.py``):
+(``/_desktop/control/*``, names in ``desktop/ipc.py``):
 
 1. ``POST hello {"nonce": c}``: the server answers ``{"nonce": s, "proof":
    HMAC(secret, "server", c, s)}``. A listener that does not know the secret (a stale
@@ -33,15 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from cellucid_desktop import paths
+from cellucid_desktop.desktop.ipc import (CONTROL_PREFIX, NONCE_HEADER, PROOF_HEADER,
+                                          Control)
 from cellucid_desktop.http_client import Client, Endpoint
 
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "instance.json"
-CONTROL_PREFIX = "/_desktop/control"
-HELLO = "hello"
-NONCE_HEADER = "X-Cellucid-Nonce"
-PROOF_HEADER = "X-Cellucid-Proof"
 CHALLENGE_TTL = 30.0  # seconds a server nonce stays usable
 WRITE_GRACE = 2.0  # seconds a just-created, still empty lock is given to be written
 
@@ -109,10 +107,12 @@ class Instance:
 
         Raises NotOurApp if the listener cannot prove it, OSError if nothing answers.
         """
+        command = str(command)
         body = json.dumps(payload or {}).encode()
         mine = secrets.token_hex(16)
         with Client(Endpoint(port=self.port), timeout=timeout, maxsize=1) as client:
-            hello = client.post_json(f"{CONTROL_PREFIX}/{HELLO}", {"nonce": mine}).json() or {}
+            hello = client.post_json(f"{CONTROL_PREFIX}/{Control.HELLO}",
+                                     {"nonce": mine}).json() or {}
             theirs = str(hello.get("nonce", ""))
             expected = proof(self.secret, "server", mine, theirs)
             if not theirs or not hmac.compare_digest(str(hello.get("proof", "")).encode(),
@@ -181,7 +181,7 @@ def answers(instance: Instance) -> bool:
     if not pid_alive(instance.pid):
         return False
     try:
-        reply = instance.call("ping", timeout=3.0)
+        reply = instance.call(Control.PING, timeout=3.0)
     except (OSError, ValueError, InstanceError):
         return False
     return reply.get("app") == "cellucid-desktop" and reply.get("pid") == instance.pid
@@ -241,7 +241,7 @@ def hand_over(files: list[str], demo: bool,
     # absolute, links left for the registry to resolve (a link loop: one sentence there)
     absolute = [os.path.abspath(os.path.expanduser(f)) for f in files]
     try:
-        reply = running.call("open", {"paths": absolute, "demo": demo}, timeout=120)
+        reply = running.call(Control.OPEN, {"paths": absolute, "demo": demo}, timeout=120)
     except OSError as exc:
         raise InstanceError(f"The running Cellucid Desktop did not answer ({exc}); quit it "
                             "from the tray and start again.") from None

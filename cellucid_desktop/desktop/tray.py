@@ -1,12 +1,11 @@
 """The tray icon, in its own child process (pystray needs its process's main thread on
 macOS, and GTK's loop does not share a thread with Qt's; docs/desktop-stack.md §3-4).
 
-Parent → child over a Pipe: ``("menu", {"recent": [[path, label]...], "windows":
-[[key, title]...], "remotes": [[key, label]...]})``, ``("notify", text)``, ``("stop",)``.
-Child → parent: the menu choice, e.g. ``("open_dialog",)``, ``("open_recent", path)``,
-``("focus", key)``, ``("open_remote", key)``, ``("webapp",)``, ``("quit",)``. The child
-stops when the parent says so or when the pipe closes (the parent died), so it never
-outlives the app.
+Parent → child over a Pipe: ``ipc.ToTray`` messages (the menu's state, a notification,
+stop). Child → parent: ``ipc.TrayCommand``, ``READY`` once, then the menu choices, e.g.
+``(OPEN_DIALOG,)``, ``(OPEN_RECENT, path)``, ``(FOCUS, key)``, ``(OPEN_REMOTE, key)``.
+The child stops when the parent says so or when the pipe closes (the parent died), so
+it never outlives the app.
 """
 
 from __future__ import annotations
@@ -19,25 +18,31 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
+from cellucid_desktop.desktop.ipc import ToTray, TrayCommand, TraySubmenu
+
 log = logging.getLogger(__name__)
 
 # Top-level menu, in order (None = separator). Tests navigate it by position.
-MENU = [
-    ("show", "Show Cellucid Desktop"),
-    ("open_dialog", "Open dataset…"),
-    ("recent", "Open recent"),
-    ("connect", "Connect to remote…"),
-    ("remotes", "Recent remotes"),
-    ("windows", "Windows"),
-    ("browser", "Open in browser"),
-    ("webapp", "Open in Cellucid web app"),
+MENU: list[tuple[str, str] | None] = [
+    (TrayCommand.SHOW, "Show Cellucid Desktop"),
+    (TrayCommand.OPEN_DIALOG, "Open dataset…"),
+    (TraySubmenu.RECENT, "Open recent"),
+    (TrayCommand.CONNECT, "Connect to remote…"),
+    (TraySubmenu.REMOTES, "Recent remotes"),
+    (TraySubmenu.WINDOWS, "Windows"),
+    (TrayCommand.BROWSER, "Open in browser"),
+    (TrayCommand.WEBAPP, "Open in Cellucid web app"),
     None,
-    ("settings", "Settings"),
-    ("log", "Show log"),
-    ("about", "About Cellucid Desktop"),
+    (TrayCommand.SETTINGS, "Settings"),
+    (TrayCommand.LOG, "Show log"),
+    (TrayCommand.ABOUT, "About Cellucid Desktop"),
     None,
-    ("quit", "Quit"),
+    (TrayCommand.QUIT, "Quit"),
 ]
+# Each submenu: the command its entries send, and what it says when empty.
+SUBMENUS = {TraySubmenu.RECENT: (TrayCommand.OPEN_RECENT, "No recent files"),
+            TraySubmenu.WINDOWS: (TrayCommand.FOCUS, "No open datasets"),
+            TraySubmenu.REMOTES: (TrayCommand.OPEN_REMOTE, "No saved or recent remotes")}
 
 
 def menu_position(command: str) -> int:
@@ -62,15 +67,12 @@ def _build_menu(pystray: Any, state: dict[str, list[list[str]]],
     for entry in MENU:
         if entry is None:
             items.append(menu.SEPARATOR)
-        elif entry[0] == "recent":
-            items.append(item(entry[1], submenu(state["recent"], "open_recent", "No recent files")))
-        elif entry[0] == "windows":
-            items.append(item(entry[1], submenu(state["windows"], "focus", "No open datasets")))
-        elif entry[0] == "remotes":
-            items.append(item(entry[1], submenu(state["remotes"], "open_remote",
-                                                "No saved or recent remotes")))
+        elif entry[0] in SUBMENUS:
+            command, empty = SUBMENUS[entry[0]]
+            items.append(item(entry[1], submenu(state[entry[0]], command, empty)))
         else:
-            items.append(item(entry[1], action(entry[0]), default=entry[0] == "show"))
+            items.append(item(entry[1], action(entry[0]),
+                              default=entry[0] == TrayCommand.SHOW))
     return menu(*items)
 
 
@@ -96,25 +98,25 @@ def tray_main(conn: Connection) -> None:
         from cellucid_desktop.desktop.icon import tray_image
 
         hide_from_dock()
-        state: dict[str, list[list[str]]] = {"recent": [], "windows": [], "remotes": []}
+        state: dict[str, list[list[str]]] = {name: [] for name in TraySubmenu}
         icon = pystray.Icon("cellucid-desktop", tray_image(), "Cellucid Desktop",
                             menu=_build_menu(pystray, state, send))
 
         def listen(icon: Any) -> None:
             icon.visible = True
-            send("ready")
+            send(TrayCommand.READY)
             while True:
                 try:
                     message = conn.recv()
                 except (EOFError, OSError):
                     break
-                if message[0] == "stop":
+                if message[0] == ToTray.STOP:
                     break
-                if message[0] == "menu":
+                if message[0] == ToTray.MENU:
                     state.update(message[1])
                     icon.menu = _build_menu(pystray, state, send)
                     icon.update_menu()
-                elif message[0] == "notify":
+                elif message[0] == ToTray.NOTIFY:
                     _notify(icon, message[1])
             stopping.set()
             icon.stop()
@@ -172,7 +174,7 @@ class TrayProcess:
                 message = conn.recv()
             except (EOFError, OSError):
                 break
-            if message[0] == "ready":
+            if message[0] == TrayCommand.READY:
                 self.ready.set()
                 continue
             log.info("Tray: %s", message[0])
@@ -191,11 +193,15 @@ class TrayProcess:
 
     def update_menu(self, recent: list[list[str]], windows: list[list[str]],
                     remotes: list[list[str]]) -> None:
-        self.send("menu", {"recent": recent, "windows": windows, "remotes": remotes})
+        self.send(ToTray.MENU, {TraySubmenu.RECENT: recent, TraySubmenu.WINDOWS: windows,
+                                TraySubmenu.REMOTES: remotes})
+
+    def notify(self, text: str) -> None:
+        self.send(ToTray.NOTIFY, text)
 
     def stop(self, timeout: float = 8.0) -> None:
         """Ask the child to stop, wait, and kill it if it hangs."""
-        self.send("stop")
+        self.send(ToTray.STOP)
         if self.process is None:
             return
         self.process.join(timeout)

@@ -17,24 +17,31 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
+from cellucid_desktop.desktop.ipc import Page, webapp_key
 from cellucid_desktop.webapp_source import WebAppError
 
 if TYPE_CHECKING:
-    from cellucid_desktop.desktop.app import DesktopApp
+    from cellucid_desktop.desktop.datasets import Datasets
+    from cellucid_desktop.desktop.notices import Notices
+    from cellucid_desktop.desktop.servers import Servers
+    from cellucid_desktop.desktop.windows import Windows
     from cellucid_desktop.server.webapp_cache import WebAppCache
 
 log = logging.getLogger(__name__)
 
 PROGRESS_AFTER = 1.0  # seconds before the progress window appears
-PROGRESS_PAGE = "webapp"
 NO_DATASET = "Open a dataset first, then choose Open in Cellucid web app."
 
 
 class WebAppOpener:
     """One open at a time; ``status()`` is what the progress window shows."""
 
-    def __init__(self, app: DesktopApp) -> None:
-        self._app = app
+    def __init__(self, datasets: Datasets, windows: Windows, servers: Servers,
+                 notices: Notices) -> None:
+        self._datasets = datasets
+        self._windows = windows
+        self._servers = servers
+        self._notices = notices
         self._busy = threading.Lock()  # one open (and one download) at a time
         self._progress_lock = threading.Lock()  # the progress window's show/close
         self._progress_wanted = False
@@ -54,14 +61,14 @@ class WebAppOpener:
 
     def open(self, dataset_id: str) -> dict[str, Any]:
         """Blocking (call from a worker thread): ``{"ok": bool, "error": str | None}``."""
-        dataset = self._app.registry.get(dataset_id)
+        dataset = self._datasets.registry.get(dataset_id)
         if dataset is None:
             return {"ok": False, "error": NO_DATASET}
-        key = f"webapp:{dataset.id}"
+        key = webapp_key(dataset.id)
         with self._busy:
-            if self._app.focus(key):
+            if self._windows.focus(key):
                 return {"ok": True, "error": None}
-            self._cache = self._app.webapp_cache()
+            self._cache = self._datasets.webapp_cache()
             self._phase = {"state": "working", "name": dataset.name, "message": ""}
             self._progress_wanted = True
             timer = threading.Timer(PROGRESS_AFTER, self._show_progress)
@@ -70,7 +77,7 @@ class WebAppOpener:
             try:
                 self._cache.ensure()
                 self._phase["state"] = "opening"
-                url = self._app.start_webapp(key, dataset)
+                url = self._servers.start_webapp(key, dataset.id, self._cache)
             except WebAppError as exc:
                 log.warning("Open in Cellucid web app failed: %s", exc)
                 self._phase.update(state="failed", message=str(exc))
@@ -78,25 +85,24 @@ class WebAppOpener:
             finally:
                 timer.cancel()
                 self._close_progress()
-            self._app.show_webapp_window(key, dataset, url)
+            self._datasets.show_in_webapp(key, dataset, url)
             self._phase["state"] = "done"
             return {"ok": True, "error": None}
 
     def open_from_tray(self) -> None:
         """The tray item: the current dataset; a problem goes to the home page."""
-        dataset = self._app.current_dataset()
+        dataset = self._datasets.current()
         result = self.open(dataset.id) if dataset is not None else \
             {"ok": False, "error": NO_DATASET}
         if not result["ok"]:
-            self._app.notify(result["error"], "error" if dataset is not None else "info")
-            self._app.show_home()
+            self._notices.announce(result["error"], "error" if dataset is not None else "info")
 
     def _show_progress(self) -> None:
         with self._progress_lock:
             if self._progress_wanted:
-                self._app.show_webapp_progress()
+                self._windows.show_page(Page.WEBAPP)
 
     def _close_progress(self) -> None:
         with self._progress_lock:
             self._progress_wanted = False
-            self._app.close_window(PROGRESS_PAGE)
+            self._windows.close(Page.WEBAPP)

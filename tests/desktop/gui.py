@@ -126,6 +126,10 @@ class App:
     def eval(self, key: str, js: str) -> Any:
         return self.request("/__test__/eval", {"key": key, "js": js})["result"]
 
+    def prompts(self) -> list[dict[str, Any]]:
+        """The sign-in questions the app showed so far, each with its outcome."""
+        return self.request("/__test__/prompts")["prompts"]
+
     def wait_window(self, key: str, what: str = "", timeout: float = 60.0) -> dict[str, Any]:
         return wait_for(lambda: (self.windows().get(key) or {}).get("loaded_at")
                         and self.windows()[key], timeout, what=what or f"window {key} loaded")
@@ -154,6 +158,14 @@ class App:
 def run_cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(app_command(*args), env=env, cwd=ROOT, text=True,
                           capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def run_qt_script(script: str) -> subprocess.CompletedProcess:
+    """Python code with Qt in a process of its own, without a display (offscreen)."""
+    return subprocess.run([sys.executable, "-c", script], text=True, capture_output=True,
+                          timeout=120, cwd=ROOT,
+                          env={"PATH": "/usr/bin:/bin", "QT_QPA_PLATFORM": "offscreen",
+                               "QT_API": "pyside6", "HOME": str(Path.home())})
 
 
 def new_token() -> str:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
+
+from tests.desktop.gui import run_qt_script
 
 SCRIPT = textwrap.dedent("""
     import threading
@@ -22,9 +21,6 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_a_file_open_event_opens_the_file():
-    done = subprocess.run([sys.executable, "-c", SCRIPT], text=True, capture_output=True,
-                          timeout=120, cwd=Path(__file__).parents[2],
-                          env={"PATH": "/usr/bin:/bin", "QT_QPA_PLATFORM": "offscreen",
-                               "QT_API": "pyside6", "HOME": str(Path.home())})
+    done = run_qt_script(SCRIPT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "True ['/data/pbmc.h5ad']"

@@ -98,12 +98,12 @@ def test_an_unusable_web_app_source_falls_back_to_the_official_one(tmp_path):
 
 
 def test_the_settings_window_refuses_a_bad_web_app_source_with_a_sentence(isolated_user_dirs):
-    from cellucid_desktop.desktop.app import DesktopApp
+    from cellucid_desktop.desktop.preferences import Preferences
 
-    app = DesktopApp()
-    saved = app.save_settings({"webapp_source": "https://www.cellucid.com/"})
+    preferences = Preferences(UserState(), changed=lambda: None)
+    saved = preferences.save({"webapp_source": "https://www.cellucid.com/"})
     assert "trailing '/'" in saved["error"] and saved["webapp_source"] == DEFAULT_SOURCE_URL
     assert UserState().settings.webapp_source == DEFAULT_SOURCE_URL
-    saved = app.save_settings({"webapp_source": "https://mirror.example.org"})
+    saved = preferences.save({"webapp_source": "https://mirror.example.org"})
     assert "error" not in saved and UserState().settings.webapp_source == \
         "https://mirror.example.org"

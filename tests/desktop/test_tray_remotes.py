@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cellucid_desktop.desktop.connect.controller import TRAY_REMOTES, RemoteConnections
-from cellucid_desktop.remote.connections import Connection, ConnectionStore
+from cellucid_desktop.desktop.connect.controller import TRAY_REMOTES, tray_remotes
+from cellucid_desktop.desktop.ipc import REMOTE_FILE
+from cellucid_desktop.remote.connections import Connection, ConnectionStore, RemoteFile
+from cellucid_desktop.remote.ssh_command import HostSpec
 from tests.desktop.gui import choose_from_tray_menu, tray_icons, xdotool
 from tests.helpers import wait_for
 from tests.remote.servers import desktop_serve, token_file
@@ -19,12 +21,27 @@ def test_the_menu_lists_saved_and_recent_remotes_once_each_most_recently_used_fi
     store.save(Connection("Lab", port=9003))  # saved and used: listed once, by its name
     store.save(Connection("Never used", port=8000))
     store.note_used(Connection("127.0.0.1:9001", port=9001))  # used again: newest
-    menu = RemoteConnections(app=None).tray_remotes()  # type: ignore[arg-type] # no app needed
+    menu = tray_remotes(store)
     labels = [label for _key, label in menu]
     assert labels[:2] == ["127.0.0.1:9001", "127.0.0.1:9009"]
     assert "Lab — 127.0.0.1:9003 (already forwarded)" in labels
     assert len(menu) == TRAY_REMOTES and len({key for key, _ in menu}) == TRAY_REMOTES
     assert "Never used — 127.0.0.1:8000 (already forwarded)" not in labels  # oldest, cut
+
+
+def test_recent_remote_files_come_first_and_say_when_their_server_still_runs(
+        isolated_user_dirs) -> None:
+    store = ConnectionStore()
+    store.note_used(Connection("127.0.0.1:9000", port=9000))
+    host = HostSpec("alice@login.example.org", ssh_port=2222)
+    store.note_file(RemoteFile(host, "/data/pbmc.h5ad", last_used=1.0))
+    store.note_file(RemoteFile(host, "/scratch/atlas.zarr/", "slurm", last_used=2.0,
+                               record={"version": 1, "job": "42"}))
+    menu = tray_remotes(store)
+    assert [label for _key, label in menu] == [
+        "atlas.zarr — alice@login.example.org:2222 (running)",
+        "pbmc.h5ad — alice@login.example.org:2222", "127.0.0.1:9000"]
+    assert menu[0][0] == f"{REMOTE_FILE}alice@login.example.org:2222\n/scratch/atlas.zarr/"
 
 
 def test_a_saved_remote_chosen_in_the_tray_opens_the_remote_viewer_window(

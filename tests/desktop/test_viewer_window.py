@@ -87,7 +87,7 @@ def test_kept_selections_reach_a_copy_of_the_dataset_through_the_native_dialog(l
 
 
 def test_window_sizes_shrink_to_the_free_screen_area_but_not_below_the_minimum():
-    from cellucid_desktop.desktop.app import fit_window
+    from cellucid_desktop.desktop.windows import fit_window
 
     assert fit_window((1280, 820), None, (480, 360)) == (1280, 820)  # screen unknown
     assert fit_window((1280, 820), (2560, 1400), (480, 360)) == (1280, 820)

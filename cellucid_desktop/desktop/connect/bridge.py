@@ -5,40 +5,53 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cellucid_desktop.desktop.app import DesktopApp
+    from cellucid_desktop.desktop.connect.controller import RemoteConnections
 
 
 class ConnectApi:
     """``window.pywebview.api.connect_*`` for pages/connect.html."""
 
-    _app: DesktopApp
+    _remote: RemoteConnections
 
     def connect_preview(self, form: dict[str, Any]) -> dict[str, Any]:
-        return self._app.remote.preview(form)
+        return self._remote.preview(form)
+
+    def connect_sign_in(self, form: dict[str, Any]) -> dict[str, Any]:
+        return self._remote.sign_in(form)
+
+    def connect_browse(self, form: dict[str, Any], path: str | None = None) -> dict[str, Any]:
+        return self._remote.browse(form, str(path) if path else None)
+
+    def connect_open(self, form: dict[str, Any]) -> dict[str, Any]:
+        return self._remote.open_file(form)
+
+    def open_remote_file(self, key: str) -> None:
+        """The home window's recent remote files: progress and problems show there."""
+        self._remote.start_remote_file(str(key))
 
     def connect_start(self, form: dict[str, Any]) -> dict[str, Any]:
-        return self._app.remote.start(form)
+        return self._remote.start(form)
 
     def connect_status(self, live_id: str) -> dict[str, Any]:
-        return self._app.remote.status(live_id)
+        return self._remote.status(live_id)
 
     def connect_sessions(self) -> list[dict[str, Any]]:
-        return self._app.remote.sessions()
+        return self._remote.sessions()
 
     def connect_disconnect(self, live_id: str) -> None:
-        self._app.remote.disconnect(live_id)
+        self._remote.disconnect(live_id)
 
     def connect_save(self, name: str, form: dict[str, Any]) -> dict[str, Any]:
-        return self._app.remote.save(name, form)
+        return self._remote.save(name, form)
 
     def connect_saved(self) -> list[dict[str, Any]]:
-        return self._app.remote.saved()
+        return self._remote.saved()
 
     def connect_recent(self) -> list[dict[str, Any]]:
-        return self._app.remote.recent()
+        return self._remote.recent()
 
     def connect_delete(self, name: str) -> list[dict[str, Any]]:
-        return self._app.remote.delete(name)
+        return self._remote.delete(name)
 
     def connect_find(self) -> list[dict[str, Any]]:
-        return self._app.remote.find_forwarded()
+        return self._remote.find_forwarded()

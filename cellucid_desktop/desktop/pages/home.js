@@ -49,6 +49,38 @@
     }));
   }
 
+  // Remote files opened lately: one click opens again (or reattaches to a kept server).
+  function renderRemoteFiles(files) {
+    document.getElementById("remote-heading").hidden = files.length === 0;
+    document.getElementById("remote-files").replaceChildren(...files.map((f) => {
+      const item = el("li", { "data-key": f.key, "data-path": f.path });
+      const open = el("button", { class: "open" }, f.running ? "Reattach" : "Open");
+      open.addEventListener("click", () => act(api.open_remote_file(f.key)));
+      item.append(el("span", { class: "name" }, f.path.replace(/\/+$/, "").split("/").pop()),
+                  el("span", { class: "path", title: f.path },
+                     `${f.host}: ${f.path}${f.where === "slurm" ? " (Slurm)" : ""}${f.running ? " — kept running" : ""}`),
+                  open);
+      return item;
+    }));
+  }
+
+  // Remote connections of this session, with their progress (polled while it changes).
+  const SETTLED = ["connected", "failed", "stopped", "server-stopped"];
+  let polling = null;
+  function renderRemoteNow(sessions) {
+    document.getElementById("remote-now-heading").hidden = sessions.length === 0;
+    document.getElementById("remote-now").replaceChildren(...sessions.map((s) => {
+      const item = el("li", { "data-id": s.id, "data-state": s.state });
+      const stop = el("button", {}, SETTLED.includes(s.state) && s.state !== "connected" ? "Dismiss" : "Disconnect");
+      stop.addEventListener("click", () => act(api.connect_disconnect(s.id)));
+      item.append(el("span", { class: "name" }, s.name),
+                  el("span", { class: `path ${s.state}` }, s.message ? `${s.state}: ${s.message}` : s.state), stop);
+      return item;
+    }));
+    clearTimeout(polling);
+    if (sessions.some((s) => !SETTLED.includes(s.state))) polling = setTimeout(refresh, 1000);
+  }
+
   function renderOpen(open) {
     document.getElementById("open-heading").hidden = open.length === 0;
     document.getElementById("open-list").replaceChildren(...open.map((d) => {
@@ -70,6 +102,8 @@
     renderNotices(state.notices);
     renderRecent(state.recent);
     renderOpen(state.open);
+    renderRemoteFiles(state.remote_files);
+    renderRemoteNow(state.remote_sessions);
     document.getElementById("version").textContent = `Version ${state.version}.`;
     document.documentElement.dataset.homeState = "ready";
   }

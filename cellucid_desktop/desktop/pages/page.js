@@ -10,6 +10,12 @@ window.cellucidPage = {
       }
     });
   },
+  // The bridge, once the page wears the theme chosen in Settings.
+  async themedApi() {
+    const api = await this.api();
+    this.applyTheme((await api.state()).settings.theme);
+    return api;
+  },
   applyTheme(theme) {
     if (theme === "light" || theme === "dark") document.documentElement.dataset.theme = theme;
     else delete document.documentElement.dataset.theme;
