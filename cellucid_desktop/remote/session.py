@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# How many local ports to try when the one chosen is taken before ssh binds it (other
+# programs, other tunnels of this app, pick ports at the same time).
+PORT_ATTEMPTS = 5
+
 
 class RemoteError(Exception):
     """Connecting failed; ``str()`` is one sentence for the user."""
@@ -133,14 +137,24 @@ class RemoteSession:
             raise RemoteError(f"The local port {requested} is already in use"
                               f"{' by ' + holder if holder else ''}; choose another local "
                               "port or leave it empty.")
-        self.local_port = choose_local_port(self.spec.remote_port, requested)
-        self.tunnel = Tunnel(self.spec, self.local_port, masters=self.masters,
-                             on_status=self.on_status, ready_timeout=self.ready_timeout)
-        status = self.tunnel.start().wait_connected(self.ready_timeout + 30)
-        if self._closed.is_set():
-            raise RemoteError("Disconnected.")
-        if status.state != TunnelState.CONNECTED:
-            raise RemoteError(status.message)
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            self.local_port = choose_local_port(self.spec.remote_port, requested)
+            self.tunnel = Tunnel(self.spec, self.local_port, masters=self.masters,
+                                 on_status=self.on_status, ready_timeout=self.ready_timeout)
+            status = self.tunnel.start().wait_connected(self.ready_timeout + 30)
+            if self._closed.is_set():
+                raise RemoteError("Disconnected.")
+            if status.state == TunnelState.CONNECTED:
+                return
+            # A port we chose was free when chosen, but another program may bind it
+            # before ssh does (the tunnel never came up, so no URL names it yet): choose
+            # again. A port the user asked for is theirs to change.
+            if (requested is not None or attempt == PORT_ATTEMPTS or status.problem is None
+                    or status.problem.kind != "local-port-busy"):
+                raise RemoteError(status.message)
+            log.info("local port %d was taken before the tunnel bound it; choosing another",
+                     self.local_port)
+            self.tunnel.stop()
 
     def _view(self, result: ProbeResult) -> RemoteView:
         if not result.needs_proxy:

@@ -304,7 +304,11 @@ class Tunnel:
             link.release(frozen)
 
     def _sign_in_problem(self, problem: SshProblem) -> SshProblem:
-        """A failed sign-in; with nobody to answer, say that rather than "cancelled"."""
+        """A failed sign-in; with nobody to answer, say that rather than "cancelled". A
+        single session that could not bind the local port says which port (ssh's sign-in
+        diagnosis does not know it)."""
+        if problem.kind == "local-port-busy":
+            return self._port_busy()
         if self._no_one is not None and self._no_one.asked and problem.kind in (
                 "sign-in-cancelled", "host-key-rejected"):
             return SshProblem("needs-user", f"{self.spec.target} asks \"{self._no_one.asked[-1]}"

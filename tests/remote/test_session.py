@@ -3,6 +3,8 @@ against real remotes behind a real sshd."""
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import threading
 import urllib.request
@@ -11,14 +13,17 @@ from pathlib import Path
 
 import pytest
 
+from cellucid_desktop.remote.master import MasterPool
 from cellucid_desktop.remote.ports import any_free_port
 from cellucid_desktop.remote.probe import DESKTOP, G2, fetch
+from cellucid_desktop.remote.prompt_broker import PromptBroker
 from cellucid_desktop.remote.session import RemoteError, RemoteSession, TokenNeeded
-from cellucid_desktop.remote.ssh_command import tunnel_argv
+from cellucid_desktop.remote.ssh_command import TunnelSpec, tunnel_argv
 from tests.desktop.gui import running
 from tests.helpers import wait_for
 from tests.remote.conftest import spec_for
 from tests.remote.servers import ServeProcess, SocketServe, cellucid_serve
+from tests.remote.signin import ScriptedUser, locked_key
 from tests.remote.sshd import SshLab
 from tests.server.reference import raw_request
 
@@ -240,3 +245,65 @@ def test_a_remote_socket_is_forwarded_and_opened_with_its_token(
         assert status == 200 and "text/html" in headers["Content-Type"]
     finally:
         session.close()
+
+
+def _taking_the_port(session: RemoteSession, taker: socket.socket, passphrase: str):
+    """An answer to the passphrase prompt given while another program binds the local
+    port chosen for the tunnel (after it was chosen, before ssh binds it)."""
+
+    def answer(request: object) -> str:
+        taker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as ssh binds
+        taker.bind(("127.0.0.1", session.local_port))
+        taker.listen()
+        return passphrase
+    return answer
+
+
+@pytest.mark.parametrize("multiplexing", [True, False], ids=["master", "single-session"])
+def test_a_chosen_local_port_taken_before_ssh_binds_it_is_replaced_by_another(
+        ssh_lab: SshLab, socket_remote: SocketServe, broker: PromptBroker,
+        user: ScriptedUser, tmp_path: Path, multiplexing: bool) -> None:
+    """Other programs (and other tunnels) pick local ports at the same time: one may
+    bind the port chosen for the tunnel while the user signs in. The tunnel was never
+    up, so no URL names that port yet: another is chosen and the open goes on."""
+    key, config = locked_key(ssh_lab, tmp_path, "right horse")
+    spec = TunnelSpec("login", remote_port=8765, remote_socket=socket_remote.socket,
+                      config_file=str(config), identity_file=str(key))
+    pool = MasterPool(broker, multiplexing=multiplexing)
+    session = RemoteSession(spec, masters=pool, token=socket_remote.token)
+    with socket.socket() as taker:
+        # (a single session signs in again for the next port; a master is reused)
+        user.script(_taking_the_port(session, taker, "right horse"),
+                    *([] if multiplexing else ["right horse"]))
+        try:
+            view = session.open()
+            taken = taker.getsockname()[1]
+            assert session.local_port != taken
+            assert view.url.startswith(f"http://127.0.0.1:{session.local_port}/")
+            assert _get(view.url)[0] == 200
+        finally:
+            session.close()
+            pool.close_all()
+
+
+def test_a_requested_local_port_taken_while_signing_in_is_named_in_the_error(
+        ssh_lab: SshLab, socket_remote: SocketServe, broker: PromptBroker,
+        user: ScriptedUser, tmp_path: Path) -> None:
+    """The port the user asked for is not changed behind their back: the error names it
+    (the single session's ssh fails to bind it; its sign-in diagnosis alone said
+    "port None")."""
+    key, config = locked_key(ssh_lab, tmp_path, "right horse")
+    port = any_free_port()
+    spec = TunnelSpec("login", remote_port=8765, remote_socket=socket_remote.socket,
+                      config_file=str(config), identity_file=str(key), local_port=port)
+    pool = MasterPool(broker, multiplexing=False)
+    session = RemoteSession(spec, masters=pool, token=socket_remote.token)
+    with socket.socket() as taker:
+        user.script(_taking_the_port(session, taker, "right horse"))
+        try:
+            with pytest.raises(RemoteError, match=f"The local port {port} is already in use "
+                                                  rf"by .+ \(PID {os.getpid()}\)"):
+                session.open()
+        finally:
+            session.close()
+            pool.close_all()
