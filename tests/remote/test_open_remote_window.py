@@ -68,7 +68,7 @@ def _cells_drawn(app: App, key: str, tmp_path: Path) -> None:
              120, what="the remote viewer ready")
     window_id = wait_visible(app.env, "Cellucid \\(remote\\)$")
     rect = app.eval(key, "(({x, y, width, height}) => [x, y, width, height])"
-                         "(document.querySelector('canvas').getBoundingClientRect())")
+                         "(document.getElementById('plot').getBoundingClientRect())")
     wait_for(lambda: drawn_fraction(window_pixels(app.env, window_id, tmp_path), rect) > 0.01,
              30, what="the remote's cells drawn in the canvas")
 
@@ -227,7 +227,9 @@ def test_connect_open_without_no_window_hands_its_plan_to_the_app_which_opens_th
                      str(small_h5ad), "--env", ENV, timeout=180)
     assert result.returncode == 0, result.stderr
     assert "Opened in Cellucid Desktop: http://127.0.0.1:" in result.stdout
-    assert "[finding-server]" in result.stderr  # the app's progress, followed here
+    # the app's progress, followed here (polled: a step shorter than a poll may not show)
+    assert re.search(r"^  \[(signing-in|starting|finding-server)\] ", result.stderr, re.M), \
+        result.stderr
     app.wait_window("remote:1", "the window the command asked for", timeout=60)
     wait_for(lambda: app.eval("remote:1", "document.documentElement.dataset.viewerState")
              == "ready", 120, what="the remote viewer ready")
