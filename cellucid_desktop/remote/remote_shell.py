@@ -65,10 +65,13 @@ def _positional(words: Sequence[str]) -> str:
 
 # -- shared pieces ------------------------------------------------------------------------
 
-_COMMON = r'''
+_SAY = r'''
 say() { printf '%s %s %s\n' "$marker" "$1" "$2"; }
 tell_log() { tail -n 40 "$1" 2>/dev/null | while IFS= read -r l; do say log "$l"; done; }
-umask 077
+'''
+"""How every script answers: ``say KIND TEXT`` lines after the marker, a log's end."""
+
+_HOME_PATH = r'''
 case $path in
   "~") path=$HOME ;;
   "~/"*) path=$HOME/${path#??} ;;
@@ -76,6 +79,9 @@ case $path in
   *) path=$HOME/$path ;;
 esac
 '''
+"""``$path`` as the user meant it: ``~`` and relative paths are under the remote home."""
+
+_COMMON = _SAY + "umask 077\n" + _HOME_PATH
 
 _FIND_PROGRAM = r'''
 found=
@@ -247,16 +253,12 @@ def slurm_script(marker: str, *, path: str, programs: Sequence[str], token: str,
 def follow_job_script(marker: str, *, job: str, log: str) -> bytes:
     """Follow a job already submitted (a kept server reattached): as ``slurm_script``'s
     second half."""
-    return (_assign(marker=marker, job=job, log=log, run="")
-            + "say() { printf '%s %s %s\\n' \"$marker\" \"$1\" \"$2\"; }\n"
-            + "tell_log() { tail -n 40 \"$1\" 2>/dev/null | while IFS= read -r l; do "
-              "say log \"$l\"; done; }\n" + _FOLLOW_JOB).encode()
+    return (_assign(marker=marker, job=job, log=log, run="") + _SAY + _FOLLOW_JOB).encode()
 
 
 # -- after the start: check, read, stop ----------------------------------------------------
 
-_CHECK_PID = r'''
-say() { printf '%s %s %s\n' "$marker" "$1" "$2"; }
+_CHECK_PID = _SAY + r'''
 alive=0
 if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
   case $(ps -p "$pid" -o args= 2>/dev/null) in *"$run"*|*"$path"*) alive=1 ;; esac
@@ -275,7 +277,7 @@ if [ -n "$job" ]; then
   say queue "$(squeue --noheader --jobs "$job" --format='%T|%r|%N|%S' 2>/dev/null | head -n 1)"
 fi
 if [ -n "$token_file" ] && [ -r "$token_file" ]; then say token "$(head -n 1 "$token_file")"; fi
-tail -n 40 "$run/server.log" 2>/dev/null | while IFS= read -r l; do say log "$l"; done
+tell_log "$run/server.log"
 '''
     return (head + body).encode()
 
@@ -307,14 +309,7 @@ def list_script(marker: str, *, path: str | None) -> bytes:
     names of sub-folders holding a Zarr store's root. Errors: not-found, not-dir,
     denied."""
     head = _assign(marker=marker, path=path if path is not None else "~")
-    body = r'''
-say() { printf '%s %s %s\n' "$marker" "$1" "$2"; }
-case $path in
-  "~") path=$HOME ;;
-  "~/"*) path=$HOME/${path#??} ;;
-  /*) ;;
-  *) path=$HOME/$path ;;
-esac
+    body = _SAY + _HOME_PATH + r'''
 if [ ! -e "$path" ]; then say not-found "$path"; exit 0; fi
 if [ ! -d "$path" ]; then say not-dir "$path"; exit 0; fi
 cd "$path" 2>/dev/null || { say denied "$path"; exit 0; }
