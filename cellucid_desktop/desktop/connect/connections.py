@@ -8,11 +8,10 @@ Disconnect); a remote file the app starts a server for is ``files.RemoteFiles``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cellucid_desktop.desktop.connect.launch import file_key
-from cellucid_desktop.desktop.connect.sessions import Live, Sessions
+from cellucid_desktop.desktop.connect.sessions import Live, SessionStarter
 from cellucid_desktop.desktop.ipc import REMOTE_FILE
 from cellucid_desktop.remote.connections import (Connection, ConnectionStore, SpecError,
                                                  form_from_spec, spec_from_form)
@@ -23,10 +22,6 @@ from cellucid_desktop.remote.ssh_command import display_command, server_command
 from cellucid_desktop.remote.ssh_process import SshError
 from cellucid_desktop.remote.tunnel import TunnelState, TunnelStatus
 from cellucid_desktop.server.access import read_token_file, token_from_text
-
-if TYPE_CHECKING:
-    from cellucid_desktop.desktop.notices import Notices
-    from cellucid_desktop.remote.master import MasterPool
 
 TRAY_REMOTES = 8  # entries in the tray's Recent remotes menu
 
@@ -79,20 +74,8 @@ def tray_remotes(store: ConnectionStore) -> list[list[str]]:
                     for c in remembered(store)]
 
 
-class RemoteConnections:
-    """The dialog's tunnels and connections. ``masters()`` is the app's MasterPool;
-    ``viewer()`` the Settings' viewer for remotes without a UI; ``changed()`` runs when
-    the tray menu's remotes changed."""
-
-    def __init__(self, sessions: Sessions, store: ConnectionStore, notices: Notices, *,
-                 masters: Callable[[], MasterPool], viewer: Callable[[], str],
-                 changed: Callable[[], None]) -> None:
-        self._sessions = sessions
-        self._store = store
-        self._notices = notices
-        self._masters = masters
-        self._viewer = viewer
-        self._changed = changed
+class RemoteConnections(SessionStarter):
+    """The dialog's tunnels, and the connections it saves and remembers."""
 
     def preview(self, form: dict[str, Any]) -> dict[str, Any]:
         """The command lines for the current fields, or the first field error."""

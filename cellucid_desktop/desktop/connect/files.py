@@ -11,40 +11,22 @@ choices: environment line, where to run, Slurm options, last folders.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cellucid_desktop.desktop.connect.launch import (file_entry, file_key, folder_of,
                                                      listing_view, memory_fields,
                                                      plan_from_form)
-from cellucid_desktop.desktop.connect.sessions import Live, Sessions
-from cellucid_desktop.remote.connections import ConnectionStore, RemoteFile, SpecError, \
-    spec_from_form
+from cellucid_desktop.desktop.connect.sessions import Live, SessionStarter
+from cellucid_desktop.remote.connections import RemoteFile, SpecError, spec_from_form
 from cellucid_desktop.remote.opening import LaunchPlan, OpenStatus, Phase, RemoteOpen
 from cellucid_desktop.remote.remote_files import ListError, list_dir
 from cellucid_desktop.remote.session import RemoteError
 from cellucid_desktop.remote.ssh_command import TunnelSpec
 from cellucid_desktop.remote.ssh_process import SshError
 
-if TYPE_CHECKING:
-    from cellucid_desktop.desktop.notices import Notices
-    from cellucid_desktop.remote.master import MasterPool
 
-
-class RemoteFiles:
-    """Remote files opened by this app. ``masters()`` is the app's MasterPool;
-    ``viewer()`` the Settings' viewer; ``changed()`` runs when home or the tray menu
-    should list something new."""
-
-    def __init__(self, sessions: Sessions, store: ConnectionStore, notices: Notices, *,
-                 masters: Callable[[], MasterPool], viewer: Callable[[], str],
-                 changed: Callable[[], None]) -> None:
-        self._sessions = sessions
-        self._store = store
-        self._notices = notices
-        self._masters = masters
-        self._viewer = viewer
-        self._changed = changed
+class RemoteFiles(SessionStarter):
+    """Remote files this app starts (or reattaches) a server for."""
 
     def browse(self, form: dict[str, Any], path: str | None = None) -> dict[str, Any]:
         """List a folder on the form's host (None: its last folder used, else home),

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from cellucid_desktop.desktop.notices import Notices
     from cellucid_desktop.desktop.servers import Servers
     from cellucid_desktop.desktop.windows import Windows
+    from cellucid_desktop.remote.connections import ConnectionStore
+    from cellucid_desktop.remote.master import MasterPool
 
 log = logging.getLogger(__name__)
 
@@ -135,3 +137,20 @@ class Sessions:
     def _window_closed(self, key: str) -> None:
         if key.startswith(REMOTE):
             self.disconnect(key.removeprefix(REMOTE))
+
+
+class SessionStarter:
+    """What both ways of starting sessions need from the app: the sessions, the one
+    store of connections and remote files, the home window's notices, ``masters()`` the
+    app's MasterPool, ``viewer()`` the Settings' viewer (for remotes without a UI), and
+    ``changed()``, run when home or the tray menu should list something new."""
+
+    def __init__(self, sessions: Sessions, store: ConnectionStore, notices: Notices, *,
+                 masters: Callable[[], MasterPool], viewer: Callable[[], str],
+                 changed: Callable[[], None]) -> None:
+        self._sessions = sessions
+        self._store = store
+        self._notices = notices
+        self._masters = masters
+        self._viewer = viewer
+        self._changed = changed
