@@ -32,12 +32,14 @@ from typing import Any
 from cellucid_desktop import __version__, paths
 from cellucid_desktop.desktop import instance
 from cellucid_desktop.desktop.bridge import PageApi, ViewerApi
-from cellucid_desktop.desktop.connect.controller import RemoteConnections
+from cellucid_desktop.desktop.connect.connections import RemoteConnections
+from cellucid_desktop.desktop.connect.files import RemoteFiles
+from cellucid_desktop.desktop.connect.sessions import Sessions
 from cellucid_desktop.desktop.control import SELF_GUARDED, desktop_routes
 from cellucid_desktop.desktop.datasets import Datasets
 from cellucid_desktop.desktop.fileopen import install_file_open_handler
 from cellucid_desktop.desktop.gui_gc import GuiThreadCollector
-from cellucid_desktop.desktop.ipc import VIEWER, WEBAPP, Page, TrayCommand
+from cellucid_desktop.desktop.ipc import REMOTE_FILE, VIEWER, WEBAPP, Page, TrayCommand
 from cellucid_desktop.desktop.notices import Notices
 from cellucid_desktop.desktop.preferences import Preferences
 from cellucid_desktop.desktop.prompt_window import PromptWindow
@@ -47,6 +49,7 @@ from cellucid_desktop.desktop.tray import TrayProcess
 from cellucid_desktop.desktop.webapp_open import WebAppOpener
 from cellucid_desktop.desktop.windows import Windows, available_screen
 from cellucid_desktop.logs import log_file
+from cellucid_desktop.remote.connections import ConnectionStore
 from cellucid_desktop.server.registry import DatasetRegistry
 from cellucid_desktop.settings import UserState
 
@@ -79,17 +82,22 @@ class DesktopApp:
         self.webapp = WebAppOpener(self.datasets, self.windows, self.servers, self.notices)
         self.prompts = PromptWindow(self.windows)
         self.sign_in = SignIn(self.prompts)
-        self.remote = RemoteConnections(self.windows, self.servers, self.notices,
-                                        masters=self.sign_in.pool,
-                                        viewer=lambda: self.user.settings.default_viewer,
-                                        changed=self.changed)
+        self.sessions = Sessions(self.windows, self.servers, self.notices,
+                                 changed=self.changed)
+        store = ConnectionStore()
+        masters, viewer = self.sign_in.pool, lambda: self.user.settings.default_viewer
+        self.remote = RemoteConnections(self.sessions, store, self.notices, masters=masters,
+                                        viewer=viewer, changed=self.changed)
+        self.remote_files = RemoteFiles(self.sessions, store, self.notices, masters=masters,
+                                        viewer=viewer, changed=self.changed)
         for message in self.user.messages:
             self.notices.notify(message, "warning")
 
     def _page_api(self) -> PageApi:
         return PageApi(state=self.page_state, datasets=self.datasets, notices=self.notices,
                        windows=self.windows, preferences=self.preferences,
-                       webapp=self.webapp, remote=self.remote, prompts=self.prompts)
+                       webapp=self.webapp, remote=self.remote, files=self.remote_files,
+                       sessions=self.sessions, prompts=self.prompts)
 
     def _viewer_api(self, key: str) -> ViewerApi:
         return ViewerApi(key, self.windows, self.webapp, self.registry)
@@ -211,8 +219,8 @@ class DesktopApp:
         return {
             "version": __version__,
             "recent": self.datasets.recent_entries(),
-            "remote_files": self.remote.remote_files(),
-            "remote_sessions": self.remote.sessions(),
+            "remote_files": self.remote_files.recent(),
+            "remote_sessions": self.sessions.sessions(),
             "open": self.datasets.open_entries(),
             "notices": self.notices.current(),
             "settings": self.preferences.view(),
@@ -244,7 +252,7 @@ class DesktopApp:
                   for e in self.user.recent_entries()]
         windows = [[f"{VIEWER}{d.id}", d.name] for d in self.registry.all()]
         windows += [[key, self.windows.title(key)] for key in self.windows.keys(WEBAPP)]
-        windows += self.remote.tray_windows()
+        windows += self.sessions.tray_windows()
         self.tray.update_menu(recent, windows, self.remote.tray_remotes())
 
     def on_tray_command(self, command: str, argument: str = "") -> None:
@@ -261,12 +269,19 @@ class DesktopApp:
         with_argument = {
             TrayCommand.OPEN_RECENT: lambda path: self.datasets.open_paths([path]),
             TrayCommand.FOCUS: self.windows.focus,
-            TrayCommand.OPEN_REMOTE: self.remote.start_remembered,
+            TrayCommand.OPEN_REMOTE: self._open_remote,
         }
         if command in with_argument:
             with_argument[command](argument)
         elif command in actions:
             actions[command]()
+
+    def _open_remote(self, key: str) -> None:
+        """The tray's Recent remotes menu: a remote file or a remembered connection."""
+        if key.startswith(REMOTE_FILE):
+            self.remote_files.start_recent(key.removeprefix(REMOTE_FILE))
+        else:
+            self.remote.start_remembered(key)
 
     # ----- control routes and test surface (control.Controller) ----------------------
 
@@ -277,7 +292,7 @@ class DesktopApp:
         """`cellucid-desktop connect`: start a connection (``form``) or open a remote
         file (``plan``, its prompts in this app's window), or poll one by ``id``."""
         if "id" in body:
-            return self.remote.status(str(body["id"]))
+            return self.sessions.status(str(body["id"]))
         if "plan" in body:
             from cellucid_desktop.remote.opening import LaunchPlan
             from cellucid_desktop.remote.ssh_command import SpecError
@@ -287,7 +302,7 @@ class DesktopApp:
             except (SpecError, KeyError, TypeError, ValueError) as exc:
                 return {"ok": False, "error": f"The plan cannot be used: {exc}"}
             self.windows.focus(Page.HOME)  # the app comes forward: its prompts show there
-            return self.remote.open_plan(plan)
+            return self.remote_files.open_plan(plan)
         return self.remote.start(dict(body.get("form") or {}))
 
     def test_windows(self) -> list[dict[str, Any]]:

@@ -28,7 +28,9 @@ from cellucid_desktop.desktop.ipc import VIEWER, Page, viewer_key
 from cellucid_desktop.desktop.prompt_window import PromptApi
 
 if TYPE_CHECKING:
-    from cellucid_desktop.desktop.connect.controller import RemoteConnections
+    from cellucid_desktop.desktop.connect.connections import RemoteConnections
+    from cellucid_desktop.desktop.connect.files import RemoteFiles
+    from cellucid_desktop.desktop.connect.sessions import Sessions
     from cellucid_desktop.desktop.datasets import Datasets
     from cellucid_desktop.desktop.notices import Notices
     from cellucid_desktop.desktop.preferences import Preferences
@@ -107,8 +109,8 @@ class PageApi(HomeApi, SettingsApi, WebAppProgressApi, ConnectApi, PromptApi):
 
     def __init__(self, *, state: Callable[[], dict[str, Any]], datasets: Datasets,
                  notices: Notices, windows: Windows, preferences: Preferences,
-                 webapp: WebAppOpener, remote: RemoteConnections,
-                 prompts: PromptWindow) -> None:
+                 webapp: WebAppOpener, remote: RemoteConnections, files: RemoteFiles,
+                 sessions: Sessions, prompts: PromptWindow) -> None:
         self._state = state
         self._datasets = datasets
         self._notices = notices
@@ -116,6 +118,8 @@ class PageApi(HomeApi, SettingsApi, WebAppProgressApi, ConnectApi, PromptApi):
         self._preferences = preferences
         self._webapp = webapp
         self._remote = remote
+        self._files = files
+        self._sessions = sessions
         self._prompts = prompts
 
 

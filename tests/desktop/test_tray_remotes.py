@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cellucid_desktop.desktop.connect.controller import TRAY_REMOTES, tray_remotes
+from cellucid_desktop.desktop.connect.connections import TRAY_REMOTES, tray_remotes
 from cellucid_desktop.desktop.ipc import REMOTE_FILE
 from cellucid_desktop.remote.connections import Connection, ConnectionStore, RemoteFile
 from cellucid_desktop.remote.ssh_command import HostSpec

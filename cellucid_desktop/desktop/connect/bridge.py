@@ -5,13 +5,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cellucid_desktop.desktop.connect.controller import RemoteConnections
+    from cellucid_desktop.desktop.connect.connections import RemoteConnections
+    from cellucid_desktop.desktop.connect.files import RemoteFiles
+    from cellucid_desktop.desktop.connect.sessions import Sessions
 
 
 class ConnectApi:
     """``window.pywebview.api.connect_*`` for pages/connect.html."""
 
     _remote: RemoteConnections
+    _files: RemoteFiles
+    _sessions: Sessions
 
     def connect_preview(self, form: dict[str, Any]) -> dict[str, Any]:
         return self._remote.preview(form)
@@ -20,26 +24,26 @@ class ConnectApi:
         return self._remote.sign_in(form)
 
     def connect_browse(self, form: dict[str, Any], path: str | None = None) -> dict[str, Any]:
-        return self._remote.browse(form, str(path) if path else None)
+        return self._files.browse(form, str(path) if path else None)
 
     def connect_open(self, form: dict[str, Any]) -> dict[str, Any]:
-        return self._remote.open_file(form)
+        return self._files.open_file(form)
 
     def open_remote_file(self, key: str) -> None:
         """The home window's recent remote files: progress and problems show there."""
-        self._remote.start_remote_file(str(key))
+        self._files.start_recent(str(key))
 
     def connect_start(self, form: dict[str, Any]) -> dict[str, Any]:
         return self._remote.start(form)
 
     def connect_status(self, live_id: str) -> dict[str, Any]:
-        return self._remote.status(live_id)
+        return self._sessions.status(live_id)
 
     def connect_sessions(self) -> list[dict[str, Any]]:
-        return self._remote.sessions()
+        return self._sessions.sessions()
 
     def connect_disconnect(self, live_id: str) -> None:
-        self._remote.disconnect(live_id)
+        self._sessions.disconnect(live_id)
 
     def connect_save(self, name: str, form: dict[str, Any]) -> dict[str, Any]:
         return self._remote.save(name, form)
