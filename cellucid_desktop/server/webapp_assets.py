@@ -25,8 +25,8 @@ from cellucid_desktop.data.reader import stat_identity
 from cellucid_desktop.server.registry import DatasetRegistry
 from cellucid_desktop.server.runner import ServerThread
 from cellucid_desktop.server.store import text_response
-from cellucid_desktop.server.webapp_cache import (STATE_NAME, Build, WebAppCache,
-                                                  check_asset_bytes)
+from cellucid_desktop.server.webapp_cache import STATE_NAME, Build, WebAppCache
+from cellucid_desktop.server.webapp_download import check_asset_bytes
 from cellucid_desktop.server.webapp_inventory import INVENTORY_NAME
 from cellucid_desktop.webapp_source import WebAppError
 

@@ -1,4 +1,4 @@
-"""Download, verify and cache the official Cellucid web app (no Flask here).
+"""Keep the verified Cellucid web app on disk and decide when to fetch it (no Flask here).
 
 Layout of ``paths.cache_dir()/webapp/``::
 
@@ -18,11 +18,13 @@ Unlike `cellucid serve`, which downloads the whole build at every start and fail
 offline, a verified cache is reused: :meth:`WebAppCache.ensure` asks the source
 again only when the last successful check is older than a day, and falls back to
 the cache when the source cannot be reached.
+
+The HTTP side (what is downloaded and how each file is checked) is
+``webapp_download``'s; this module owns the folder, its lock and its lifecycle.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -36,30 +38,23 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import quote, urljoin, urlsplit
 
 from filelock import FileLock, Timeout
 
-from cellucid_desktop import __version__, paths
+from cellucid_desktop import paths
 from cellucid_desktop.atomic_files import atomic_write_json
-from cellucid_desktop.hosts import is_loopback_name
-from cellucid_desktop.http_client import READ_ERRORS, InternetClient, Response
+from cellucid_desktop.server.webapp_download import (
+    TIMEOUT, SourceUnreachable, WebAppDownloader, copy_if_verified, verify_generation)
 from cellucid_desktop.server.webapp_inventory import (
-    INVENTORY_CONTENT_TYPE, INVENTORY_NAME, Asset, Inventory, InventoryError,
-    extract_build_id, is_normalized_mime, media_type, parse_inventory)
+    INVENTORY_NAME, Inventory, extract_build_id, parse_inventory)
 from cellucid_desktop.webapp_source import DEFAULT_SOURCE_URL, WebAppError, validate_source_url
 
 log = logging.getLogger(__name__)
 
 REFRESH_INTERVAL = 24 * 3600.0  # seconds between automatic checks for a newer build
-TIMEOUT = 15.0  # seconds per network operation, as cellucid
 LOCK_TIMEOUT = 600.0  # how long a fetch waits for another process's fetch
-USER_AGENT = f"cellucid-desktop/{__version__} (web-cache)"
 STATE_NAME = "state.json"
 _GENERATION = re.compile(r"gen-[0-9a-f]{32}")
-_CHUNK = 256 * 1024
-MAX_REDIRECTS = 5
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 ProgressCallback = Callable[[int, int, str], None]
 """``progress(done_bytes, total_bytes, current_path)``; raising from it cancels the fetch."""
@@ -96,10 +91,6 @@ class FetchStatus:
     message: str = ""
 
 
-class _Unreachable(WebAppError):
-    """The source could not be reached at all (offline, refused, timed out)."""
-
-
 class WebAppCache:
     """The web-app cache of one folder and one source URL.
 
@@ -111,7 +102,7 @@ class WebAppCache:
         self.source_url = validate_source_url(source_url)
         self.root = Path(root) if root is not None else paths.cache_dir() / "webapp"
         self.timeout = timeout
-        self._http = InternetClient(timeout)  # keep-alive across a build's files
+        self._download = WebAppDownloader(self.source_url, timeout)
         self._status = FetchStatus()
         self._status_lock = threading.Lock()
         self._worker: threading.Thread | None = None
@@ -182,7 +173,7 @@ class WebAppCache:
                 self._remove_leftovers()
                 active = self._verified(self.current())
                 try:
-                    inventory = parse_inventory(self._download_inventory())
+                    inventory = parse_inventory(self._download.inventory())
                     if (active is not None and active.source_url == self.source_url
                             and active.inventory.raw == inventory.raw):
                         build = self._write_state(replace(active, checked_at=time.time()))
@@ -302,8 +293,9 @@ class WebAppCache:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 self._set_status(state="downloading", current_path=asset.path,
                                  done_bytes=done, total_bytes=total)
-                if not _copy_if_verified(reusable.get(asset.sha256), target, asset):
-                    self._download_asset(asset, target, done, total, report)
+                if not copy_if_verified(reusable.get(asset.sha256), target, asset):
+                    self._download.asset(asset, target,
+                                         self._asset_progress(report, done, total, asset.path))
                 done += asset.size
                 report(done, total, asset.path)
             (stage / INVENTORY_NAME).write_bytes(inventory.raw)
@@ -325,153 +317,22 @@ class WebAppCache:
         reason = str(exc).rstrip(".")
         if active is not None:
             return f"{reason}; the web app downloaded earlier stays in use."
-        if isinstance(exc, _Unreachable):
+        if isinstance(exc, SourceUnreachable):
             return f"{reason}; check the internet connection and try again (the built-in " \
                    "viewer works offline)."
         return f"{reason}; try again later (the built-in viewer still works)."
 
-    def _open(self, path: str) -> Response:
-        """A streamed 200 answer for ``path`` of the source; redirects are followed only
-        to https (or loopback http): the hashes that vouch for the build are only as
-        trustworthy as the channel the inventory came over."""
-        url = f"{self.source_url}/{quote(path, safe='/-._~')}"
-        for _hop in range(MAX_REDIRECTS + 1):
-            try:
-                response = self._http.get(url, {"User-Agent": USER_AGENT})
-            except OSError as exc:
-                detail = getattr(exc, "strerror", None) or str(exc)
-                raise _Unreachable(f"Could not reach the Cellucid web app at "
-                                   f"{self.source_url} ({detail})") from None
-            location = response.headers.get("Location")
-            if response.status not in _REDIRECTS or not location:
-                break
-            response.release_conn()
-            url = urljoin(url, location)
-            parts = urlsplit(url)
-            if parts.scheme != "https" and not (
-                    parts.scheme == "http" and is_loopback_name(parts.hostname or "")):
-                raise WebAppError(f"The web app source redirected to {url}, which is not "
-                                  "https, so it was refused")
-        else:
-            raise WebAppError(f"The web app source redirected more than {MAX_REDIRECTS} "
-                              "times; check the source URL")
-        if response.status != 200:
-            response.release_conn()
-            raise WebAppError(f"{url} answered HTTP {response.status} instead of the web "
-                              "build file")
-        return response
-
-    def _download_inventory(self) -> bytes:
-        with self._open(INVENTORY_NAME) as response:
-            content_type = response.headers.get("Content-Type")
-            if content_type != INVENTORY_CONTENT_TYPE:
-                raise InventoryError(f"The web build inventory was served as {content_type!r}, "
-                                     f"not {INVENTORY_CONTENT_TYPE!r}")
-            length = _content_length(response, INVENTORY_NAME)
-            chunks: list[bytes] = []
-            _stream(response, length, INVENTORY_NAME, chunks.append)
-            return b"".join(chunks)
-
-    def _download_asset(self, asset: Asset, target: Path, done: int, total: int,
-                        report: ProgressCallback) -> None:
-        """Stream one asset to ``target`` while hashing; every check as cellucid's."""
-        with self._open(asset.path) as response:
-            content_type = response.headers.get("Content-Type")
-            if not is_normalized_mime(content_type) or \
-                    media_type(content_type) != media_type(asset.content_type):
-                raise InventoryError(f"The web build file {asset.path!r} was served as "
-                                     f"{content_type!r}, not {asset.content_type!r}")
-            length = _content_length(response, asset.path)
-            if length != asset.size:
-                raise InventoryError(f"The web build file {asset.path!r} is {length} bytes, "
-                                     f"the inventory says {asset.size}")
-            digest = hashlib.sha256()
-            received = 0
-            with target.open("wb") as out:
-                def write(chunk: bytes) -> None:
-                    nonlocal received
-                    digest.update(chunk)
-                    out.write(chunk)
-                    received += len(chunk)
-                    report(done + received, total, asset.path)
-                    self._set_status(done_bytes=done + received)
-
-                _stream(response, length, asset.path, write)
-        if digest.hexdigest() != asset.sha256:
-            raise InventoryError(f"The web build file {asset.path!r} failed its SHA-256 check")
+    def _asset_progress(self, report: ProgressCallback, done: int, total: int,
+                        path: str) -> Callable[[int], None]:
+        """Turn one asset's received bytes into whole-build progress and status."""
+        def received(count: int) -> None:
+            report(done + count, total, path)
+            self._set_status(done_bytes=done + count)
+        return received
 
     def _set_status(self, **changes: object) -> None:
         with self._status_lock:
             self._status = replace(self._status, **changes)  # type: ignore[arg-type]
-
-
-def verify_generation(directory: Path, inventory: Inventory) -> None:
-    """Every declared file present with its size and SHA-256, nothing else, no links,
-    and ``index.html`` stamped with the inventory's build id; InventoryError if not."""
-    expected = {INVENTORY_NAME, *inventory.by_path}
-    found: set[str] = set()
-    for path in directory.rglob("*"):
-        if path.is_symlink():
-            raise InventoryError(f"The cached web app contains a link: {path.name}")
-        if path.is_file():
-            found.add(path.relative_to(directory).as_posix())
-    if found != expected:
-        raise InventoryError("The cached web app's files differ from its inventory "
-                             f"(missing {sorted(expected - found)}, extra {sorted(found - expected)})")
-    if (directory / INVENTORY_NAME).read_bytes() != inventory.raw:
-        raise InventoryError("The cached web app's inventory changed on disk")
-    for asset in inventory.assets:
-        check_asset_bytes(asset, (directory / asset.path).read_bytes())
-    if extract_build_id((directory / "index.html").read_bytes()) != inventory.build_id:
-        raise InventoryError("The web build's index.html names another build than its "
-                             "inventory")
-
-
-def check_asset_bytes(asset: Asset, data: bytes) -> None:
-    """InventoryError unless ``data`` has the declared size and SHA-256."""
-    if len(data) != asset.size or hashlib.sha256(data).hexdigest() != asset.sha256:
-        raise InventoryError(f"The web app file {asset.path!r} does not match its inventory")
-
-
-def _content_length(response: Response, path: str) -> int:
-    value = response.headers.get("Content-Length")
-    if not isinstance(value, str) or not value.isdecimal():
-        raise InventoryError(f"The web build file {path!r} came without a valid Content-Length")
-    return int(value)
-
-
-def _stream(response: Response, length: int, path: str,
-            sink: Callable[[bytes], None]) -> None:
-    """Read exactly ``length`` bytes into ``sink``; a short or long body is refused."""
-    received = 0
-    try:
-        while True:
-            chunk = response.read(_CHUNK)
-            if not chunk:
-                break
-            received += len(chunk)
-            if received > length:
-                break
-            sink(chunk)
-    except READ_ERRORS as exc:
-        raise InventoryError(f"The download of {path!r} broke off ({exc.__class__.__name__})") \
-            from None
-    if received != length:
-        raise InventoryError(f"The download of {path!r} was {received} bytes, its "
-                             f"Content-Length says {length}")
-
-
-def _copy_if_verified(source: Path | None, target: Path, asset: Asset) -> bool:
-    """Reuse an identical file from the previous generation instead of downloading it."""
-    if source is None:
-        return False
-    try:
-        data = source.read_bytes()
-        check_asset_bytes(asset, data)
-    except (OSError, WebAppError):
-        return False
-    target.write_bytes(data)
-    return True
 
 
 def _remove(path: Path) -> None:

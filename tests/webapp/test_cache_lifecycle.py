@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cellucid_desktop.server.webapp_cache import WebAppCache, verify_generation
+from cellucid_desktop.server.webapp_cache import WebAppCache
+from cellucid_desktop.server.webapp_download import verify_generation
 from cellucid_desktop.webapp_source import (SourceURLError, WebAppError, default_source_url,
                                            validate_source_url)
 from tests.webapp.source import BuildSource, make_build
