@@ -251,10 +251,13 @@ class MasterPool:
         self._lock = threading.Lock()
 
     def discard(self, master: Master, problem: SshProblem) -> None:
-        """End a master that stopped answering (a frozen link): its ssh is stopped at
-        once, and the next ``get`` signs in again saying ``problem``'s sentence."""
+        """End a master that stopped answering (a frozen link): it is taken out of the
+        pool first, so no ``get`` hands it out while its ssh is being stopped (a frozen
+        ssh may take seconds to end); the next ``get`` signs in again saying
+        ``problem``'s sentence."""
         with self._lock:
             if self._masters.get(master.host) is master:
+                del self._masters[master.host]
                 self._reasons[master.host] = problem.message
         master.close(graceful=False)
 
@@ -264,15 +267,17 @@ class MasterPool:
         with self._lock:
             host_lock = self._locks.setdefault(key, threading.Lock())
         with host_lock:
-            master = self._masters.get(key)
-            if master is not None and master.alive:
-                return master
-            reason = self._reasons.pop(key, "")
+            with self._lock:
+                master = self._masters.get(key)
+                if master is not None and master.alive:
+                    return master
+                reason = self._reasons.pop(key, "")
             if master is not None and master.state is SshState.LOST and master.problem:
                 reason = master.problem.message
             reason = f"{reason} Sign in again to continue." if reason else ""
             master = Master(key, self.broker, ssh=self.ssh, reason=reason)
-            self._masters[key] = master
+            with self._lock:
+                self._masters[key] = master
             master.start(timeout)
             return master
 
