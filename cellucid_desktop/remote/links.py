@@ -65,8 +65,11 @@ class Link:
     def line_mark(self) -> int:
         return self.connection.line_mark() if self.connection is not None else 0
 
-    def lines_since(self, mark: int) -> list[str]:
-        return self.connection.lines_since(mark) if self.connection is not None else []
+    def lines_since(self, mark: int, containing: str = "", *,
+                    wait: float = 0.0) -> list[str]:
+        if self.connection is None:
+            return []
+        return self.connection.lines_since(mark, containing, wait=wait)
 
     def release(self, frozen: SshProblem | None = None) -> None:
         """Give the forward back. ``frozen``: the link stopped answering, so its

@@ -35,6 +35,7 @@ from cellucid_desktop.remote.ssh_process import SshError, SshProcess, SshState
 
 POLL = 0.05  # how often a signing-in master is checked for its control socket
 CONTROL_TIMEOUT = 15.0
+DRAIN_TIMEOUT = 5.0  # at most this to read an ended command's last stderr (ssh exited)
 
 
 @functools.lru_cache(maxsize=None)
@@ -67,9 +68,9 @@ class RemoteCommand:
     """A remote command still running: its stdout lines as they come, its stderr kept.
 
     ``lines(timeout)`` yields each stdout line (without the newline) and ends when the
-    command does; a line not arriving within ``timeout`` s yields None (so the caller can
-    report progress or give up). ``stop()`` ends the local ssh (the remote side sees its
-    channel close)."""
+    command does, with its stderr read to the end; a line not arriving within ``timeout``
+    s yields None (so the caller can report progress or give up). ``stop()`` ends the
+    local ssh (the remote side sees its channel close)."""
 
     def __init__(self, proc: subprocess.Popen, input: bytes | None) -> None:
         self.proc = proc
@@ -77,7 +78,8 @@ class RemoteCommand:
         self._stderr: list[str] = []
         threading.Thread(target=self._feed, args=(input,), daemon=True).start()
         threading.Thread(target=self._read, daemon=True).start()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
+        self._stderr_reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._stderr_reader.start()
 
     @property
     def stderr(self) -> str:
@@ -96,6 +98,7 @@ class RemoteCommand:
                 continue
             if line is None:
                 self.proc.wait()
+                self._stderr_reader.join(DRAIN_TIMEOUT)
                 return
             yield line
 
@@ -248,10 +251,13 @@ class MasterPool:
         self._lock = threading.Lock()
 
     def discard(self, master: Master, problem: SshProblem) -> None:
-        """End a master that stopped answering (a frozen link): its ssh is stopped at
-        once, and the next ``get`` signs in again saying ``problem``'s sentence."""
+        """End a master that stopped answering (a frozen link): it is taken out of the
+        pool first, so no ``get`` hands it out while its ssh is being stopped (a frozen
+        ssh may take seconds to end); the next ``get`` signs in again saying
+        ``problem``'s sentence."""
         with self._lock:
             if self._masters.get(master.host) is master:
+                del self._masters[master.host]
                 self._reasons[master.host] = problem.message
         master.close(graceful=False)
 
@@ -261,15 +267,17 @@ class MasterPool:
         with self._lock:
             host_lock = self._locks.setdefault(key, threading.Lock())
         with host_lock:
-            master = self._masters.get(key)
-            if master is not None and master.alive:
-                return master
-            reason = self._reasons.pop(key, "")
+            with self._lock:
+                master = self._masters.get(key)
+                if master is not None and master.alive:
+                    return master
+                reason = self._reasons.pop(key, "")
             if master is not None and master.state is SshState.LOST and master.problem:
                 reason = master.problem.message
             reason = f"{reason} Sign in again to continue." if reason else ""
             master = Master(key, self.broker, ssh=self.ssh, reason=reason)
-            self._masters[key] = master
+            with self._lock:
+                self._masters[key] = master
             master.start(timeout)
             return master
 

@@ -305,19 +305,14 @@ class RemoteOpen:
 
     def _report_stopped(self) -> None:
         tail: list[str] = []
-        # (the fallback has no master to read the log with)
-        for attempt in range(3 if self._holder is None else 0):
-            try:  # the master may be replaced just now (a reconnect): try again
+        if self._holder is None:  # (the fallback has no master to read the log with)
+            try:  # (a master the tunnel discarded is out of the pool: this one is live)
                 master = self.masters.get(self.plan.tunnel.host)
                 assert self.started is not None
                 tail = server_launch.check(master, self.started,
                                            self.plan.env).all.get("log", [])
-                break
             except (RemoteError, SshError) as exc:
-                log.warning("could not read the log of the server on %s (%s): %s",
-                            self.host, attempt + 1, exc)
-                if self._cancelled.wait(0.5):
-                    break
+                log.warning("could not read the log of the server on %s: %s", self.host, exc)
         last = server_launch.last_words(tail)
         where = self.started.log if self.started else "its log"
         self._set(Phase.SERVER_STOPPED, f"The server on {self.host} stopped"

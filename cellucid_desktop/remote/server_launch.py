@@ -27,6 +27,7 @@ from cellucid_desktop.remote.ssh_process import SshError
 START_TIMEOUT = 120.0   # from the start to the banner (a big file is read lazily)
 QUIET_TIMEOUT = 60.0    # a script that says nothing this long is stuck (a frozen link)
 CHECK_TIMEOUT = 30.0    # status and stop scripts
+OUTPUT_TIMEOUT = 5.0    # at most this to read an ended script's last lines (ssh exited)
 SSH_FAILED = 255        # ssh's exit status for its own failures (our scripts exit 0)
 INSTALL = ("python3 -m pip install --user cellucid-desktop  (preferred; or the "
            "reference server: python3 -m pip install --user cellucid)")
@@ -180,7 +181,7 @@ def start_attached(pool: MasterPool, host: HostSpec, *, path: str, env: str, pro
                 raise LaunchError(f"The server on {host.target} did not start within "
                                   f"{START_TIMEOUT:g} s.", problem="no-banner")
         if not ready.is_set():
-            time.sleep(0.3)  # the script ended: let its last lines (the log) arrive
+            session.wait_output(OUTPUT_TIMEOUT)  # the script ended: its last lines (the log)
             _raise_for(reply, host.target, path, program)
     except (LaunchError, OSError) as exc:
         session.close()

@@ -44,11 +44,19 @@ class SingleSession(SshProcess):
         self._marker = f"cellucid-signed-in-{secrets.token_hex(8)}"
         self._started = threading.Event()
         self._output: collections.deque[str] = collections.deque(maxlen=500)
+        self._reader: threading.Thread | None = None
 
     @property
     def output(self) -> list[str]:
         """The command's last stdout lines (after the start marker)."""
         return list(self._output)
+
+    def wait_output(self, timeout: float) -> None:
+        """Wait (``timeout`` s at most) until the command's stdout has been read to its
+        end, so ``output`` and ``on_output`` have had its last lines (e.g. a log the
+        command printed as it ended)."""
+        if self._reader is not None:
+            self._reader.join(timeout)
 
     def send(self, data: bytes) -> None:
         """Write ``data`` to the remote command's standard input (kept open: closing the
@@ -67,7 +75,8 @@ class SingleSession(SshProcess):
         return {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE}
 
     def _await_sign_in(self, proc: subprocess.Popen) -> bool:
-        threading.Thread(target=self._read_stdout, args=(proc,), daemon=True).start()
+        self._reader = threading.Thread(target=self._read_stdout, args=(proc,), daemon=True)
+        self._reader.start()
         while not self._closing.is_set() and proc.poll() is None:
             if self._started.wait(0.1):
                 return True

@@ -81,6 +81,7 @@ class SshProcess:
         self._listeners: list[Callable[[SshProblem], None]] = []
         self._stderr: collections.deque[str] = collections.deque(maxlen=200)
         self._lines = 0  # stderr lines seen so far (``line_mark`` / ``lines_since``)
+        self._said = threading.Condition()  # notified with each stderr line
         self._proc: subprocess.Popen | None = None
         self._session: AskpassSession | None = None
         self._closing = threading.Event()
@@ -153,12 +154,20 @@ class SshProcess:
         """A mark for ``lines_since``: how many stderr lines ssh wrote so far."""
         return self._lines
 
-    def lines_since(self, mark: int) -> list[str]:
-        """ssh's stderr lines written after ``mark`` (the last 200 at most): what one
-        request through a forward made ssh say, e.g. ``channel 3: open failed: ...``."""
-        lines = list(self._stderr)
+    def lines_since(self, mark: int, containing: str = "", *,
+                    wait: float = 0.0) -> list[str]:
+        """ssh's stderr lines written after ``mark`` (the last 200 at most) that contain
+        ``containing``: what one request through a forward made ssh say, e.g.
+        ``channel 3: open failed: ...``. Waits up to ``wait`` s for one to arrive (ssh
+        writes it as it closes the request, a moment later on a loaded machine)."""
+        with self._said:
+            self._said.wait_for(lambda: self._since(mark, containing), wait)
+            return self._since(mark, containing)
+
+    def _since(self, mark: int, containing: str) -> list[str]:
         new = self._lines - mark
-        return lines[-new:] if new > 0 else []
+        lines = list(self._stderr)[-new:] if new > 0 else []
+        return [line for line in lines if containing in line]
 
     def add_listener(self, listener: Callable[[SshProblem], None]) -> None:
         """Call ``listener(problem)`` (from the supervisor thread) if the connection is
@@ -259,8 +268,10 @@ class SshProcess:
         for raw in proc.stderr:
             line = raw.decode(errors="replace").rstrip()
             if line:
-                self._stderr.append(line)
-                self._lines += 1
+                with self._said:
+                    self._stderr.append(line)
+                    self._lines += 1
+                    self._said.notify_all()
                 log.debug("ssh %s: %s", self.host.target, line)
                 if self.on_line is not None:
                     self.on_line(line)

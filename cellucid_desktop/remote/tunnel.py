@@ -57,6 +57,7 @@ HEALTH_MISSES = 2
 SLEEP_GAP = 5.0
 WAKE_TIMEOUT = 3.0
 TICK = 1.0  # how often the supervisor looks at the clocks
+REFUSAL_WAIT = 2.0  # at most this for ssh's "open failed" after a failed request
 
 
 class TunnelState(str, enum.Enum):
@@ -371,14 +372,8 @@ class Tunnel:
         refused (nothing listening, unknown node, forwarding not allowed)."""
         # ssh writes the line as it closes ours; a loaded machine may take a moment to
         # hand it over (only failed requests wait here)
-        deadline = time.monotonic() + 2.0
-        while True:
-            said = [line for line in link.lines_since(mark) if "open failed" in line]
-            if said:
-                return diagnose("\n".join(said), None, **self._context())
-            if time.monotonic() > deadline:
-                return None
-            time.sleep(0.02)
+        said = link.lines_since(mark, "open failed", wait=REFUSAL_WAIT)
+        return diagnose("\n".join(said), None, **self._context()) if said else None
 
     def _await_forward(self, link: Link) -> SshProblem | None:
         deadline = time.monotonic() + self.ready_timeout

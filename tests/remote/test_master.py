@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from cellucid_desktop.remote.errors import SshProblem
 from cellucid_desktop.remote.master import Master, MasterPool, multiplexing_available
 from cellucid_desktop.remote.prompts import PromptKind, Role
 from cellucid_desktop.remote.ssh_command import Forward, HostSpec, SpecError
@@ -424,3 +425,25 @@ def test_this_ssh_client_can_multiplex() -> None:
 def test_a_target_ssh_would_read_as_an_option_never_reaches_ssh(broker) -> None:
     with pytest.raises(SpecError):
         Master(HostSpec("-oProxyCommand=touch /tmp/x"), broker)
+
+
+def test_a_master_being_discarded_is_never_handed_out_again(ssh_lab: SshLab,
+                                                            broker) -> None:
+    """A frozen master takes seconds to end (its ssh does not answer SIGTERM): callers
+    asking the pool meanwhile get a fresh master, told why, not the frozen one."""
+    pool = MasterPool(broker)
+    host = HostSpec("login", config_file=str(ssh_lab.config))
+    try:
+        frozen = pool.get(host)
+        os.kill(frozen.pid, signal.SIGSTOP)
+        discarding = threading.Thread(target=pool.discard, args=(
+            frozen, SshProblem("not-answering", "The link froze.", True)))
+        discarding.start()
+        wait_for(lambda: frozen._closing.is_set(), 10, what="the discard to begin")
+        fresh = pool.get(host)
+        assert fresh is not frozen and fresh.alive
+        assert fresh.reason == "The link froze. Sign in again to continue."
+        discarding.join(30)
+        assert not frozen.alive
+    finally:
+        pool.close_all()

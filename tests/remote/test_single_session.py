@@ -4,6 +4,7 @@ forward and the remote command, signed in once, against the real password + code
 from __future__ import annotations
 
 import socket
+import time
 import urllib.request
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from cellucid_desktop.remote.ssh_process import SshError, SshState
 from tests.helpers import free_port, wait_for
 from tests.remote.mfa_sshd import MfaSshd, client_config, known_host_line
 from tests.remote.signin import ScriptedUser
+from tests.remote.sshd import SshLab
 
 # A server that stops when the connection does: ssh allocates no terminal, so the remote
 # command gets no hangup; it watches its stdin instead (as docs/remote.md advises).
@@ -88,3 +90,26 @@ def test_a_busy_local_port_ends_the_session_at_once(mfa_sshd: MfaSshd, broker,
 def test_multiplexing_is_detected_from_the_client_version(version: str,
                                                           supported: bool) -> None:
     assert multiplexing_supported(version) is supported
+
+
+def test_an_ended_commands_last_lines_are_all_read(ssh_lab: SshLab, broker) -> None:
+    """Once the command ended, ``wait_output`` returns with every line it wrote read,
+    however slowly they are handled (the fallback's launch reads the server log the
+    script printed as it ended)."""
+    seen: list[str] = []
+
+    def slowly(line: str) -> None:
+        time.sleep(0.002)
+        seen.append(line)
+
+    session = SingleSession(HostSpec("login", config_file=str(ssh_lab.config)), broker,
+                            forwards=[], command=["sh", "-c", "read -r _; seq 1 500"],
+                            on_output=slowly).start()
+    try:
+        session.send(b"go\n")
+        wait_for(lambda: not session.alive, 30, what="the command to end")
+        session.wait_output(5)
+        assert seen[-1] == "500" and len(seen) == 500
+        assert session.output[-1] == "500"
+    finally:
+        session.close()
