@@ -76,20 +76,6 @@ def host_key(host: HostSpec) -> str:
     return f"{spec.target}{port}{via}"
 
 
-def host_to_json(host: HostSpec) -> dict[str, Any]:
-    spec = host.validated()
-    return {"target": spec.target, "jump": list(spec.jump), "ssh_port": spec.ssh_port,
-            "identity_file": spec.identity_file, "options": list(spec.options),
-            "config_file": spec.config_file}
-
-
-def host_from_json(raw: dict[str, Any]) -> HostSpec:
-    """SpecError/KeyError/TypeError for an entry that no longer validates."""
-    return HostSpec(str(raw["target"]), tuple(raw.get("jump") or ()), raw.get("ssh_port"),
-                    raw.get("identity_file"), tuple(raw.get("options") or ()),
-                    raw.get("config_file")).validated()
-
-
 @dataclass(frozen=True)
 class HostMemory:
     """What one host remembers: the environment line run before the server, the
@@ -155,20 +141,20 @@ class RemoteFile:
         return f"{name} \u2014 {host_key(self.host)}{kept}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"host": host_to_json(self.host), "path": self.path, "where": self.where,
+        return {"host": self.host.to_json(), "path": self.path, "where": self.where,
                 "last_used": self.last_used, "record": self.record}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> RemoteFile:
         record = raw.get("record")
-        return cls(host_from_json(raw["host"]), str(raw["path"]),
+        return cls(HostSpec.from_json(raw["host"]), str(raw["path"]),
                    str(raw.get("where") or "host"), float(raw.get("last_used") or 0.0),
                    record if isinstance(record, dict) else None)
 
 
 def _file_key(raw: dict[str, Any]) -> tuple[str, str] | None:
     try:
-        return host_key(host_from_json(raw["host"])), str(raw["path"])
+        return host_key(HostSpec.from_json(raw["host"])), str(raw["path"])
     except (SpecError, KeyError, TypeError, ValueError):
         return None
 

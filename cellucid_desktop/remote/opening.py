@@ -18,7 +18,6 @@ life in ``slurm_job.py``; the tunnel, probe and proxy in ``session.py``.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import logging
 import threading
@@ -379,7 +378,7 @@ class RemoteOpen:
         s = self.started
         if s is None:
             return {}
-        return {"version": RECORD_VERSION, "host": dataclasses.asdict(self.plan.tunnel.host),
+        return {"version": RECORD_VERSION, "host": self.plan.tunnel.host.to_json(),
                 "path": s.path, "where": self.plan.where, "program": s.program,
                 "name": s.name, "env": self.plan.env, "job": s.job, "node": s.node,
                 "pid": s.pid, "socket": s.socket, "port": s.port,
@@ -399,12 +398,8 @@ class RemoteOpen:
             raise SpecError("This saved remote server was recorded by another version; "
                             "open the file again.")
         try:
-            host = HostSpec(**{k: tuple(v) if isinstance(v, list) else v
-                               for k, v in record["host"].items()})
-            spec = TunnelSpec(host.target, jump=host.jump, ssh_port=host.ssh_port,
-                              identity_file=host.identity_file, options=host.options,
-                              config_file=host.config_file)
-            plan = LaunchPlan(spec, str(record["path"]), str(record.get("where") or "host"),
+            plan = LaunchPlan(TunnelSpec.on(HostSpec.from_json(record["host"])),
+                              str(record["path"]), str(record.get("where") or "host"),
                               str(record.get("env") or ""), keep_running=True)
             started = Started(program=str(record["program"]), name=str(record["name"]),
                               path=str(record["path"]), run_dir=str(record["run_dir"]),
