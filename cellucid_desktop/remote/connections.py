@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cellucid_desktop import paths
+from cellucid_desktop.remote.launch_choices import check_env_line, check_program, check_where
 from cellucid_desktop.remote.slurm_job import SlurmOptions
 from cellucid_desktop.remote.ssh_command import HostSpec, SpecError, TunnelSpec
 from cellucid_desktop.atomic_files import atomic_write_json, read_json
@@ -89,13 +90,9 @@ class HostMemory:
     folders: tuple[str, ...] = ()
 
     def validated(self) -> HostMemory:
-        if self.program not in ("auto", "cellucid-desktop", "cellucid"):
-            raise SpecError(f"Unknown server program {self.program!r}")
-        if self.where not in ("host", "slurm"):
-            raise SpecError(f"Unknown place to run the server {self.where!r}")
-        if "\n" in self.env or "\0" in self.env:
-            raise SpecError("The environment line must be a single line")
-        return replace(self, slurm=self.slurm.validated())
+        check_program(self.program)
+        check_where(self.where)
+        return replace(self, env=check_env_line(self.env), slurm=self.slurm.validated())
 
     def to_json(self) -> dict[str, Any]:
         return {"env": self.env, "program": self.program, "where": self.where,
