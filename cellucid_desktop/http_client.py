@@ -1,10 +1,10 @@
 """The app's one HTTP client: every request Cellucid Desktop sends goes through here.
 
 The probe, the tunnel's readiness check, the local proxy, RangeFile, the single-instance
-hand-off and the web-app download used to carry a hand-made client each. Now a
-:class:`Endpoint` says *where* a server is (127.0.0.1:port or a Unix socket), which
-``Host`` it expects and which access token to send (``Authorization: Bearer``), and
-:class:`Client` talks to it, so a transport, a token or a timeout is set in one place.
+hand-off and the web-app download all use it: an :class:`Endpoint` says *where* a server
+is (127.0.0.1:port or a Unix socket), which ``Host`` it expects and which access token to
+send (``Authorization: Bearer``), and :class:`Client` talks to it, so a transport, a token
+or a timeout is set in one place.
 
 Built on urllib3 (pooled, thread-safe keep-alive connections over the standard
 library's ``http.client``). httpx was measured too: on the same loopback server it
@@ -16,7 +16,6 @@ server sends (gzip included) is what the caller gets, byte for byte.
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import json
 import socket
 import urllib.request
@@ -27,6 +26,8 @@ from urllib.parse import urlsplit
 import urllib3
 from urllib3.connection import HTTPConnection
 from urllib3.exceptions import HTTPError as _Urllib3Error
+
+from cellucid_desktop.hosts import is_loopback_name
 
 __all__ = ["Client", "Endpoint", "InternetClient", "READ_ERRORS", "Reply", "RequestError",
            "Response"]
@@ -70,9 +71,6 @@ class Endpoint:
     def naming(self, host_port: int) -> Endpoint:
         """The same endpoint, naming ``127.0.0.1:host_port`` in ``Host``."""
         return replace(self, host_header=f"127.0.0.1:{host_port}")
-
-    def with_token(self, token: str | None) -> Endpoint:
-        return replace(self, token=token)
 
     def describe(self) -> str:
         return f"local port {self.port}" if self.port is not None else \
@@ -211,7 +209,7 @@ class InternetClient:
     def get(self, url: str, headers: dict[str, str]) -> Response:
         parts = urlsplit(url)
         host = parts.hostname or ""
-        proxy = None if _is_loopback(host) or urllib.request.proxy_bypass(host) \
+        proxy = None if is_loopback_name(host) or urllib.request.proxy_bypass(host) \
             else urllib.request.getproxies().get(parts.scheme)
         pool = self._pools.get(proxy)
         if pool is None:
@@ -232,13 +230,6 @@ class InternetClient:
 
 READ_ERRORS = (_Urllib3Error, OSError, http.client.HTTPException)
 """What reading a streamed body can raise when the connection breaks off."""
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host.lower() == "localhost"
 
 
 def _as_oserror(exc: BaseException) -> OSError:

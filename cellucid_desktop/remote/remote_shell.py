@@ -250,12 +250,6 @@ def slurm_script(marker: str, *, path: str, programs: Sequence[str], token: str,
     return (head + body).encode()
 
 
-def follow_job_script(marker: str, *, job: str, log: str) -> bytes:
-    """Follow a job already submitted (a kept server reattached): as ``slurm_script``'s
-    second half."""
-    return (_assign(marker=marker, job=job, log=log, run="") + _SAY + _FOLLOW_JOB).encode()
-
-
 # -- after the start: check, read, stop ----------------------------------------------------
 
 _CHECK_PID = _SAY + r'''
