@@ -22,6 +22,7 @@ import os
 import queue
 import shutil
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,7 @@ RUN_VALUES = 1 << 23  # stored values transposed at once (~130 MB of buffers)
 # A stored value with its row, side by side: a piece of a gene is one read.
 CELL = np.dtype([("row", "<i4"), ("value", "<f4")])
 _OFFSETS_BLOCK = 1 << 22  # int64 run offsets transposed at once when finishing (32 MB)
+PROGRESS_EVERY_S = 0.2  # how often a request waiting for a build reports its progress
 
 
 class BuildCancelled(Exception):
@@ -266,6 +268,7 @@ class _Job:
     source: Source
     progress: float = 0.0
     cancelled: threading.Event = field(default_factory=threading.Event)
+    ended: threading.Event = field(default_factory=threading.Event)  # built, failed or stopped
 
 
 class GeneIndexManager:
@@ -334,6 +337,27 @@ class GeneIndexManager:
         with self._lock:
             return self._open.setdefault(key, (reader, index))[1]
 
+    def wait(self, reader: DatasetReader, source: Source,
+             progress: Callable[[float], None]) -> GeneIndex:
+        """The index of a CSR source, built first if missing: waits for the build,
+        reporting its progress, and raises DatasetError with the failure's message (or
+        that it stopped: the dataset was closed or its source became unreachable)."""
+        key = index_key(reader, source)
+        index = self.open(reader, source)
+        if index is None:
+            self.ensure(reader, source)
+            with self._lock:
+                job = self._jobs.get(key)
+            if job is not None:
+                while not job.ended.wait(PROGRESS_EVERY_S):
+                    progress(job.progress)
+            index = self.open(reader, source)
+        if index is not None:
+            return index
+        with self._lock:
+            failed = self._failed.get(key)
+        raise DatasetError(failed or "The gene index build stopped; open the dataset again")
+
     def forget(self, reader: DatasetReader) -> None:
         """Stop building for a closed reader and drop its open indexes."""
         with self._lock:
@@ -352,6 +376,7 @@ class GeneIndexManager:
             finally:
                 with self._lock:
                     self._jobs.pop(job.key, None)
+                job.ended.set()
 
     def _build(self, job: _Job) -> None:
         folder = self.root / job.key

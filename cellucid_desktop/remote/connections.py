@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cellucid_desktop import paths
+from cellucid_desktop.remote.launch_choices import check_env_line, check_program, check_where
 from cellucid_desktop.remote.slurm_job import SlurmOptions
 from cellucid_desktop.remote.ssh_command import HostSpec, SpecError, TunnelSpec
 from cellucid_desktop.atomic_files import atomic_write_json, read_json
@@ -76,20 +77,6 @@ def host_key(host: HostSpec) -> str:
     return f"{spec.target}{port}{via}"
 
 
-def host_to_json(host: HostSpec) -> dict[str, Any]:
-    spec = host.validated()
-    return {"target": spec.target, "jump": list(spec.jump), "ssh_port": spec.ssh_port,
-            "identity_file": spec.identity_file, "options": list(spec.options),
-            "config_file": spec.config_file}
-
-
-def host_from_json(raw: dict[str, Any]) -> HostSpec:
-    """SpecError/KeyError/TypeError for an entry that no longer validates."""
-    return HostSpec(str(raw["target"]), tuple(raw.get("jump") or ()), raw.get("ssh_port"),
-                    raw.get("identity_file"), tuple(raw.get("options") or ()),
-                    raw.get("config_file")).validated()
-
-
 @dataclass(frozen=True)
 class HostMemory:
     """What one host remembers: the environment line run before the server, the
@@ -103,13 +90,9 @@ class HostMemory:
     folders: tuple[str, ...] = ()
 
     def validated(self) -> HostMemory:
-        if self.program not in ("auto", "cellucid-desktop", "cellucid"):
-            raise SpecError(f"Unknown server program {self.program!r}")
-        if self.where not in ("host", "slurm"):
-            raise SpecError(f"Unknown place to run the server {self.where!r}")
-        if "\n" in self.env or "\0" in self.env:
-            raise SpecError("The environment line must be a single line")
-        return replace(self, slurm=self.slurm.validated())
+        check_program(self.program)
+        check_where(self.where)
+        return replace(self, env=check_env_line(self.env), slurm=self.slurm.validated())
 
     def to_json(self) -> dict[str, Any]:
         return {"env": self.env, "program": self.program, "where": self.where,
@@ -155,20 +138,20 @@ class RemoteFile:
         return f"{name} \u2014 {host_key(self.host)}{kept}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"host": host_to_json(self.host), "path": self.path, "where": self.where,
+        return {"host": self.host.to_json(), "path": self.path, "where": self.where,
                 "last_used": self.last_used, "record": self.record}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> RemoteFile:
         record = raw.get("record")
-        return cls(host_from_json(raw["host"]), str(raw["path"]),
+        return cls(HostSpec.from_json(raw["host"]), str(raw["path"]),
                    str(raw.get("where") or "host"), float(raw.get("last_used") or 0.0),
                    record if isinstance(record, dict) else None)
 
 
 def _file_key(raw: dict[str, Any]) -> tuple[str, str] | None:
     try:
-        return host_key(host_from_json(raw["host"])), str(raw["path"])
+        return host_key(HostSpec.from_json(raw["host"])), str(raw["path"])
     except (SpecError, KeyError, TypeError, ValueError):
         return None
 

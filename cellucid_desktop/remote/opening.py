@@ -18,7 +18,6 @@ life in ``slurm_job.py``; the tunnel, probe and proxy in ``session.py``.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import logging
 import threading
@@ -28,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cellucid_desktop.remote import server_launch
+from cellucid_desktop.remote.launch_choices import check_env_line, check_program, check_where
 from cellucid_desktop.remote.master import Master, MasterPool
 from cellucid_desktop.remote.server_launch import LaunchError, Started
 from cellucid_desktop.remote.session import RemoteError, RemoteSession, RemoteView
@@ -39,11 +39,8 @@ from cellucid_desktop.remote.tunnel import TunnelState, TunnelStatus
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LaunchPlan", "OpenStatus", "Phase", "RemoteError", "RemoteOpen", "SlurmOptions",
-           "WHERE", "PROGRAMS"]
+__all__ = ["LaunchPlan", "OpenStatus", "Phase", "RemoteError", "RemoteOpen", "SlurmOptions"]
 
-WHERE = ("host", "slurm")
-PROGRAMS = ("auto", "cellucid-desktop", "cellucid")
 RECORD_VERSION = 1
 
 
@@ -85,16 +82,12 @@ class LaunchPlan:
             raise SpecError("Choose the dataset to open on the remote host")
         if any(ord(ch) < 32 or ord(ch) == 127 for ch in path):
             raise SpecError(f"The remote path {path!r} contains control characters")
-        if self.where not in WHERE:
-            raise SpecError(f"Where to run the server must be one of {', '.join(WHERE)}")
-        if self.program not in PROGRAMS:
-            raise SpecError(f"The server program must be one of {', '.join(PROGRAMS)}")
-        if "\0" in self.env or "\n" in self.env.strip():
-            raise SpecError("The environment line must be a single line, e.g. "
-                            "module load python; source ~/venv/bin/activate")
+        check_where(self.where)
+        check_program(self.program)
+        env = check_env_line(self.env)
         slurm = (self.slurm or SlurmOptions()).validated() if self.where == "slurm" else None
         return replace(self, tunnel=replace(self.tunnel, node=None, remote_socket=None)
-                       .validated(), path=path, env=self.env.strip(), slurm=slurm)
+                       .validated(), path=path, env=env, slurm=slurm)
 
     def to_json(self) -> dict[str, Any]:
         """JSON for the control route and saved recents (no secrets in a plan)."""
@@ -374,7 +367,7 @@ class RemoteOpen:
         s = self.started
         if s is None:
             return {}
-        return {"version": RECORD_VERSION, "host": dataclasses.asdict(self.plan.tunnel.host),
+        return {"version": RECORD_VERSION, "host": self.plan.tunnel.host.to_json(),
                 "path": s.path, "where": self.plan.where, "program": s.program,
                 "name": s.name, "env": self.plan.env, "job": s.job, "node": s.node,
                 "pid": s.pid, "socket": s.socket, "port": s.port,
@@ -394,12 +387,8 @@ class RemoteOpen:
             raise SpecError("This saved remote server was recorded by another version; "
                             "open the file again.")
         try:
-            host = HostSpec(**{k: tuple(v) if isinstance(v, list) else v
-                               for k, v in record["host"].items()})
-            spec = TunnelSpec(host.target, jump=host.jump, ssh_port=host.ssh_port,
-                              identity_file=host.identity_file, options=host.options,
-                              config_file=host.config_file)
-            plan = LaunchPlan(spec, str(record["path"]), str(record.get("where") or "host"),
+            plan = LaunchPlan(TunnelSpec.on(HostSpec.from_json(record["host"])),
+                              str(record["path"]), str(record.get("where") or "host"),
                               str(record.get("env") or ""), keep_running=True)
             started = Started(program=str(record["program"]), name=str(record["name"]),
                               path=str(record["path"]), run_dir=str(record["run_dir"]),

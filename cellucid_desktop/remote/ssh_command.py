@@ -27,6 +27,7 @@ import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 DEFAULT_REMOTE_PORT = 8765
 
@@ -170,6 +171,20 @@ class HostSpec:
             argv += ["-o", option]
         return argv
 
+    def to_json(self) -> dict[str, Any]:
+        """The host as saved in connections.json and a kept server's record (validated)."""
+        spec = self.validated()
+        return {"target": spec.target, "jump": list(spec.jump), "ssh_port": spec.ssh_port,
+                "identity_file": spec.identity_file, "options": list(spec.options),
+                "config_file": spec.config_file}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> HostSpec:
+        """The host ``to_json`` wrote, validated; SpecError/KeyError/TypeError if not."""
+        return cls(str(raw["target"]), tuple(raw.get("jump") or ()), raw.get("ssh_port"),
+                   raw.get("identity_file"), tuple(raw.get("options") or ()),
+                   raw.get("config_file")).validated()
+
 
 @dataclass(frozen=True)
 class TunnelSpec:
@@ -193,6 +208,13 @@ class TunnelSpec:
         """The connection part (what a master connection is shared by)."""
         return HostSpec(self.target, self.jump, self.ssh_port, self.identity_file,
                         self.options, self.config_file)
+
+    @classmethod
+    def on(cls, host: HostSpec) -> TunnelSpec:
+        """A tunnel over ``host`` with the default forward (the inverse of ``host``)."""
+        return cls(host.target, jump=host.jump, ssh_port=host.ssh_port,
+                   identity_file=host.identity_file, options=host.options,
+                   config_file=host.config_file)
 
     def validated(self) -> TunnelSpec:
         """A copy with every field checked and normalised; raises SpecError."""

@@ -82,21 +82,7 @@ class AnalysisService:
         waited for) if missing; None when the source needs none."""
         if source.layout != "csr" or fits_in_memory(source):
             return None
-        restarted = False
-        while True:
-            index = service.index.open(reader, source)
-            if index is not None:
-                return index
-            service.index.ensure(reader, source)
-            status = service.index.status(reader, source)
-            if status["status"] == "failed":
-                raise DatasetError(status["message"] or "The gene index could not be built")
-            if status["status"] == "none":
-                if restarted:
-                    raise DatasetError("The gene index build stopped; open the dataset again")
-                restarted = True
-            progress(status["progress"])
-            time.sleep(0.2)
+        return service.index.wait(reader, source, progress)
 
 
 def register(app: Flask) -> None:

@@ -166,12 +166,17 @@ def test_removing_a_dataset_closes_its_file(csr_file, start_api):
     assert api.get(f"/datasets/{dataset.id}").status == 404
 
 
-def test_a_failed_build_is_reported_and_genes_are_still_served(tmp_path, start_api):
+def damaged_csr(tmp_path: Path) -> Path:
+    """A CSR .h5ad whose index build fails: one cell names a gene past the last."""
     indptr = np.array([0, 2, 3, 4])
     indices = np.array([0, 1, 1, 7], dtype=np.int32)  # 7 is past the last of 3 genes
     data = np.array([1.0, 2.0, 3.0, 4.0], dtype=np.float32)
-    path = write_h5ad(tmp_path / "damaged.h5ad", obs_names=["a", "b", "c"],
+    return write_h5ad(tmp_path / "damaged.h5ad", obs_names=["a", "b", "c"],
                       var_names=["g0", "g1", "g2"], x_blocks=[(indptr, indices, data)])
+
+
+def test_a_failed_build_is_reported_and_genes_are_still_served(tmp_path, start_api):
+    path = damaged_csr(tmp_path)
     registry = DatasetRegistry()
     dataset = registry.add(path)
     api = start_api(registry)
@@ -180,3 +185,31 @@ def test_a_failed_build_is_reported_and_genes_are_still_served(tmp_path, start_a
                       ["status"] == "failed" and s, timeout=60, what="the build to fail")
     assert "damaged" in status["message"]
     np.testing.assert_array_equal(gene(api, dataset.id, "g0"), [1.0, 0.0, 0.0])
+
+
+def _reader_and_x(path: Path):  # noqa: ANN202 - (DatasetReader, Source)
+    source = open_local(path)
+    reader = DatasetReader(source, source.identity())
+    return reader, find_source(reader.meta, "X")
+
+
+def test_waiting_for_the_index_builds_it_reports_progress_and_returns_it(csr_file, tmp_path):
+    manager = gene_index.GeneIndexManager(tmp_path / "index")
+    reader, x = _reader_and_x(csr_file)
+    seen: list[float] = []
+    built = manager.wait(reader, x, seen.append)
+    assert built is manager.open(reader, x)
+    assert manager.status(reader, x)["status"] == "ready"
+    assert all(0.0 <= fraction <= 1.0 for fraction in seen)
+    assert manager.wait(reader, x, seen.append) is built  # ready: no second build
+    assert built.gene_sizes().shape == (x.info.shape[1],)
+
+
+def test_waiting_for_a_build_that_fails_raises_its_message(tmp_path):
+    path = damaged_csr(tmp_path)
+    manager = gene_index.GeneIndexManager(tmp_path / "index")
+    reader, x = _reader_and_x(path)
+    with pytest.raises(gene_index.DatasetError, match="damaged"):
+        manager.wait(reader, x, lambda fraction: None)
+    assert manager.status(reader, x)["status"] == "failed"
+

@@ -34,6 +34,7 @@ def test_the_server_decides_where_it_listens_not_the_plan() -> None:
     ({"where": "cloud"}, "must be one of host, slurm"),
     ({"program": "python"}, "must be one of auto, cellucid-desktop, cellucid"),
     ({"env": "a\nb"}, "must be a single line"),
+    ({"env": "module load python\n"}, "must be a single line"),
     ({"where": "slurm", "slurm": SlurmOptions(time="soon")}, "Time limit 'soon' is not valid"),
     ({"where": "slurm", "slurm": SlurmOptions(mem="lots")}, "Memory 'lots' is not valid"),
     ({"where": "slurm", "slurm": SlurmOptions(partition="a b")}, "Partition 'a b' is not"),

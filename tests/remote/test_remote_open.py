@@ -367,3 +367,39 @@ def test_a_connection_lost_mid_command_is_an_error_not_a_partial_answer(
         run_script(master, "", script, marker=marker,
                    on_reply=lambda key, value: ssh_lab.login.kill_sessions())
     assert failed.value.detail["problem"] == "connection-lost"
+
+
+# connections.json as the previous version wrote it: a recent remote file whose server
+# was kept running, its host in the saved-record shape (lists for jump and options).
+OLD_CONNECTIONS = """{"saved": [], "recent": [], "hosts": {}, "files": [
+ {"host": {"target": "alice@hpc", "jump": ["gw"], "ssh_port": 2222,
+           "identity_file": "/k/id", "options": ["Compression=yes"], "config_file": null},
+  "path": "/data/pbmc.h5ad", "where": "host", "last_used": 1.0,
+  "record": {"version": 1,
+             "host": {"target": "alice@hpc", "jump": ["gw"], "ssh_port": 2222,
+                      "identity_file": "/k/id", "options": ["Compression=yes"],
+                      "config_file": null},
+             "path": "/data/pbmc.h5ad", "where": "host", "program": "cellucid-desktop",
+             "name": "pbmc", "env": "", "job": null, "node": null, "pid": 4242,
+             "socket": "/run/user/0/cellucid-desktop/s.sock", "port": null,
+             "token_file": "/run/user/0/t", "log": "/run/user/0/log",
+             "run_dir": "/run/user/0/run", "started": 1.0}}]}"""
+
+
+def test_a_kept_server_saved_by_the_previous_version_still_loads_and_reattaches(
+        pool: MasterPool) -> None:
+    from cellucid_desktop.remote.connections import ConnectionStore
+
+    store = ConnectionStore()
+    store.path.parent.mkdir(parents=True, exist_ok=True)
+    store.path.write_text(OLD_CONNECTIONS)
+    (file,) = store.recent_files()
+    host = HostSpec("alice@hpc", ("gw",), 2222, "/k/id", ("Compression=yes",))
+    assert file.host == host
+    saved = json.loads(OLD_CONNECTIONS)["files"][0]
+    assert file.to_json() == saved  # written back with exactly the same keys
+
+    again = RemoteOpen.reattach(file.record, masters=pool)
+    assert again.plan.tunnel == TunnelSpec.on(host).validated()
+    assert again.started.socket == file.record["socket"]
+    assert again.plan.keep_running

@@ -90,7 +90,7 @@ class RemoteFiles(SessionStarter):
                                           "list; open it from the connect dialog."}
         memory = self._store.host_memory(file.host)
         try:
-            plan = LaunchPlan(_spec_of(file), file.path, where=file.where, env=memory.env,
+            plan = LaunchPlan(TunnelSpec.on(file.host), file.path, where=file.where, env=memory.env,
                               program=memory.program,
                               slurm=memory.slurm if file.where == "slurm" else None,
                               keep_running=file.record is not None).validated()
@@ -142,10 +142,3 @@ class RemoteFiles(SessionStarter):
 
 def _file_label(host: str, path: str) -> str:
     return f"{path.rstrip('/').rsplit('/', 1)[-1] or path} — {host}"
-
-
-def _spec_of(file: RemoteFile) -> TunnelSpec:
-    host = file.host
-    return TunnelSpec(host.target, jump=host.jump, ssh_port=host.ssh_port,
-                      identity_file=host.identity_file, options=host.options,
-                      config_file=host.config_file)
