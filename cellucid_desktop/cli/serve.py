@@ -75,8 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from cellucid_desktop.server.registry import DatasetRegistry
     from cellucid_desktop.server.runner import ServerThread
     from cellucid_desktop.hosts import is_loopback_name
-    from cellucid_desktop.server.sockets import (SocketPathError, check_socket_path,
-                                                 forward_command)
+    from cellucid_desktop.server.sockets import check_socket_path, forward_command
 
     honour_ctrl_c()
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
