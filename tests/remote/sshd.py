@@ -140,10 +140,16 @@ def descendants(pid: int) -> list[int]:
 
 
 class SshLab:
-    """Two sshds (login and jump), one client key, a client config with aliases."""
+    """Two sshds (login and jump), one client key, a client config with aliases. The
+    remote user's home is a folder of this lab (``home``, sshd's ``SetEnv HOME``), so
+    what the app makes there (run folders, sockets) is this test run's alone, even
+    when another run uses the same machine and user at the same time."""
 
     def __init__(self, root: Path, sshd_extra: Sequence[str] = ()) -> None:
         self.root = root
+        self.home = root / "home"
+        self.home.mkdir(mode=0o700, exist_ok=True)
+        sshd_extra = (f"SetEnv HOME={self.home}", *sshd_extra)
         self.host_key = keygen(root / "host_ed25519")
         self.user_key = keygen(root / "id_ed25519")
         self.wrong_key = keygen(root / "wrong_ed25519")

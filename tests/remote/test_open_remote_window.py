@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from cellucid_desktop.remote.remote_shell import RUN_BASE
 from tests.desktop.gui import App, run_cli, wait_visible
 from tests.desktop.test_app_windows import drawn_fraction, window_pixels
 from tests.helpers import wait_for
@@ -39,15 +40,14 @@ def _key_form(lab: SshLab, **fields: object) -> dict[str, object]:
             "env": ENV, **fields}
 
 
-RUNS = Path.home() / ".cellucid-desktop" / "runs"
-
-
 @pytest.fixture()
-def run_dirs() -> Iterator[None]:
-    """Remote run folders the app makes (root's home here) are removed after the test."""
-    before = set(RUNS.iterdir()) if RUNS.is_dir() else set()
+def run_dirs(ssh_lab: SshLab) -> Iterator[None]:
+    """Remote run folders the app makes (in the lab's remote home) are removed after the
+    test."""
+    runs = ssh_lab.home / RUN_BASE / "runs"
+    before = set(runs.iterdir()) if runs.is_dir() else set()
     yield
-    for folder in (set(RUNS.iterdir()) if RUNS.is_dir() else set()) - before:
+    for folder in (set(runs.iterdir()) if runs.is_dir() else set()) - before:
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -1,8 +1,9 @@
 """RemoteOpen end to end against real parts: the key sshd (the login host), the real
 `cellucid-desktop serve` and `cellucid serve` 0.9.5 started there by the app through
 the user's environment line, the tunnel over the host's one master, and the remote
-file listing. The remote user is root here (the key sshd's only user), so run folders
-land in /root/.cellucid-desktop/runs: each test removes the ones it made."""
+file listing. The remote user is root here (the key sshd's only user), with the lab's
+own home (``ssh_lab.home``), so run folders land in its .cellucid-desktop/runs: each test
+removes the ones it made."""
 
 from __future__ import annotations
 
@@ -110,7 +111,7 @@ def test_our_server_is_started_on_a_private_socket_opened_and_stopped_on_close(
 
 def test_old_run_folders_of_stopped_servers_are_pruned_kept_ones_stay(
         ssh_lab: SshLab, small_h5ad: Path, pool: MasterPool, openings: list) -> None:
-    runs = Path.home() / RUN_BASE / "runs"
+    runs = ssh_lab.home / RUN_BASE / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     stopped, kept, recent = (runs / f"test-{name}-{os.getpid()}" for name in
                              ("stopped", "kept", "recent"))
@@ -219,7 +220,7 @@ def test_user_values_reach_the_remote_as_plain_words(
     opening = _open(_plan(ssh_lab, odd), pool, openings)
     with pytest.raises(LaunchError, match="has no file or folder"):
         opening.open()
-    assert not (Path.home() / "pwned").exists() and not (tmp_path / "pwned").exists()
+    assert not any((place / "pwned").exists() for place in (Path.home(), ssh_lab.home, tmp_path))
 
 
 def test_one_passphrase_prompt_for_start_tunnel_and_stop(
@@ -259,7 +260,7 @@ def test_list_dir_shows_folders_stores_and_openable_files_with_sizes(
     assert cells.path == f"{tmp_path}/cells.h5ad"
     assert [e.kind for e in listing.entries][:2] == ["store", "dir"] or \
         [e.kind for e in listing.entries][:2] == ["dir", "store"]
-    assert list_dir(master).path == str(Path.home())
+    assert list_dir(master).path == str(ssh_lab.home)
     with pytest.raises(ListError, match="There is no folder"):
         list_dir(master, str(tmp_path / "missing"))
     with pytest.raises(ListError, match="is a file, not a folder"):
