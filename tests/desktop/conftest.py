@@ -11,18 +11,24 @@ from pathlib import Path
 import pytest
 
 from tests.desktop.gui import App, new_token, xdotool
-from tests.helpers import stop_process, wait_for
+from tests.helpers import GiveUp, stop_process, wait_for
 
 
 @pytest.fixture(scope="session")
-def tray_host(xserver: str) -> Iterator[str]:
-    """trayer, an XEmbed system tray, docked at the top right; yields its panel window."""
+def tray_host(xserver: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """trayer, an XEmbed system tray, docked at the top right; yields its panel window.
+    If trayer exits instead, the wait ends at once with what it said."""
     env = {**os.environ, "DISPLAY": xserver}
-    proc = subprocess.Popen(["trayer", "--edge", "top", "--align", "right", "--widthtype",
-                             "request", "--height", "32", "--SetDockType", "true",
-                             "--transparent", "false"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    said = tmp_path_factory.mktemp("trayer") / "trayer.log"
+    with open(said, "wb") as log:
+        proc = subprocess.Popen(["trayer", "--edge", "top", "--align", "right", "--widthtype",
+                                 "request", "--height", "32", "--SetDockType", "true",
+                                 "--transparent", "false"], env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+
     def panel() -> str | None:  # trayer's own window and its "panel", where icons dock
+        if proc.poll() is not None:
+            raise GiveUp(f"trayer exited ({proc.returncode}): {said.read_text()!r}")
         ids = xdotool(env, "search", "--class", "trayer").split()
         return next((w for w in ids if xdotool(env, "getwindowname", w) == "panel"), None)
 
