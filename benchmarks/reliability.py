@@ -45,11 +45,12 @@ from benchmarks._common import app_desktop, synthetic_file  # noqa: E402
 from cellucid_desktop.remote.session import RemoteSession  # noqa: E402
 from cellucid_desktop.remote.ssh_command import TunnelSpec  # noqa: E402
 from cellucid_desktop.remote.tunnel import TunnelState  # noqa: E402
+from cellucid_desktop.server.access import token_from_text  # noqa: E402
 from tests.desktop.gui import App, run_cli  # noqa: E402
 from tests.helpers import wait_for  # noqa: E402
 from tests.remote.connect_cli import running_connect, viewer_url  # noqa: E402
 from tests.remote.faults import Polling, back_after  # noqa: E402
-from tests.remote.servers import cellucid_serve  # noqa: E402
+from tests.remote.servers import cellucid_serve, token_file  # noqa: E402
 from tests.remote.sshd import KILL, SshLab, children, thaw  # noqa: E402
 from tests.server.reference import ServeProcess  # noqa: E402
 
@@ -62,6 +63,16 @@ def data_file() -> Path:
                           dataset_id="remote-data")
 
 
+def as_script(view_url: str) -> tuple[str, dict[str, str]]:
+    """The viewer URL without its ``?token=`` (which is answered with a redirect to set
+    the window's cookie), and that token as a script sends it."""
+    token = token_from_text(view_url) if "token=" in view_url else None
+    base, _, query = view_url.partition("?")
+    kept = "&".join(p for p in query.split("&") if p and not p.startswith("token="))
+    return (f"{base}?{kept}" if kept else base), \
+        ({"Authorization": f"Bearer {token}"} if token else {})
+
+
 def served_again(client: Polling, since: float, timeout: float = 120.0) -> float:
     """Seconds from ``since`` until the client was served again."""
     wait_for(lambda: client.answered_since(since), timeout, interval=0.02,
@@ -70,14 +81,16 @@ def served_again(client: Polling, since: float, timeout: float = 120.0) -> float
                if start >= since and outcome in (200, 206)) - since
 
 
-def kills(spec: TunnelSpec, count: int, chunk: int, want_direct: bool) -> tuple[int, list[float]]:
-    session = RemoteSession(spec)
+def kills(spec: TunnelSpec, count: int, chunk: int, want_direct: bool,
+          token: str | None) -> tuple[int, list[float]]:
+    session = RemoteSession(spec, token=token)
     try:
         view = session.open()
         assert view.direct == want_direct, view
-        base = view.url.split("/?", 1)[0]
+        url, auth = as_script(view.url)
+        base = url.split("/?", 1)[0]
         tunnel, port, restored, times = session.tunnel, session.local_port, 0, []
-        with Polling(base + STORE, {"Range": f"bytes=0-{chunk - 1}"}) as client:
+        with Polling(base + STORE, {"Range": f"bytes=0-{chunk - 1}", **auth}) as client:
             for _ in range(count):
                 client.wait_answered("the client served before the kill")
                 old, killed = tunnel.pid, time.monotonic()
@@ -97,8 +110,9 @@ def one_recovery(spec: TunnelSpec, fault: Callable[[], Callable[[], None]]) -> f
     returned until the client is served again."""
     session = RemoteSession(spec)
     try:
-        view = session.open()
-        with Polling(view.url.split("/?", 1)[0] + STORE, {"Range": "bytes=0-65535"}) as client:
+        url, auth = as_script(session.open().url)
+        with Polling(url.split("/?", 1)[0] + STORE, {"Range": "bytes=0-65535", **auth}) \
+                as client:
             client.wait_answered("the client served before the fault")
             undo = fault()
             try:
@@ -122,11 +136,11 @@ def outage(lab: SshLab, seconds: float) -> Callable[[], None]:
     return lambda: None
 
 
-def slept(lab: SshLab, remote_port: int) -> float:
-    with running_connect("login", "-F", str(lab.config), "--remote-port", str(remote_port),
-                         "--no-window") as proc:
-        url = viewer_url(proc)
-        with Polling(url) as client:
+def slept(lab: SshLab, remote: ServeProcess) -> float:
+    with running_connect("login", "-F", str(lab.config), "--remote-port", str(remote.port),
+                         "--no-window", "--token-file",
+                         str(token_file(lab.root, remote.token))) as proc:
+        with Polling(*as_script(viewer_url(proc))) as client:
             client.wait_answered("the viewer URL before sleeping")
             app_side = [proc.pid, *children(proc.pid)]
             for pid in app_side:
@@ -183,21 +197,21 @@ def main() -> None:
         def login(server: ServeProcess, **more: object) -> TunnelSpec:
             return TunnelSpec("login", server.port, config_file=str(lab.config), **more)
 
-        for label, spec, chunk, direct in (
-                ("kill: proxy (no-UI cellucid, port taken here)", login(remote), 1 << 16,
-                 False),
-                ("kill: direct, request in flight (8 MiB ranges)",
+        for label, server, spec, chunk, direct in (
+                ("kill: proxy (no-UI cellucid, port taken here)", remote, login(remote),
+                 1 << 16, False),
+                ("kill: direct, request in flight (8 MiB ranges)", node,
                  login(node, node="127.0.0.2"), 8 << 20, True),
-                ("kill: through a jump host (proxy)", login(remote, jump=("jump",)),
+                ("kill: through a jump host (proxy)", remote, login(remote, jump=("jump",)),
                  1 << 16, False)):
-            restored, times = kills(spec, args.kills, chunk, direct)
+            restored, times = kills(spec, args.kills, chunk, direct, server.token)
             rows.append((label, f"{restored} of {args.kills}", times))
         times = [one_recovery(login(remote), lambda: frozen(lab)) for _ in range(args.runs)]
         rows.append(("frozen link (sshd session stopped) → served", f"{len(times)} of "
                      f"{args.runs}", times))
         rows.append((f"sshd down {args.outage:.0f} s → served, from its return", "1 of 1",
                      [one_recovery(login(remote), lambda: outage(lab, args.outage))]))
-        times = [slept(lab, ours.port) for _ in range(args.runs)]
+        times = [slept(lab, ours) for _ in range(args.runs)]
         rows.append(("connect --no-window asleep 10 s → served, from waking",
                      f"{len(times)} of {args.runs}", times))
         other = Path(cache) / "other.h5ad"
