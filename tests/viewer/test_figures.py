@@ -61,6 +61,9 @@ def test_a_png_figure_has_title_legend_and_print_resolution(page: Page, viewer_s
     page.locator("#figure-scale").select_option("3.125")  # 300 dpi
     page.locator("#figure-png").click()
     figure = saved(page)
+    # the toast shows for 5 s: read it before the slow pixel checks below
+    page.locator("#toast").wait_for(state="visible")
+    assert "300 dpi" in page.locator("#toast").text_content()
     assert figure["mime"] == "image/png" and figure["name"].endswith(".png")
     image = Image.open(io.BytesIO(base64.b64decode(figure["data"])))
     assert image.info["dpi"] == pytest.approx((300, 300), abs=0.5)
@@ -77,8 +80,6 @@ def test_a_png_figure_has_title_legend_and_print_resolution(page: Page, viewer_s
         assert colour_count(plot, colour) > 0 and colour_count(legend, colour) > 20, colour
     ink = pixels.reshape(-1, 3).min(axis=0)
     assert (np.abs(title.astype(int) - ink).sum(axis=-1) < 60).sum() > 200  # dark title text
-    page.locator("#toast").wait_for(state="visible")
-    assert "300 dpi" in page.locator("#toast").text_content()
 
 
 def test_an_svg_figure_keeps_text_and_legend_as_vectors(page: Page, viewer_server: ServerThread,
