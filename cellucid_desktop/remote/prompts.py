@@ -11,7 +11,7 @@ Texts seen from OpenSSH 9.2 (kept in the tests):
   ``One-time password (OATH) for `user': ``, Duo's menu ending ``Passcode or option (1-3): ``
   (PAM info messages arrive as leading lines of the same prompt);
 * password authentication: ``user@host's password: ``;
-* a key: ``Enter passphrase for key '/home/u/.ssh/id_ed25519': ``;
+* a key: ``Enter passphrase for key '~/.ssh/id_ed25519': `` (ssh writes the path in full);
 * an unknown host key: ``The authenticity of host 'NAME (ADDRESS)' can't be established.``
   ... ``ED25519 key fingerprint is SHA256:...`` ... ``(yes/no/[fingerprint])? ``;
 * ``SSH_ASKPASS_PROMPT=confirm`` (a yes/no with no text answer) and ``=none`` (a notice

@@ -23,7 +23,7 @@ def test_a_plan_survives_its_json_for_the_control_route() -> None:
 
 
 def test_the_server_decides_where_it_listens_not_the_plan() -> None:
-    plan = LaunchPlan(TunnelSpec("login", node="c042", remote_socket="/tmp/s"), "x.h5ad")
+    plan = LaunchPlan(TunnelSpec("login", node="c042", remote_socket="server.sock"), "x.h5ad")
     tunnel = plan.validated().tunnel
     assert tunnel.node is None and tunnel.remote_socket is None
 

@@ -33,8 +33,8 @@ def test_an_unknown_host_key_question_names_host_address_and_fingerprint() -> No
      "cellmfa-1", "127.0.0.1"),
     ("(bob@hpc) Verification code: ", Role.CODE, "bob", "hpc"),
     ("(bob@hpc) Enter your authentication code: ", Role.CODE, "bob", "hpc"),
-    ("Enter passphrase for key '/home/bob/.ssh/id_ed25519': ", Role.PASSPHRASE, None, None),
-    ("Enter PIN for ED25519-SK key /home/bob/.ssh/id_ed25519_sk: ", Role.PIN, None, None),
+    ("Enter passphrase for key '~/.ssh/id_ed25519': ", Role.PASSPHRASE, None, None),
+    ("Enter PIN for ED25519-SK key ~/.ssh/id_ed25519_sk: ", Role.PIN, None, None),
     ("(bob@hpc) Token: ", Role.CODE, "bob", "hpc"),
     ("(bob@hpc) Answer the riddle: ", Role.OTHER, "bob", "hpc"),
 ])
@@ -48,8 +48,8 @@ def test_secret_prompts_are_hidden_and_say_what_they_ask(text: str, role: Role,
 
 
 def test_a_passphrase_prompt_names_its_key_file() -> None:
-    prompt = classify("Enter passphrase for key '/home/bob/my keys/id_rsa': ")
-    assert prompt.key_file == "/home/bob/my keys/id_rsa"
+    prompt = classify("Enter passphrase for key '~/my keys/id_rsa': ")
+    assert prompt.key_file == "~/my keys/id_rsa"
 
 
 def test_duo_menu_is_a_visible_choice_with_its_options() -> None:
@@ -63,9 +63,9 @@ def test_duo_menu_is_a_visible_choice_with_its_options() -> None:
 @pytest.mark.parametrize("text,hint", [
     ("Please type 'yes', 'no' or the fingerprint: ", ""),
     ("Warning: the ECDSA host key for 'h' differs from the key for the IP address '10.0.0.1'"
-     "\nOffending key for IP in /home/u/.ssh/known_hosts:3\nAre you sure you want to continue "
+     "\nOffending key for IP in ~/.ssh/known_hosts:3\nAre you sure you want to continue "
      "connecting (yes/no)? ", ""),
-    ("Allow use of key /home/u/.ssh/id_ed25519?\nKey fingerprint SHA256:x.", "confirm"),
+    ("Allow use of key ~/.ssh/id_ed25519?\nKey fingerprint SHA256:x.", "confirm"),
 ])
 def test_other_yes_no_questions_are_confirmations(text: str, hint: str) -> None:
     assert classify(text, hint).kind is PromptKind.CONFIRM
