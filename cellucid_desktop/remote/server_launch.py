@@ -94,11 +94,15 @@ def run_script(master: Master, env: str, script: bytes, *,
             now = time.monotonic()
             if cancelled is not None and cancelled.is_set():
                 raise LaunchError("Cancelled.", problem="cancelled")
+            if line is None and now - quiet_since > QUIET_TIMEOUT:
+                raise LaunchError(f"{master.host.target} stopped answering while the "
+                                  "server was being started; try again.",
+                                  problem="no-answer")
+            if now > deadline:  # still talking, but never done (a script that loops)
+                raise LaunchError(f"The remote command on {master.host.target} did not "
+                                  f"finish within {timeout:g} s; try again.",
+                                  problem="too-slow")
             if line is None:
-                if now - quiet_since > QUIET_TIMEOUT or now > deadline:
-                    raise LaunchError(f"{master.host.target} stopped answering while the "
-                                      "server was being started; try again.",
-                                      problem="no-answer")
                 continue
             quiet_since = now
             parsed = remote_shell.parse_line(marker, line)
@@ -207,8 +211,14 @@ def start(master: Master, *, path: str, env: str, program: str, port: int | None
     else:
         script = remote_shell.slurm_script(marker, sbatch_args=sbatch_args, **common)
         timeout = float("inf")  # the queue decides; progress keeps coming meanwhile
-    reply = run_script(master, env, script, on_reply=on_reply, cancelled=cancelled,
-                       timeout=timeout, marker=marker)
+    try:
+        reply = run_script(master, env, script, on_reply=on_reply, cancelled=cancelled,
+                           timeout=timeout, marker=marker)
+    except LaunchError as exc:
+        if exc.detail.get("problem") != "too-slow":
+            raise
+        raise LaunchError(f"The server on {master.host.target} did not start within "
+                          f"{timeout:g} s.", problem="no-banner") from exc
     _raise_for(reply, master.host.target, path, program)
     return _started(reply, path, common["token"], slurm=sbatch_args is not None)
 

@@ -370,6 +370,26 @@ def test_a_connection_lost_mid_command_is_an_error_not_a_partial_answer(
     assert failed.value.detail["problem"] == "connection-lost"
 
 
+def test_a_remote_command_that_keeps_talking_but_never_ends_is_stopped_at_its_deadline(
+        ssh_lab: SshLab, pool: MasterPool) -> None:
+    """Lines that keep coming do not keep a command alive past its deadline, and the
+    message says it was too slow, not that the host stopped answering."""
+    from cellucid_desktop.remote.remote_shell import new_marker
+    from cellucid_desktop.remote.server_launch import run_script
+
+    master = pool.get(HostSpec("login", config_file=str(ssh_lab.config)))
+    marker = new_marker()
+    script = f"while :; do printf '%s progress x\\n' {marker}; sleep 0.1; done\n".encode()
+    seen: list[str] = []
+    began = time.monotonic()
+    with pytest.raises(LaunchError) as failed:
+        run_script(master, "", script, marker=marker, timeout=3,
+                   on_reply=lambda key, value: seen.append(key))
+    assert failed.value.detail["problem"] == "too-slow"
+    assert "did not finish within 3 s" in str(failed.value)
+    assert len(seen) > 5 and time.monotonic() - began < 60  # not the 60 s quiet limit
+
+
 # connections.json as the previous version wrote it: a recent remote file whose server
 # was kept running, its host in the saved-record shape (lists for jump and options).
 OLD_CONNECTIONS = """{"saved": [], "recent": [], "hosts": {}, "files": [

@@ -55,7 +55,10 @@ def test_one_process_carries_the_forward_and_the_server_and_asks_once(
         assert user.texts == mfa_sshd.prompts()
         assert wait_for(lambda: _get(local_port) == 200, 30, what="the server through the "
                         "forward")
-        assert any(f"port {remote_port}" in line for line in lines), lines
+        # the server's banner travels its own way (stdout, ssh, our reader thread), so
+        # it may come after the first answer through the forward
+        wait_for(lambda: any(f"port {remote_port}" in line for line in lines), 30,
+                 what="the remote command's output")
         assert session.output == lines
     finally:
         session.close()
