@@ -54,9 +54,13 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="session")
 def xserver() -> Iterator[str]:
-    """A private Xvfb (1280x800x24) on a display number it picks itself (-displayfd)."""
+    """A private Xvfb (1280x800x24) on a display number it picks itself (-displayfd).
+
+    Key autorepeat off (``-r``): a typed key is a press then a release, and on a busy
+    machine xdotool can be descheduled between the two for longer than the repeat delay
+    (660 ms); the server then repeats the key, and a typed path gains a letter."""
     proc = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "1280x800x24",
-                             "-nolisten", "tcp"], stdout=subprocess.PIPE, text=True)
+                             "-nolisten", "tcp", "-r"], stdout=subprocess.PIPE, text=True)
     number = proc.stdout.readline().strip()
     assert number.isdigit(), "Xvfb did not start (is the xvfb package installed?)"
     yield f":{number}"

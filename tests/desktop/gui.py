@@ -203,6 +203,14 @@ def type_into_dialog(env: dict[str, str], window_id: str, text: str) -> None:
     xdotool(env, "key", "ctrl+a")
     xdotool(env, "type", "--delay", "20", text)
     xdotool(env, "key", "Return")
+    # Said here, not later as "no window opened": the keys went elsewhere or the dialog
+    # did not take the path.
+    try:
+        wait_for(lambda: window_id not in mapped_windows(env), 30,
+                 what=f"the dialog to close after typing {text!r} and Return")
+    except AssertionError as exc:
+        focused = xdotool(env, "getwindowfocus", "getwindowname")
+        raise AssertionError(f"{exc} (the keyboard focus is on {focused!r})") from None
 
 
 def screenshot(env: dict[str, str], path: Path) -> Image.Image:
