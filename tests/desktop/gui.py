@@ -6,6 +6,8 @@ Each test runs the app in its own subprocess (pywebview owns a process's main th
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import os
 import re
@@ -218,22 +220,49 @@ def screenshot(env: dict[str, str], path: Path) -> Image.Image:
     return Image.open(path).convert("RGB")
 
 
-def close_window(env: dict[str, str], window_id: str) -> None:
-    """What a window manager's close button does: a WM_DELETE_WINDOW client message."""
-    from Xlib import X, display
-    from Xlib.protocol import event
+class _ClientMessage(ctypes.Structure):
+    """Xlib's XClientMessageEvent (32-bit data)."""
+    _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong),
+                ("send_event", ctypes.c_int), ("display", ctypes.c_void_p),
+                ("window", ctypes.c_ulong), ("message_type", ctypes.c_ulong),
+                ("format", ctypes.c_int), ("data", ctypes.c_long * 5)]
 
-    conn = display.Display(env["DISPLAY"])
+
+class _XEvent(ctypes.Union):
+    _fields_ = [("xclient", _ClientMessage), ("pad", ctypes.c_long * 24)]
+
+
+def close_window(env: dict[str, str], window_id: str) -> None:
+    """What a window manager's close button does: a WM_DELETE_WINDOW client message.
+
+    Sent through libX11, which (like xdotool, Qt and GTK) reaches the display by its
+    abstract socket first. python-xlib prefers the file /tmp/.X11-unix/XN, and an Xvfb
+    started with -displayfd takes no lock file, so an X server of the same number in
+    another network namespace (a second suite run beside this one) replaces that file:
+    the close then went to that other server and was never seen here."""
+    x11 = ctypes.CDLL(ctypes.util.find_library("X11") or "libX11.so.6")
+    x11.XOpenDisplay.restype = ctypes.c_void_p
+    x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    x11.XInternAtom.restype = ctypes.c_ulong
+    x11.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    x11.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long,
+                               ctypes.POINTER(_XEvent)]
+    x11.XFlush.argtypes = x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    conn = x11.XOpenDisplay(env["DISPLAY"].encode())
+    if not conn:
+        raise AssertionError(f"cannot open display {env['DISPLAY']}")
     try:
-        win = conn.create_resource_object("window", int(window_id))
-        protocols = conn.intern_atom("WM_PROTOCOLS")
-        delete = conn.intern_atom("WM_DELETE_WINDOW")
-        message = event.ClientMessage(window=win, client_type=protocols,
-                                      data=(32, [delete, X.CurrentTime, 0, 0, 0]))
-        win.send_event(message, event_mask=X.NoEventMask)
-        conn.flush()
+        message = _XEvent()
+        message.xclient.type = 33  # ClientMessage
+        message.xclient.window = int(window_id)
+        message.xclient.message_type = x11.XInternAtom(conn, b"WM_PROTOCOLS", 0)
+        message.xclient.format = 32
+        message.xclient.data[0] = x11.XInternAtom(conn, b"WM_DELETE_WINDOW", 0)
+        message.xclient.data[1] = 0  # CurrentTime
+        x11.XSendEvent(conn, int(window_id), 0, 0, ctypes.byref(message))  # NoEventMask
+        x11.XFlush(conn)
     finally:
-        conn.close()
+        x11.XCloseDisplay(conn)
 
 
 def close_until(env: dict[str, str], title_regex: str, done: Callable[[], Any],
