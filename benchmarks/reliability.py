@@ -45,7 +45,7 @@ from benchmarks._common import app_desktop, synthetic_file  # noqa: E402
 from cellucid_desktop.remote.session import RemoteSession  # noqa: E402
 from cellucid_desktop.remote.ssh_command import TunnelSpec  # noqa: E402
 from cellucid_desktop.remote.tunnel import TunnelState  # noqa: E402
-from cellucid_desktop.server.access import token_from_text  # noqa: E402
+from cellucid_desktop.server.access import split_token  # noqa: E402
 from tests.desktop.gui import App, run_cli  # noqa: E402
 from tests.helpers import wait_for  # noqa: E402
 from tests.remote.connect_cli import running_connect, viewer_url  # noqa: E402
@@ -66,11 +66,8 @@ def data_file() -> Path:
 def as_script(view_url: str) -> tuple[str, dict[str, str]]:
     """The viewer URL without its ``?token=`` (which is answered with a redirect to set
     the window's cookie), and that token as a script sends it."""
-    token = token_from_text(view_url) if "token=" in view_url else None
-    base, _, query = view_url.partition("?")
-    kept = "&".join(p for p in query.split("&") if p and not p.startswith("token="))
-    return (f"{base}?{kept}" if kept else base), \
-        ({"Authorization": f"Bearer {token}"} if token else {})
+    url, token = split_token(view_url)
+    return url, ({"Authorization": f"Bearer {token}"} if token else {})
 
 
 def served_again(client: Polling, since: float, timeout: float = 120.0) -> float:

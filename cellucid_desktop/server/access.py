@@ -135,6 +135,14 @@ def url_with_token(url: str, token: str | None) -> str:
     return f"{url}{'&' if '?' in url else '?'}{TOKEN_PARAM}={token}"
 
 
+def split_token(url: str) -> tuple[str, str | None]:
+    """``url`` without its ``token=``, and that token (None without one): what a script
+    sends as ``Authorization: Bearer`` rather than in the address."""
+    base, _, query = url.partition("?")
+    tokens, others = _split_query(query)
+    return (f"{base}?{'&'.join(others)}" if others else base), (tokens[0] if tokens else None)
+
+
 def cookie_name(environ: dict[str, Any]) -> str:
     """This server's cookie, named after the port in ``Host`` (what the browser used)."""
     parsed = parse_host_header(environ.get("HTTP_HOST", ""))

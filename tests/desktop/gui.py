@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import json
 import os
 import re
@@ -232,14 +233,9 @@ class _XEvent(ctypes.Union):
     _fields_ = [("xclient", _ClientMessage), ("pad", ctypes.c_long * 24)]
 
 
-def close_window(env: dict[str, str], window_id: str) -> None:
-    """What a window manager's close button does: a WM_DELETE_WINDOW client message.
-
-    Sent through libX11, which (like xdotool, Qt and GTK) reaches the display by its
-    abstract socket first. python-xlib prefers the file /tmp/.X11-unix/XN, and an Xvfb
-    started with -displayfd takes no lock file, so an X server of the same number in
-    another network namespace (a second suite run beside this one) replaces that file:
-    the close then went to that other server and was never seen here."""
+@functools.cache
+def _libx11() -> ctypes.CDLL:
+    """libX11 with the signatures close_window calls (64-bit pointers and XIDs)."""
     x11 = ctypes.CDLL(ctypes.util.find_library("X11") or "libX11.so.6")
     x11.XOpenDisplay.restype = ctypes.c_void_p
     x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
@@ -248,6 +244,18 @@ def close_window(env: dict[str, str], window_id: str) -> None:
     x11.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long,
                                ctypes.POINTER(_XEvent)]
     x11.XFlush.argtypes = x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    return x11
+
+
+def close_window(env: dict[str, str], window_id: str) -> None:
+    """What a window manager's close button does: a WM_DELETE_WINDOW client message.
+
+    Sent through libX11, which (like xdotool, Qt and GTK) reaches the display by its
+    abstract socket first. python-xlib prefers the display's socket file, and an Xvfb
+    started with -displayfd takes no lock file, so an X server of the same number in
+    another network namespace (a second suite run beside this one) replaces that file:
+    the close then went to that other server and was never seen here."""
+    x11 = _libx11()
     conn = x11.XOpenDisplay(env["DISPLAY"].encode())
     if not conn:
         raise AssertionError(f"cannot open display {env['DISPLAY']}")

@@ -9,7 +9,7 @@ import pytest
 from flask import Flask, jsonify, request
 
 from cellucid_desktop.server.access import (NEEDS_TOKEN, WRONG_TOKEN, read_token_file,
-                                            token_from_text)
+                                            split_token, token_from_text)
 from cellucid_desktop.server.registry import DatasetRegistry
 from cellucid_desktop.server.runner import ServerThread
 from tests.server.reference import raw_request
@@ -200,3 +200,10 @@ def test_a_link_from_another_site_gets_a_page_that_moves_on_with_the_cookie(
     assert b'location.replace("/?dataset=acc")' in answer.body
     assert server.token.encode() not in answer.body
     assert "script-src 'sha256-" in answer.header("content-security-policy")
+
+
+def test_split_token_keeps_the_rest_of_the_query_and_returns_the_token() -> None:
+    assert split_token("http://127.0.0.1:5/?dataset=a&token=abc&color=x") == \
+        ("http://127.0.0.1:5/?dataset=a&color=x", "abc")
+    assert split_token("http://127.0.0.1:5/?token=abc") == ("http://127.0.0.1:5/", "abc")
+    assert split_token("http://127.0.0.1:5/?dataset=a") == ("http://127.0.0.1:5/?dataset=a", None)
